@@ -1,0 +1,15 @@
+"""The native backend: thin wrappers over the compiled cffi module ``palyra_journal._native``.
+
+Importing this module fails with ImportError when the extension is not built; the kernel layer
+then falls back to the pure backend.
+"""
+
+from __future__ import annotations
+
+from .native_chain import chain_hashes, sha256, verify_chain
+from .native_cpu import cpu_info
+from .native_jcs import canonicalize, canonicalize_text
+from .native_vector import topk
+
+__all__ = ["canonicalize", "canonicalize_text", "sha256", "chain_hashes", "verify_chain", "topk",
+           "cpu_info"]

@@ -1,0 +1,34 @@
+"""What the native backend runs on: SIMD level and SHA-256 path chosen at run time."""
+
+from __future__ import annotations
+
+from .._native import lib
+
+SIMD_NAMES = {0: "scalar", 1: "avx2+fma", 2: "avx512", 3: "neon"}
+SHA_NAMES = {0: "portable", 1: "sha-ni", 2: "armv8-sha2"}
+
+
+def cpu_info() -> dict:
+    return {
+        "backend": "native",
+        "simd": SIMD_NAMES.get(lib.pj_cpu_simd_level(), "unknown"),
+        "simd_detected": SIMD_NAMES.get(lib.pj_cpu_simd_detected(), "unknown"),
+        "sha": SHA_NAMES.get(lib.pj_cpu_sha_path(), "unknown"),
+        "threads": lib.pj_cpu_count(),
+    }
+
+
+def set_simd_limit(name: str | None) -> str:
+    """Cap the SIMD level (tests and benchmarks): a name of SIMD_NAMES, or None for no cap."""
+    if name is None:
+        return SIMD_NAMES[lib.pj_cpu_set_limit(-1)]
+    level = {v: k for k, v in SIMD_NAMES.items()}[name]
+    return SIMD_NAMES[lib.pj_cpu_set_limit(level)]
+
+
+def set_sha_limit(name: str | None) -> str:
+    """Force the portable SHA-256 (``"portable"``) or lift the cap (None)."""
+    if name is None:
+        return SHA_NAMES[lib.pj_cpu_set_sha_limit(-1)]
+    path = {v: k for k, v in SHA_NAMES.items()}[name]
+    return SHA_NAMES[lib.pj_cpu_set_sha_limit(path)]

@@ -1,0 +1,18 @@
+"""The pure-Python backend (Python + numpy): the reference every native kernel must match."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .pure_chain import chain_hashes, sha256, verify_chain
+from .pure_jcs import canonicalize, canonicalize_text
+from .pure_vector import topk
+
+
+def cpu_info() -> dict:
+    return {"backend": "python", "simd": "numpy", "sha": f"hashlib ({hashlib.sha256().name})",
+            "threads": 1}
+
+
+__all__ = ["canonicalize", "canonicalize_text", "sha256", "chain_hashes", "verify_chain", "topk",
+           "cpu_info"]
