@@ -48,9 +48,9 @@ def _load() -> tuple[Migration, ...]:
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda mig: mig.version)
-    for i, mig in enumerate(found, start=1):
-        if mig.version != i:
-            raise RuntimeError(f"migrations must be numbered 1..N without gaps; found {mig.version} at {i}")
+    versions = [mig.version for mig in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
     return tuple(found)
 
 
