@@ -260,6 +260,8 @@ class JournalStore:
         """
         with self._lock:
             self._check_open()
+            if self.read_only:
+                raise ReadOnlyError(f"the store for {self.path!r} was opened with read_only=True")
             if self._tx_depth:
                 self._tx_depth += 1
                 try:

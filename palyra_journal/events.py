@@ -1,0 +1,781 @@
+"""The event journal (JOURNAL.md): append, append_many, ingest of JSON lines, verify, queries, export.
+
+Every append runs in one ``BEGIN IMMEDIATE`` transaction (``store.write()``, which joins an
+enclosing one), reads the chain head *inside* it, and hashes the new rows with one
+``kernels.chain_hashes`` call per batch, so concurrent writers in several processes can never fork
+the chain and a failed call writes nothing.
+
+Speed matters here (PERFORMANCE.md sections 1 and 2), so the batch paths work column by column:
+each envelope field becomes one list built by a comprehension and validated with C-level
+builtins (``set(map(type, col))``, one ``join().encode()`` per column for lone surrogates), ULIDs
+are made in one call, the chain in one kernel call, the insert in one ``executemany``. Records are
+tuple subclasses built straight from the inserted or selected row (see :class:`EventRecord`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
+
+from . import kernels
+from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
+from .ids import new_ulid, new_ulids
+from .progress import Progress
+
+GENESIS_HASH = kernels.GENESIS_HASH
+
+#: Longest accepted kind, actor, id, principal, device or channel (characters).
+MAX_FIELD_CHARS = 1024
+#: Event times must be exact in every JSON reader (I-JSON), like payload integers.
+MAX_TIMESTAMP = 2**53 - 1
+#: The keys an ``append_many`` dict or an ingested line may carry (``append``'s arguments).
+EVENT_KEYS = frozenset((
+    "kind", "payload", "event_id", "session_id", "run_id", "actor", "principal", "device_id",
+    "channel", "timestamp_unix_ms",
+))
+#: Keys written by ``export_jsonl`` that ``ingest_jsonl`` ignores, so an export can be re-ingested.
+EXPORT_ONLY_KEYS = frozenset(("seq", "hash", "prev_hash", "redacted", "created_at_unix_ms"))
+#: Optional text fields of the envelope (None or str).
+OPTIONAL_FIELDS = ("session_id", "run_id", "principal", "device_id", "channel")
+
+COLUMNS = ("seq", "event_id", "kind", "actor", "session_id", "run_id", "principal", "device_id",
+           "channel", "timestamp_unix_ms", "payload_json", "redacted", "hash", "prev_hash",
+           "created_at_unix_ms")
+_COLS = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO journal_events ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_SELECT = f"SELECT {_COLS} FROM journal_events"
+_VERIFY_SELECT = (f"SELECT {', '.join(kernels.VERIFY_FIELDS)} FROM journal_events "
+                  "WHERE seq >= ? AND seq <= ? ORDER BY seq")
+_TAIL = "SELECT seq, hash FROM journal_events ORDER BY seq DESC LIMIT 1"
+
+VERIFY_BATCH = 20_000
+PAGE = 1_000
+
+_new_tuple = tuple.__new__
+_loads = json.loads
+
+
+# ---------------------------------------------------------------------------------------- records
+class EventRecord(tuple):
+    """One journal event, as stored (API.md attribute names; ``to_dict()``).
+
+    A frozen record built as a tuple subclass rather than a dataclass: building one from a row
+    costs ~0.16 µs instead of ~2.5 µs for a 15-field frozen dataclass, which matters when
+    ``append_many`` returns hundreds of thousands of them. ``payload`` parses ``payload_json`` on
+    each access (records are cheap to make; parse only what is read).
+    """
+
+    __slots__ = ()
+    _fields = COLUMNS
+
+    def __new__(cls, seq: int, event_id: str, kind: str, actor: str, session_id: str | None,
+                run_id: str | None, principal: str | None, device_id: str | None,
+                channel: str | None, timestamp_unix_ms: int, payload_json: str, redacted: bool,
+                hash: str | None, prev_hash: str | None, created_at_unix_ms: int) -> "EventRecord":
+        return _new_tuple(cls, (seq, event_id, kind, actor, session_id, run_id, principal,
+                                device_id, channel, timestamp_unix_ms, payload_json,
+                                bool(redacted), hash, prev_hash, created_at_unix_ms))
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> "EventRecord":
+        """A record from a row in :data:`COLUMNS` order (no validation: rows come from the table)."""
+        return _new_tuple(cls, row)
+
+    seq = property(itemgetter(0), doc="position in the chain: 1, 2, 3, ...")
+    event_id = property(itemgetter(1))
+    kind = property(itemgetter(2))
+    actor = property(itemgetter(3))
+    session_id = property(itemgetter(4))
+    run_id = property(itemgetter(5))
+    principal = property(itemgetter(6))
+    device_id = property(itemgetter(7))
+    channel = property(itemgetter(8))
+    timestamp_unix_ms = property(itemgetter(9))
+    payload_json = property(itemgetter(10), doc="the canonical (RFC 8785) text as stored")
+    hash = property(itemgetter(12))
+    prev_hash = property(itemgetter(13))
+    created_at_unix_ms = property(itemgetter(14))
+
+    @property
+    def redacted(self) -> bool:
+        """True when redaction changed the payload."""
+        return bool(self[11])
+
+    @property
+    def payload(self) -> Any:
+        """The stored (redacted) payload as Python objects, parsed from ``payload_json``."""
+        return _loads(self[10])
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(zip(COLUMNS, self))
+        d["redacted"] = bool(self[11])
+        d["payload"] = _loads(self[10])
+        return d
+
+    def __getnewargs__(self) -> tuple:  # pickle/copy call __new__ with the fields
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={bool(value) if name == 'redacted' else value!r}"
+                          for name, value in zip(COLUMNS, self))
+        return f"EventRecord({inner})"
+
+
+class ChainHead(NamedTuple):
+    """The last event's position and hash: a checkpoint to keep elsewhere."""
+
+    seq: int
+    hash: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of :meth:`Journal.verify`: ``ok``, or the first bad seq and why."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    reason: str | None
+    head: ChainHead | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "first_bad_seq": self.first_bad_seq,
+                "reason": self.reason, "head": None if self.head is None else self.head.to_dict()}
+
+
+# ---------------------------------------------------------------------------------------- checks
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_text(name: str, value: Any, *, nullable: bool) -> None:
+    if value is None:
+        if nullable:
+            return
+        raise InvalidPayloadError(f"{name} must be a str, got None")
+    if type(value) is not str:
+        raise InvalidPayloadError(f"{name} must be a str{' or None' if nullable else ''}, "
+                                  f"got {_type_name(value)} {value!r:.60}")
+    if len(value) > MAX_FIELD_CHARS:
+        raise InvalidPayloadError(f"{name} is {len(value)} characters long; the limit is "
+                                  f"{MAX_FIELD_CHARS}")
+
+
+def _check_kind(name: str, value: Any) -> None:
+    _check_text(name, value, nullable=False)
+    if not value:
+        raise InvalidPayloadError(f"{name} must be a non-empty str")
+
+
+def _check_timestamp(name: str, value: Any) -> int:
+    if type(value) is not int:
+        raise InvalidPayloadError(f"{name} must be an int (Unix ms), got {_type_name(value)} "
+                                  f"{value!r:.60}")
+    if not -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP:
+        raise InvalidPayloadError(f"{name} {value} is outside ±(2**53 - 1)")
+    return value
+
+
+def _check_unicode(names: Iterable[str], values: Iterable[Any]) -> None:
+    """Refuse lone surrogates (they cannot be stored as UTF-8 nor hashed)."""
+    values = list(values)
+    try:
+        "".join([v for v in values if v is not None]).encode("utf-8")
+    except UnicodeEncodeError:
+        for name, v in zip(names, values):
+            if v is None:
+                continue
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidPayloadError(
+                    f"{name} holds a lone surrogate at index {exc.start}: {v!r:.60}") from None
+        raise
+
+
+def _check_column(col: list, name: str, label: Callable[[int], str], *, nullable: bool) -> None:
+    """Type, length and Unicode checks for one text column of a batch, using C-level builtins."""
+    types = set(map(type, col))
+    allowed = {str, type(None)} if nullable else {str}
+    if not types <= allowed:
+        for i, v in enumerate(col):
+            _check_text(f"{label(i)}.{name}", v, nullable=nullable)
+    strs = [v for v in col if v is not None] if nullable and type(None) in types else col
+    if not strs:
+        return
+    if max(map(len, strs)) > MAX_FIELD_CHARS:
+        for i, v in enumerate(col):
+            _check_text(f"{label(i)}.{name}", v, nullable=nullable)
+    try:
+        "".join(strs).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, v in enumerate(col):
+            if v is not None:
+                _check_unicode((f"{label(i)}.{name}",), (v,))
+        raise
+
+
+def _clamp_limit(limit: Any, high: int) -> int:
+    if type(limit) is not int:
+        raise InvalidPayloadError(f"limit must be an int, got {_type_name(limit)} {limit!r:.60}")
+    return max(1, min(high, limit))
+
+
+def _check_seq_arg(name: str, value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise InvalidPayloadError(f"{name} must be an int >= 0, got {value!r:.60}")
+    return value
+
+
+def _index_label(i: int) -> str:
+    return f"events[{i}]"
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+_EXPORT_LINE = ('{"actor":%s,"channel":%s,"created_at_unix_ms":%d,"device_id":%s,"event_id":%s,'
+                '"hash":%s,"kind":%s,"payload":%s,"prev_hash":%s,"principal":%s,"redacted":%s,'
+                '"run_id":%s,"seq":%d,"session_id":%s,"timestamp_unix_ms":%d}\n')
+
+
+def export_line(row: tuple) -> str:
+    """One exported event as canonical JSON (keys sorted, stored payload spliced in verbatim)."""
+    (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel, ts,
+     payload_json, redacted, hash_, prev_hash, created) = row
+    s = _json_str
+    return _EXPORT_LINE % (s(actor), s(channel), created, s(device_id), s(event_id), s(hash_),
+                           s(kind), payload_json, s(prev_hash), s(principal),
+                           "true" if redacted else "false", s(run_id), seq, s(session_id), ts)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_LINE_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+class _Prepared:
+    """A validated batch, column by column, waiting for its seq numbers and hashes."""
+
+    __slots__ = ("ids", "kinds", "actors", "optional", "timestamps", "texts", "redacted", "now",
+                 "given_ids", "labels")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+# ---------------------------------------------------------------------------------------- journal
+class Journal:
+    """The journal of one :class:`~palyra_journal.store.JournalStore` (``store.append`` etc.)."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    # ------------------------------------------------------------------ payloads
+    def _canonical(self, payload: Any, where: str) -> tuple[str, bool]:
+        """Redacted canonical text of a payload, size-checked; errors are prefixed by ``where``."""
+        rules = self.store.redaction
+        try:
+            if payload is None:
+                text, red = "{}", False
+            else:
+                t = type(payload)
+                if t is str or t is bytes:
+                    text, red = kernels.canonicalize_text(payload, rules=rules)
+                elif t is bytearray or t is memoryview:
+                    text, red = kernels.canonicalize_text(bytes(payload), rules=rules)
+                else:
+                    text, red = kernels.canonicalize(payload, rules=rules)
+        except InvalidPayloadError as exc:
+            msg = str(exc)
+            raise type(exc)(msg if msg.startswith(where) else f"{where}: {msg}") from None
+        limit = self.store.max_payload_bytes
+        n = len(text)
+        if n * 4 > limit:
+            size = len(text.encode("utf-8"))
+            if size > limit:
+                raise PayloadTooLargeError(
+                    f"{where}: canonical payload is {size} bytes; max_payload_bytes is {limit}",
+                    size, limit)
+        return text, red
+
+    # ------------------------------------------------------------------ appending
+    def append(self, kind: str, payload: Any = None, *, event_id: str | None = None,
+               session_id: str | None = None, run_id: str | None = None, actor: str = "system",
+               principal: str | None = None, device_id: str | None = None,
+               channel: str | None = None, timestamp_unix_ms: int | None = None) -> EventRecord:
+        """Append one event (API.md); joins an enclosing ``store.write()`` transaction."""
+        store = self.store
+        _check_kind("kind", kind)
+        _check_text("actor", actor, nullable=False)
+        if event_id is not None:
+            _check_kind("event_id", event_id)
+        _check_text("session_id", session_id, nullable=True)
+        _check_text("run_id", run_id, nullable=True)
+        _check_text("principal", principal, nullable=True)
+        _check_text("device_id", device_id, nullable=True)
+        _check_text("channel", channel, nullable=True)
+        _check_unicode(("kind", "actor", "event_id", "session_id", "run_id", "principal",
+                        "device_id", "channel"),
+                       (kind, actor, event_id, session_id, run_id, principal, device_id, channel))
+        text, red = self._canonical(payload, "payload")
+        now = store.now_ms()
+        ts = now if timestamp_unix_ms is None else _check_timestamp("timestamp_unix_ms",
+                                                                    timestamp_unix_ms)
+        if event_id is None:
+            event_id = new_ulid(now)
+        with store.write() as conn:
+            last = conn.execute(_TAIL).fetchone()
+            if last is None:
+                seq, prev = 1, GENESIS_HASH
+            else:
+                seq, prev = last[0] + 1, last[1] or GENESIS_HASH
+            if store.hash_chain:
+                h = kernels.chain_hashes(prev, ((seq, event_id, kind, actor, session_id, run_id,
+                                                 principal, device_id, channel, ts, text),))[0]
+            else:
+                h = prev = None
+            row = (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel,
+                   ts, text, red, h, prev, now)
+            try:
+                conn.execute(_INSERT, row)
+            except sqlite3.IntegrityError as exc:
+                if "event_id" in str(exc):
+                    raise DuplicateIdError(f"event_id {event_id!r} already exists") from None
+                raise
+        return _new_tuple(EventRecord, row)
+
+    def append_many(self, events: Iterable[dict]) -> list[EventRecord]:
+        """Append many events in one transaction: all are written or none (API.md)."""
+        if isinstance(events, (dict, str, bytes)):
+            raise InvalidPayloadError(
+                f"append_many takes an iterable of event dicts, got {_type_name(events)}")
+        evs = events if type(events) is list else list(events)
+        if not evs:
+            return []
+        batch = self._prepare(evs, _index_label, extra_keys=frozenset())
+        return self._write_batch(batch)
+
+    def ingest_jsonl(self, source: Any, *, batch_size: int = 10_000,
+                     progress: bool = False) -> int:
+        """Append the events of a JSON-lines file or binary stream; returns the count written.
+
+        Each batch of ``batch_size`` lines is one all-or-nothing transaction; an error names the
+        line (1-based) and says how many events earlier batches already wrote. Blank lines are
+        skipped; the keys ``export_jsonl`` adds (seq, hash, ...) are ignored, so an export can be
+        ingested again (into an empty store it reproduces the very same hashes).
+        """
+        if type(batch_size) is not int or batch_size < 1:
+            raise InvalidPayloadError(f"batch_size must be an int >= 1, got {batch_size!r:.60}")
+        close = False
+        total = None
+        if isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            try:
+                stream: BinaryIO = open(path, "rb")
+            except OSError as exc:
+                raise JournalError(f"cannot read {path!r}: {exc.strerror}") from None
+            close = True
+            if progress:
+                try:
+                    total = os.fstat(stream.fileno()).st_size
+                except OSError:
+                    total = None
+        elif hasattr(source, "read"):
+            stream = source
+            if isinstance(source, io.TextIOBase):
+                raise InvalidPayloadError("ingest_jsonl needs a path or a binary stream "
+                                          "(open the file with 'rb')")
+        else:
+            raise InvalidPayloadError(
+                f"source must be a path or a binary stream, got {_type_name(source)}")
+        written = 0
+        bar = Progress("ingest", total, enabled=progress, unit="bytes" if total else "events")
+        try:
+            lineno = 0
+            lines: list[bytes] = []
+            linenos: list[int] = []
+            consumed = 0
+            for raw in stream:
+                lineno += 1
+                consumed += len(raw)
+                if raw.isspace() or not raw:
+                    continue
+                lines.append(raw)
+                linenos.append(lineno)
+                if len(lines) >= batch_size:
+                    written += self._ingest_batch(lines, linenos, written)
+                    bar.update(consumed if total else len(lines))
+                    consumed = 0
+                    lines, linenos = [], []
+            if lines:
+                written += self._ingest_batch(lines, linenos, written)
+                bar.update(consumed if total else len(lines))
+        finally:
+            bar.close()
+            if close:
+                stream.close()
+        return written
+
+    def _ingest_batch(self, lines: list[bytes], linenos: list[int], written: int) -> int:
+        def label(i: int) -> str:
+            return f"line {linenos[i]}"
+
+        try:
+            evs = []
+            decode = _LINE_DECODER.decode
+            for i, raw in enumerate(lines):
+                try:
+                    ev = decode(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise InvalidPayloadError(
+                        f"line {linenos[i]}: invalid UTF-8 at byte {exc.start}") from None
+                except (ValueError, RecursionError) as exc:
+                    raise InvalidPayloadError(f"line {linenos[i]}: invalid JSON ({exc})") from None
+                if type(ev) is not dict:
+                    raise InvalidPayloadError(
+                        f"line {linenos[i]}: expected a JSON object, got {_type_name(ev)}")
+                evs.append(ev)
+            batch = self._prepare(evs, label, extra_keys=EXPORT_ONLY_KEYS)
+            self._write_batch(batch, return_records=False)
+        except JournalError as exc:
+            if written:
+                exc.args = (f"{exc} (the {written} events of earlier lines were written)",)
+            raise
+        return len(lines)
+
+    def _prepare(self, evs: list, label: Callable[[int], str],
+                 extra_keys: frozenset) -> _Prepared:
+        """Validate a batch of event dicts and canonicalize their payloads (no I/O)."""
+        allowed = EVENT_KEYS | extra_keys
+        for i, ev in enumerate(evs):
+            if type(ev) is not dict:
+                if not isinstance(ev, dict):
+                    raise InvalidPayloadError(f"{label(i)}: an event must be a dict, got "
+                                              f"{_type_name(ev)}")
+            if not ev.keys() <= allowed:
+                bad = sorted(str(k) for k in ev.keys() - allowed)
+                raise InvalidPayloadError(f"{label(i)}: unknown key {bad[0]!r} (allowed: "
+                                          f"{', '.join(sorted(EVENT_KEYS))})")
+        store = self.store
+        b = _Prepared()
+        b.labels = label
+        kinds = [ev.get("kind") for ev in evs]
+        _check_column(kinds, "kind", label, nullable=False)
+        if "" in kinds:
+            raise InvalidPayloadError(f"{label(kinds.index(''))}.kind must be a non-empty str")
+        actors = [ev.get("actor", "system") for ev in evs]
+        _check_column(actors, "actor", label, nullable=False)
+        optional = []
+        for name in OPTIONAL_FIELDS:
+            col = [ev.get(name) for ev in evs]
+            _check_column(col, name, label, nullable=True)
+            optional.append(col)
+        ids = [ev.get("event_id") for ev in evs]
+        _check_column(ids, "event_id", label, nullable=True)
+        if "" in ids:
+            raise InvalidPayloadError(f"{label(ids.index(''))}.event_id must be a non-empty str")
+        now = store.now_ms()
+        given = [i for i, v in enumerate(ids) if v is not None] if None in ids else None
+        if given is None:  # every id given by the caller
+            b.given_ids = ids
+        else:
+            b.given_ids = [ids[i] for i in given]
+            fresh = iter(new_ulids(len(ids) - len(given), now))
+            ids = [next(fresh) if v is None else v for v in ids]
+        if b.given_ids and len(set(ids)) != len(ids):
+            seen: dict[str, int] = {}
+            for i, v in enumerate(ids):
+                if v in seen:
+                    raise DuplicateIdError(
+                        f"{label(i)}.event_id {v!r} repeats {label(seen[v])} in the same batch")
+                seen[v] = i
+        tss = [ev.get("timestamp_unix_ms", now) for ev in evs]
+        types = set(map(type, tss))
+        if types != {int}:
+            for i, v in enumerate(tss):
+                if v is None:
+                    tss[i] = now
+                else:
+                    _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
+        if min(tss) < -MAX_TIMESTAMP or max(tss) > MAX_TIMESTAMP:
+            for i, v in enumerate(tss):
+                _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
+        texts = []
+        reds = []
+        canon = self._canonical
+        add_text = texts.append
+        add_red = reds.append
+        for i, ev in enumerate(evs):
+            text, red = canon(ev.get("payload"), f"{label(i)}.payload")
+            add_text(text)
+            add_red(red)
+        b.ids = ids
+        b.kinds = kinds
+        b.actors = actors
+        b.optional = optional
+        b.timestamps = tss
+        b.texts = texts
+        b.redacted = reds
+        b.now = now
+        return b
+
+    def _write_batch(self, b: _Prepared, return_records: bool = True) -> Any:
+        """Number, hash and insert a prepared batch in one transaction (a savepoint when nested)."""
+        store = self.store
+        n = len(b)
+        nested = store._tx_depth > 0
+        with store.write() as conn:
+            if nested:
+                conn.execute("SAVEPOINT pj_journal_batch")
+            try:
+                last = conn.execute(_TAIL).fetchone()
+                if last is None:
+                    first, prev = 1, GENESIS_HASH
+                else:
+                    first, prev = last[0] + 1, last[1] or GENESIS_HASH
+                seqs = range(first, first + n)
+                sess, runs, princs, devs, chans = b.optional
+                if store.hash_chain:
+                    hashes = kernels.chain_hashes(prev, list(zip(
+                        seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
+                        b.timestamps, b.texts)))
+                    prevs = [prev]
+                    prevs += hashes[:-1]
+                else:
+                    hashes = prevs = repeat(None, n)
+                rows = list(zip(seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
+                                b.timestamps, b.texts, b.redacted, hashes, prevs,
+                                repeat(b.now, n)))
+                try:
+                    conn.executemany(_INSERT, rows)
+                except sqlite3.IntegrityError as exc:
+                    if "event_id" in str(exc):
+                        raise self._duplicate_error(conn, b) from None
+                    raise
+            except BaseException:
+                if nested:
+                    conn.execute("ROLLBACK TO pj_journal_batch")
+                    conn.execute("RELEASE pj_journal_batch")
+                raise
+            if nested:
+                conn.execute("RELEASE pj_journal_batch")
+        if not return_records:
+            return n
+        return list(map(_new_tuple, repeat(EventRecord, n), rows))
+
+    @staticmethod
+    def _duplicate_error(conn: sqlite3.Connection, b: _Prepared) -> DuplicateIdError:
+        index = {v: i for i, v in enumerate(b.ids)}
+        given = list(b.given_ids)
+        for start in range(0, len(given), 500):
+            chunk = given[start:start + 500]
+            row = conn.execute(
+                f"SELECT event_id FROM journal_events WHERE event_id IN "
+                f"({', '.join('?' * len(chunk))}) ORDER BY seq LIMIT 1", chunk).fetchone()
+            if row is not None:
+                i = index.get(row[0], 0)
+                return DuplicateIdError(f"{b.labels(i)}.event_id {row[0]!r} already exists")
+        return DuplicateIdError("an event_id of this batch already exists")
+
+    # ------------------------------------------------------------------ reading
+    def head(self) -> ChainHead | None:
+        """``ChainHead(seq, hash)`` of the last event, or None when the journal is empty."""
+        with self.store.read() as conn:
+            row = conn.execute(_TAIL).fetchone()
+        return None if row is None else ChainHead(row[0], row[1])
+
+    def recent(self, limit: int = 100) -> list[EventRecord]:
+        """The newest events first; ``limit`` is clamped to [1, 1000]."""
+        limit = _clamp_limit(limit, 1000)
+        with self.store.read() as conn:
+            rows = conn.execute(f"{_SELECT} ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return list(map(_new_tuple, repeat(EventRecord), rows))
+
+    def events(self, *, after_seq: int = 0, limit: int = 1000, kind: str | None = None,
+               session_id: str | None = None, run_id: str | None = None) -> list[EventRecord]:
+        """Events after ``after_seq``, oldest first, optionally filtered; ``limit`` in [1, 1000]."""
+        after_seq = _check_seq_arg("after_seq", after_seq)
+        limit = _clamp_limit(limit, 1000)
+        where = ["seq > ?"]
+        params: list[Any] = [after_seq]
+        for name, value in (("kind", kind), ("session_id", session_id), ("run_id", run_id)):
+            if value is not None:
+                _check_text(name, value, nullable=False)
+                where.append(f"{name} = ?")
+                params.append(value)
+        params.append(limit)
+        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        with self.store.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return list(map(_new_tuple, repeat(EventRecord), rows))
+
+    def _pages(self, after_seq: int) -> Iterator[list[tuple]]:
+        """Raw rows in pages, re-taking the store lock per page so other calls interleave."""
+        sql = f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT {PAGE}"
+        last = after_seq
+        while True:
+            with self.store.read() as conn:
+                rows = conn.execute(sql, (last,)).fetchall()
+            if not rows:
+                return
+            yield rows
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][0]
+
+    def iter_events(self, *, after_seq: int = 0) -> Iterator[EventRecord]:
+        """Every event after ``after_seq``, oldest first, streamed in pages."""
+        after_seq = _check_seq_arg("after_seq", after_seq)
+        for rows in self._pages(after_seq):
+            yield from map(_new_tuple, repeat(EventRecord), rows)
+
+    def export_jsonl(self, destination: Any, *, after_seq: int = 0) -> int:
+        """Write events after ``after_seq`` as JSON lines; returns the count.
+
+        ``destination`` is a path (created with mode 0600, like the database) or an open binary
+        or text file. Each line holds every column, keys sorted, ``payload`` spliced verbatim from
+        the stored canonical text, so the export is byte-stable and can be ingested again.
+        """
+        after_seq = _check_seq_arg("after_seq", after_seq)
+        close = False
+        if isinstance(destination, (str, os.PathLike)):
+            path = os.fspath(destination)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                raise JournalError(f"cannot write {path!r}: {exc.strerror}") from None
+            out: Any = open(fd, "wb")
+            close = True
+        elif hasattr(destination, "write"):
+            out = destination
+        else:
+            raise InvalidPayloadError(
+                f"destination must be a path or a file, got {_type_name(destination)}")
+        text_mode = isinstance(out, io.TextIOBase)
+        count = 0
+        try:
+            for rows in self._pages(after_seq):
+                chunk = "".join(map(export_line, rows))
+                out.write(chunk if text_mode else chunk.encode("utf-8"))
+                count += len(rows)
+        finally:
+            if close:
+                out.close()
+            else:
+                flush = getattr(out, "flush", None)
+                if flush is not None:
+                    flush()
+        return count
+
+    # ------------------------------------------------------------------ verifying
+    def verify(self, *, from_seq: int = 1, to_seq: int | None = None,
+               expected_head: Any = None, progress: bool = False) -> VerifyReport:
+        """Recompute the chain over ``[from_seq, to_seq]`` and report the first problem.
+
+        Rows are streamed in batches of :data:`VERIFY_BATCH`, each checked by one
+        ``kernels.verify_chain`` call. With ``from_seq`` N > 1 the chain starts from row N-1's
+        stored hash (or, when that row is gone or unchained, from row N's own ``prev_hash``: the
+        range is then checked on its own). ``expected_head=(seq, hash)`` fails with
+        ``head_mismatch`` when that row is missing or its hash differs. ``head`` is the last row
+        verified good. In a store opened with ``hash_chain=False`` only the seq sequence can be
+        checked (there are no hashes): gaps are reported, ``head.hash`` is the stored value.
+        """
+        if type(from_seq) is not int or from_seq < 1:
+            raise InvalidPayloadError(f"from_seq must be an int >= 1, got {from_seq!r:.60}")
+        if to_seq is not None and (type(to_seq) is not int or to_seq < from_seq):
+            raise InvalidPayloadError(
+                f"to_seq must be None or an int >= from_seq ({from_seq}), got {to_seq!r:.60}")
+        want = None
+        if expected_head is not None:
+            try:
+                h_seq, h_hash = expected_head
+            except (TypeError, ValueError):
+                raise InvalidPayloadError(
+                    f"expected_head must be (seq, hash), got {expected_head!r:.80}") from None
+            if type(h_seq) is not int or h_seq < 1 or not isinstance(h_hash, str):
+                raise InvalidPayloadError(
+                    f"expected_head must be (seq >= 1, hash str), got {expected_head!r:.80}")
+            want = (h_seq, h_hash.lower())
+        store = self.store
+        chained = store.hash_chain
+        with store.read() as conn:
+            tail = conn.execute(_TAIL).fetchone()
+            last_seq = tail[0] if tail else 0
+            hi = last_seq if to_seq is None else min(to_seq, last_seq)
+            head_bad = None
+            if want is not None:
+                row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
+                                   (want[0],)).fetchone()
+                if row is None or row[0] != want[1]:
+                    head_bad = want[0]
+            prev = GENESIS_HASH
+            if from_seq > 1:
+                row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
+                                   (from_seq - 1,)).fetchone()
+                if row is not None and row[0] is not None:
+                    prev = row[0]
+                else:
+                    row = conn.execute("SELECT prev_hash FROM journal_events WHERE seq = ?",
+                                       (from_seq,)).fetchone()
+                    prev = row[0] if row is not None and row[0] is not None else GENESIS_HASH
+            checked = 0
+            bad: tuple[int, str] | None = None
+            head: ChainHead | None = None
+            total = max(0, hi - from_seq + 1)
+            with Progress("verify", total, enabled=progress) as bar:
+                if total:
+                    cur = conn.execute(_VERIFY_SELECT, (from_seq, hi))
+                    expect = from_seq
+                    verify_chain = kernels.verify_chain
+                    while True:
+                        rows = cur.fetchmany(VERIFY_BATCH)
+                        if not rows:
+                            break
+                        if chained:
+                            res = verify_chain(prev, expect, rows)
+                        else:
+                            res = _seq_only(expect, rows)
+                        if res is not None:
+                            i, reason = res
+                            bad = (expect + i, reason)
+                            checked += i
+                            if i:
+                                head = ChainHead(rows[i - 1][0], rows[i - 1][11])
+                            break
+                        last = rows[-1]
+                        prev = last[11]
+                        head = ChainHead(last[0], last[11])
+                        expect += len(rows)
+                        checked += len(rows)
+                        bar.update(len(rows))
+                    cur.close()
+                    if bad is None and expect <= hi:  # rows missing at the end of the range
+                        bad = (expect, "seq_gap")
+        if head_bad is not None and (bad is None or head_bad < bad[0]):
+            bad = (head_bad, "head_mismatch")
+        if bad is None:
+            return VerifyReport(True, checked, None, None, head)
+        return VerifyReport(False, checked, bad[0], bad[1], head)
+
+
+def _seq_only(expect: int, rows: list[tuple]) -> tuple[int, str] | None:
+    """The seq check alone, for journals written without a hash chain."""
+    if rows[0][0] == expect and rows[-1][0] == expect + len(rows) - 1:
+        return None
+    for i, row in enumerate(rows):
+        if row[0] != expect + i:
+            return i, "seq_gap"
+    return None
