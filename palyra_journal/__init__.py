@@ -12,7 +12,7 @@ from typing import Any
 from .errors import (
     AlreadyResolvedError, BackendUnavailableError, ConcurrencyError, CorruptVectorError,
     DuplicateIdError, InvalidPatchError, InvalidPathError, InvalidPayloadError,
-    InvalidScheduleError, JournalError, NotADatabaseError, NotFoundError, PayloadTooLargeError,
+    InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotFoundError, PayloadTooLargeError,
     ReadOnlyError, SchemaError, SchemaTooNewError, StorageFullError, VersionConflictError,
 )
 from .kernels import backend_name
@@ -51,7 +51,7 @@ __all__ = [
     "JournalStore", "backend_name", "RedactionRules", "__version__",
     "JournalError", "InvalidPathError", "InvalidPayloadError", "PayloadTooLargeError",
     "DuplicateIdError", "NotFoundError", "VersionConflictError", "InvalidPatchError",
-    "InvalidScheduleError", "AlreadyResolvedError", "ConcurrencyError", "SchemaError",
+    "InvalidScheduleError", "InvalidStateError", "AlreadyResolvedError", "ConcurrencyError", "SchemaError",
     "NotADatabaseError", "SchemaTooNewError", "ReadOnlyError", "StorageFullError",
     "CorruptVectorError", "BackendUnavailableError", *_LAZY,
 ]

@@ -62,6 +62,11 @@ class AlreadyResolvedError(JournalError):
     """An approval was resolved before; decisions are evidence and never change."""
 
 
+class InvalidStateError(JournalError):
+    """A record is not in a state that allows the requested transition (e.g. finalizing a cron run
+    that already finished); the message names both states."""
+
+
 class ConcurrencyError(JournalError):
     """The write lock could not be taken within busy_timeout, or a state changed underneath."""
 
