@@ -555,7 +555,7 @@ class Journal:
                     prevs = [prev]
                     prevs += hashes[:-1]
                 else:
-                    hashes = prevs = repeat(None, n)
+                    hashes = prevs = [None] * n
                 rows = list(zip(seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
                                 b.timestamps, b.texts, b.redacted, hashes, prevs,
                                 repeat(b.now, n)))
