@@ -1,9 +1,662 @@
-"""PLACEHOLDER until the canonical JSON kernel lands (being written now)."""
+"""Canonical JSON (RFC 8785) with redaction, in Python: the reference the native kernel matches.
+
+Two front ends share one walker: :func:`canonicalize` takes JSON-compatible Python values and
+names the *path* of a bad value in its errors; :func:`canonicalize_text` parses JSON text strictly
+and names the *byte offset*. The rules (what is refused, how numbers are written, what is redacted)
+are written down in docs/canonical-json.md; the message formatters at the bottom of this module
+are shared with the native backend so that both raise the very same text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from ..errors import InvalidPayloadError
+from .rules import DEFAULT_RULES, KEY_TOKENS, REDACTED, VALUE_PREFIXES, RedactionRules
+
+#: Largest magnitude of an integer (I-JSON: every double-based reader gets the same number).
+MAX_SAFE_INT = 2**53 - 1
+#: Deepest nesting of arrays/objects; the top container is depth 1.
+MAX_DEPTH = 128
+
+_quote = json.encoder.encode_basestring  # minimal escaping, lowercase \u00xx: exactly RFC 8785
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_URL_STOP = frozenset("/?#@ \t\n\r\f\v")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
+_JSON_WS = " \t\n\r"
 
 
-def canonicalize(value, *, rules=None, redact=True):
-    raise NotImplementedError("pure_jcs.canonicalize is being written")
+# ----------------------------------------------------------------------------------- numbers
+
+def format_number(x: float) -> str:
+    """ECMAScript Number.prototype.toString of a finite double (shortest round-trip digits)."""
+    if x == 0.0:
+        return "0"
+    if x.is_integer() and abs(x) < 9007199254740992.0:
+        return int.__repr__(int(x))
+    r = float.__repr__(abs(x))
+    mant, _, exp = r.partition("e")
+    ip, _, fp = mant.partition(".")
+    digits = ip + fp
+    point = len(ip) + (int(exp) if exp else 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    s = stripped.rstrip("0")
+    k = len(s)
+    sign = "-" if x < 0 else ""
+    if k <= point <= 21:
+        return sign + s + "0" * (point - k)
+    if 0 < point <= 21:
+        return sign + s[:point] + "." + s[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * (-point) + s
+    e = point - 1
+    es = f"e+{e}" if e >= 0 else f"e-{-e}"
+    if k == 1:
+        return sign + s + es
+    return sign + s[0] + "." + s[1:] + es
 
 
-def canonicalize_text(text, *, rules=None, redact=True):
-    raise NotImplementedError("pure_jcs.canonicalize_text is being written")
+# --------------------------------------------------------------------------------- redaction
+
+def _ascii_lower(s: str) -> str:
+    return s.lower() if s.isascii() else s.translate(_ASCII_LOWER)
+
+
+def key_is_sensitive(key: str, rules: RedactionRules) -> bool:
+    """JOURNAL.md: a fragment inside the lowercased key, or a token equal to pin/pincode."""
+    low = _ascii_lower(key)
+    for frag in rules.key_fragments:
+        if frag in low:
+            return True
+    if "pin" not in low:
+        return False
+    for tok in _TOKEN_SPLIT.split(key):
+        if tok and _ascii_lower(tok) in KEY_TOKENS:
+            return True
+    return False
+
+
+def _has_password_url(low: str) -> bool:
+    """``scheme://user:pass@`` anywhere in the (lowercased) string; see docs/canonical-json.md."""
+    p = low.find("://")
+    n = len(low)
+    while p >= 0:
+        s = p
+        while s > 0 and low[s - 1] in _SCHEME_CHARS:
+            s -= 1
+        if s < p and "a" <= low[s] <= "z":
+            q = p + 3
+            colon = -1
+            while q < n and low[q] not in _URL_STOP:
+                if low[q] == ":" and colon < 0:
+                    colon = q
+                q += 1
+            if q < n and low[q] == "@" and 0 <= colon < q - 1:
+                return True
+        p = low.find("://", p + 1)
+    return False
+
+
+def value_is_secret(s: str, rules: RedactionRules) -> bool:
+    """The secret-value rules of JOURNAL.md (markers, ``sk-`` prefix, URL with a password)."""
+    low = _ascii_lower(s)
+    for marker in rules.value_markers:
+        if marker in low:
+            return True
+    for prefix in VALUE_PREFIXES:
+        if low.startswith(prefix):
+            return True
+    return "://" in low and _has_password_url(low)
+
+
+# ------------------------------------------------------------------------------------ walker
+
+class _PathError(Exception):
+    """A bad Python value: (path segments, kind, offending object)."""
+
+    def __init__(self, segments, kind, obj):
+        super().__init__(kind)
+        self.segments = list(segments)
+        self.kind = kind
+        self.obj = obj
+
+
+class _Walker:
+    """Validate, redact and emit one value; ``changed`` says whether redaction replaced anything."""
+
+    __slots__ = ("rules", "redact", "changed", "stack")
+
+    def __init__(self, rules: RedactionRules, redact: bool):
+        self.rules = rules
+        self.redact = redact
+        self.changed = False
+        self.stack: list = []
+
+    def fail(self, kind, obj):
+        raise _PathError(self.stack, kind, obj)
+
+    def string(self, s: str, out: list) -> None:
+        try:
+            str.encode(s, "utf-8")
+        except UnicodeEncodeError:
+            self.fail("surrogate", s)
+        if self.redact:
+            replaced = self.redact_string(s)
+            if replaced is not None:
+                out.append(_quote(replaced))
+                return
+        out.append(_quote(s))
+
+    def redact_string(self, s: str) -> "str | None":
+        """The replacement of string value ``s``, or None to keep it."""
+        head = s.lstrip(_JSON_WS)[:1]
+        if head == "{" or head == "[":
+            inner = _parse_text_quiet(s)
+            if inner is not _NOT_JSON:
+                sub = _Walker(self.rules, True)
+                parts: list = []
+                try:
+                    sub.value(inner, parts, 0)
+                except _PathError:
+                    pass  # escaped lone surrogate or too deep: not JSON text after all
+                else:
+                    if sub.changed:
+                        self.changed = True
+                        return "".join(parts)
+                    return None
+        if value_is_secret(s, self.rules):
+            if s != REDACTED:
+                self.changed = True
+            return REDACTED
+        return None
+
+    def value(self, v, out: list, depth: int) -> None:
+        t = type(v)
+        if t is str:
+            self.string(v, out)
+        elif v is None:
+            out.append("null")
+        elif v is True:
+            out.append("true")
+        elif v is False:
+            out.append("false")
+        elif t is int or (isinstance(v, int) and not isinstance(v, bool)):
+            if -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                out.append(int.__repr__(v))
+            else:
+                self.fail("int_range", v)
+        elif t is float or isinstance(v, float):
+            x = float(v)
+            if math.isfinite(x):
+                out.append(format_number(x))
+            else:
+                self.fail("float", v)
+        elif t is dict or isinstance(v, dict):
+            if depth >= MAX_DEPTH:
+                self.fail("depth", v)
+            self.members(v, out, depth + 1)
+        elif t is list or t is tuple or isinstance(v, (list, tuple)):
+            if depth >= MAX_DEPTH:
+                self.fail("depth", v)
+            out.append("[")
+            stack = self.stack
+            for i, item in enumerate(v):
+                if i:
+                    out.append(",")
+                stack.append(i)
+                self.value(item, out, depth + 1)
+                stack.pop()
+            out.append("]")
+        elif isinstance(v, str):
+            self.string(v, out)
+        else:
+            self.fail("type", v)
+
+    def members(self, d: dict, out: list, depth: int) -> None:
+        stack = self.stack
+        items = []
+        for k, v in dict.items(d):
+            if type(k) is not str and not isinstance(k, str):
+                self.fail("key_type", k)
+            try:
+                utf16 = str.encode(k, "utf-16-be")
+                str.encode(k, "utf-8")
+            except UnicodeEncodeError:
+                self.fail("key_surrogate", k)
+            parts: list = []
+            stack.append(k)
+            if self.redact and key_is_sensitive(k, self.rules):
+                self.value(v, parts, depth)  # validated, then replaced
+                if not (isinstance(v, str) and v == REDACTED):
+                    self.changed = True
+                parts = ['"<redacted>"']
+            else:
+                self.value(v, parts, depth)
+            stack.pop()
+            items.append((utf16, k, parts))
+        items.sort(key=lambda m: m[0])
+        out.append("{")
+        first = True
+        for _, k, parts in items:
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_quote(k))
+            out.append(":")
+            out.extend(parts)
+        out.append("}")
+
+
+def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
+    """RFC 8785 text of the (redacted) Python ``value`` and whether redaction changed anything."""
+    rules = RedactionRules.coerce(rules)
+    w = _Walker(rules, bool(redact))
+    out: list = []
+    try:
+        w.value(value, out, 0)
+    except _PathError as exc:
+        raise InvalidPayloadError(value_error_message(root, exc.segments, exc.kind, exc.obj)) from None
+    return "".join(out), w.changed
+
+
+# ------------------------------------------------------------------------------- JSON text
+
+# Error codes of the strict parser; the native parser uses the same numbers.
+E_UTF8, E_BOM, E_CHAR, E_END, E_TRAILING, E_CONTROL, E_ESCAPE, E_SURROGATE, E_DEPTH, \
+    E_INT_RANGE, E_NOT_FINITE, E_DUPLICATE, E_LITERAL, E_NUMBER = range(1, 15)
+
+
+class _TextError(Exception):
+    def __init__(self, code: int, offset: int, end: int):
+        super().__init__(code)
+        self.code, self.offset, self.end = code, offset, end
+
+
+_NOT_JSON = object()
+
+
+def _reject_constant(name):
+    raise ValueError(name)
+
+
+def _checked_int(lit: str) -> int:
+    if len(lit) > 17:
+        raise ValueError(lit)
+    v = int(lit)
+    if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+        raise ValueError(lit)
+    return v
+
+
+def _checked_float(lit: str) -> float:
+    v = float(lit)
+    if not math.isfinite(v):
+        raise ValueError(lit)
+    return v
+
+
+def _pairs_no_duplicates(pairs):
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise ValueError("duplicate key")
+    return d
+
+
+def _fast_loads(s: str):
+    """json.loads restricted by hooks; anything it lets through is re-checked by the walker."""
+    return json.loads(s, object_pairs_hook=_pairs_no_duplicates, parse_int=_checked_int,
+                      parse_float=_checked_float, parse_constant=_reject_constant)
+
+
+def _parse_text_quiet(s: str):
+    """The value of JSON text ``s`` (an object or array with optional whitespace), or _NOT_JSON."""
+    try:
+        return _fast_loads(s)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+class _StrictParser:
+    """The reference strict parser over UTF-8 bytes: exact error codes and byte offsets."""
+
+    def __init__(self, b: bytes):
+        self.b = b
+        self.n = len(b)
+
+    def ws(self, i: int) -> int:
+        b, n = self.b, self.n
+        while i < n and b[i] in b" \t\n\r":
+            i += 1
+        return i
+
+    def unexpected(self, i: int):
+        raise _TextError(E_END if i >= self.n else E_CHAR, i, i)
+
+    def parse(self):
+        i = self.ws(0)
+        v, i = self.value(i, 0)
+        i = self.ws(i)
+        if i < self.n:
+            raise _TextError(E_TRAILING, i, i)
+        return v
+
+    def value(self, i: int, depth: int):
+        b = self.b
+        if i >= self.n:
+            raise _TextError(E_END, i, i)
+        c = b[i]
+        if c == 0x7B or c == 0x5B:  # { [
+            if depth >= MAX_DEPTH:
+                raise _TextError(E_DEPTH, i, i + 1)
+            return (self.obj if c == 0x7B else self.arr)(i, depth + 1)
+        if c == 0x22:
+            return self.string(i)
+        if c == 0x2D or 0x30 <= c <= 0x39:
+            return self.number(i)
+        for lit, val in ((b"true", True), (b"false", False), (b"null", None)):
+            if c == lit[0]:
+                if b.startswith(lit, i):
+                    return val, i + len(lit)
+                raise _TextError(E_LITERAL, i, i + 1)
+        raise _TextError(E_CHAR, i, i)
+
+    def arr(self, i: int, depth: int):
+        out = []
+        i = self.ws(i + 1)
+        if i < self.n and self.b[i] == 0x5D:
+            return out, i + 1
+        while True:
+            v, i = self.value(i, depth)
+            out.append(v)
+            i = self.ws(i)
+            if i < self.n and self.b[i] == 0x2C:
+                i = self.ws(i + 1)
+                continue
+            if i < self.n and self.b[i] == 0x5D:
+                return out, i + 1
+            self.unexpected(i)
+
+    def obj(self, i: int, depth: int):
+        members = []
+        i = self.ws(i + 1)
+        if i < self.n and self.b[i] == 0x7D:
+            return {}, i + 1
+        while True:
+            if i >= self.n or self.b[i] != 0x22:
+                self.unexpected(i)
+            kstart = i
+            k, i = self.string(i)
+            i = self.ws(i)
+            if i >= self.n or self.b[i] != 0x3A:
+                self.unexpected(i)
+            v, i = self.value(self.ws(i + 1), depth)
+            members.append((kstart, i, k, v))
+            i = self.ws(i)
+            if i < self.n and self.b[i] == 0x2C:
+                i = self.ws(i + 1)
+                continue
+            if i < self.n and self.b[i] == 0x7D:
+                break
+            self.unexpected(i)
+        # duplicates are detected when the object closes: the first repeated key, in text order
+        seen = set()
+        for kstart, _, k, _ in members:
+            if k in seen:
+                raise _TextError(E_DUPLICATE, kstart, self.string_end(kstart))
+            seen.add(k)
+        return {k: v for _, _, k, v in members}, i + 1
+
+    def string_end(self, i: int) -> int:
+        return self.string(i)[1]
+
+    def string(self, i: int):
+        b, n = self.b, self.n
+        start = i
+        i += 1
+        parts = []
+        run = i
+        while True:
+            if i >= n:
+                raise _TextError(E_END, n, n)
+            c = b[i]
+            if c == 0x22:
+                parts.append(b[run:i].decode("utf-8"))
+                return "".join(parts), i + 1
+            if c < 0x20:
+                raise _TextError(E_CONTROL, i, i + 1)
+            if c != 0x5C:
+                i += 1
+                continue
+            parts.append(b[run:i].decode("utf-8"))
+            if i + 1 >= n:
+                raise _TextError(E_END, n, n)
+            e = b[i + 1]
+            simple = {0x22: '"', 0x5C: "\\", 0x2F: "/", 0x62: "\b", 0x66: "\f", 0x6E: "\n",
+                      0x72: "\r", 0x74: "\t"}.get(e)
+            if simple is not None:
+                parts.append(simple)
+                i += 2
+            elif e == 0x75:
+                cp = self.hex4(i)
+                if 0xDC00 <= cp <= 0xDFFF:
+                    raise _TextError(E_SURROGATE, i, i + 6)
+                if 0xD800 <= cp <= 0xDBFF:
+                    lo = -1
+                    if i + 12 <= n and b[i + 6] == 0x5C and b[i + 7] == 0x75:
+                        try:
+                            lo = self.hex4(i + 6)
+                        except _TextError:
+                            lo = -1
+                    if not 0xDC00 <= lo <= 0xDFFF:
+                        raise _TextError(E_SURROGATE, i, i + 6)
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                    i += 6
+                parts.append(chr(cp))
+                i += 6
+            else:
+                raise _TextError(E_ESCAPE, i, i + 2)
+            run = i
+        del start
+
+    def hex4(self, i: int) -> int:
+        """The code unit of the ``\\uXXXX`` escape whose backslash is at ``i``."""
+        if i + 6 > self.n:
+            raise _TextError(E_END, self.n, self.n)
+        h = self.b[i + 2:i + 6]
+        if not all(c in b"0123456789abcdefABCDEF" for c in h):
+            raise _TextError(E_ESCAPE, i, i + 6)
+        return int(h, 16)
+
+    def number(self, i: int):
+        b, n = self.b, self.n
+        start = i
+        if b[i] == 0x2D:
+            i += 1
+        if i < n and b[i] == 0x30:
+            i += 1
+        elif i < n and 0x31 <= b[i] <= 0x39:
+            while i < n and 0x30 <= b[i] <= 0x39:
+                i += 1
+        else:
+            raise _TextError(E_NUMBER, start, i)
+        is_int = True
+        if i < n and b[i] == 0x2E:
+            i += 1
+            if not (i < n and 0x30 <= b[i] <= 0x39):
+                raise _TextError(E_NUMBER, start, i)
+            while i < n and 0x30 <= b[i] <= 0x39:
+                i += 1
+            is_int = False
+        if i < n and b[i] in b"eE":
+            i += 1
+            if i < n and b[i] in b"+-":
+                i += 1
+            if not (i < n and 0x30 <= b[i] <= 0x39):
+                raise _TextError(E_NUMBER, start, i)
+            while i < n and 0x30 <= b[i] <= 0x39:
+                i += 1
+            is_int = False
+        lit = b[start:i]
+        if is_int:
+            if len(lit) > 17 or not -MAX_SAFE_INT <= int(lit) <= MAX_SAFE_INT:
+                raise _TextError(E_INT_RANGE, start, i)
+            return int(lit), i
+        x = float(lit)
+        if not math.isfinite(x):
+            raise _TextError(E_NOT_FINITE, start, i)
+        return x, i
+
+
+def text_to_bytes(text, root: str) -> bytes:
+    """UTF-8 bytes of ``text`` (str or bytes-like); a lone surrogate in a str is refused here."""
+    if isinstance(text, str):
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            at = len(text[:exc.start].encode("utf-8", "surrogatepass"))
+            raise InvalidPayloadError(
+                f"{root}: lone surrogate U+{ord(text[exc.start]):04X} at byte {at}") from None
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return bytes(text)
+    raise InvalidPayloadError(f"{root}: JSON text must be str or bytes, not {type(text).__name__}")
+
+
+def check_utf8(b: bytes, root: str) -> str:
+    """Decode ``b`` strictly (UTF-8 only, no BOM); errors name the byte offset."""
+    try:
+        s = b.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPayloadError(text_error_message(root, b, E_UTF8, exc.start, exc.start)) from None
+    if s.startswith("\ufeff"):
+        raise InvalidPayloadError(text_error_message(root, b, E_BOM, 0, 3))
+    return s
+
+
+def canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True, root="payload"):
+    """RFC 8785 text of the (redacted) JSON ``text`` and whether redaction changed anything."""
+    rules = RedactionRules.coerce(rules)
+    b = text_to_bytes(text, root)
+    s = check_utf8(b, root)
+    w = _Walker(rules, bool(redact))
+    out: list = []
+    try:
+        value = _fast_loads(s)
+        w.value(value, out, 0)
+    except (ValueError, RecursionError, _PathError):
+        # refused by the quick path: the reference parser finds the exact error and offset
+        try:
+            value = _StrictParser(b).parse()
+        except _TextError as exc:
+            raise InvalidPayloadError(
+                text_error_message(root, b, exc.code, exc.offset, exc.end)) from None
+        w = _Walker(rules, bool(redact))
+        out = []
+        w.value(value, out, 0)
+    return "".join(out), w.changed
+
+
+# ------------------------------------------------------------------------ error messages
+
+def _short_repr(obj, limit: int = 60) -> str:
+    try:
+        r = repr(obj)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        r = f"<{type(obj).__name__}>"
+    return r if len(r) <= limit else r[:limit - 3] + "..."
+
+
+def format_path(root: str, segments) -> str:
+    """``root.key[3]["odd key"]``: identifier keys dotted, others quoted, indexes bracketed."""
+    parts = [root]
+    for seg in segments:
+        if isinstance(seg, int):
+            parts.append(f"[{seg}]")
+        elif _IDENT.match(seg):
+            parts.append("." + seg)
+        else:
+            parts.append("[" + _quote(seg) + "]")
+    return "".join(parts)
+
+
+def value_error_message(root: str, segments, kind: str, obj) -> str:
+    """The message for a bad Python value; ``segments`` lead to it (or to its dict, for keys)."""
+    path = format_path(root, segments)
+    tname = type(obj).__name__
+    if kind == "type":
+        return f"{path}: {tname} is not JSON"
+    if kind == "key_type":
+        return f"{path}: key {_short_repr(obj)} is {tname}, not str"
+    if kind == "key_surrogate":
+        return f"{path}: key {_short_repr(obj)} has a lone surrogate"
+    if kind == "surrogate":
+        idx = next(i for i, ch in enumerate(obj) if 0xD800 <= ord(ch) <= 0xDFFF)
+        return f"{path}: string has a lone surrogate U+{ord(obj[idx]):04X} at index {idx}"
+    if kind == "int_range":
+        if obj.bit_length() > 256:
+            return f"{path}: integer of {obj.bit_length()} bits is outside ±(2**53-1)"
+        return f"{path}: integer {int.__repr__(obj)} is outside ±(2**53-1)"
+    if kind == "float":
+        return f"{path}: float {float.__repr__(float(obj))} is not finite"
+    if kind == "depth":
+        return f"{path}: nesting deeper than {MAX_DEPTH}"
+    return f"{path}: invalid value ({kind})"
+
+
+def _literal(b: bytes, start: int, end: int, limit: int = 40) -> str:
+    lit = b[start:end].decode("utf-8", "replace")
+    return lit if len(lit) <= limit else lit[:limit - 3] + "..."
+
+
+def text_error_message(root: str, b: bytes, code: int, offset: int, end: int) -> str:
+    """The message for refused JSON text ``b``; ``offset``/``end`` delimit the offending token."""
+    if code == E_UTF8:
+        return f"{root}: invalid UTF-8 at byte {offset}"
+    if code == E_SURROGATE:
+        return f"{root}: lone surrogate {_literal(b, offset, end)} at byte {offset}"
+    if code == E_DEPTH:
+        return f"{root}: nesting deeper than {MAX_DEPTH} at byte {offset}"
+    if code == E_INT_RANGE:
+        return f"{root}: integer {_literal(b, offset, end)} at byte {offset} is outside ±(2**53-1)"
+    if code == E_NOT_FINITE:
+        return f"{root}: number {_literal(b, offset, end)} at byte {offset} is not a finite double"
+    if code == E_DUPLICATE:
+        key = json.loads(b[offset:end].decode("utf-8"))
+        shown = _quote(key)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"{root}: duplicate key {shown} at byte {offset}"
+    if code == E_BOM:
+        reason = "byte order mark (UTF-8 without BOM only)"
+    elif code == E_END:
+        reason = "unexpected end of input"
+    elif code == E_TRAILING:
+        reason = "unexpected data after the value"
+    elif code == E_CONTROL:
+        reason = f"raw control character U+{b[offset]:04X} in a string"
+    elif code == E_ESCAPE:
+        reason = f"invalid escape {_literal(b, offset, end)}"
+    elif code == E_LITERAL:
+        reason = f"invalid literal {_literal(b, offset, offset + 5)}"
+    elif code == E_NUMBER:
+        if b.startswith(b"-Infinity", offset):
+            reason = "-Infinity is not JSON"
+        else:
+            reason = f"invalid number {_literal(b, offset, end)}"
+    elif code == E_CHAR:
+        if b.startswith(b"NaN", offset) or b.startswith(b"Infinity", offset):
+            reason = "NaN and Infinity are not JSON"
+        else:
+            ch = b[offset:offset + 4].decode("utf-8", "ignore")[:1] or "?"
+            reason = f"unexpected character {ch!r}"
+    else:
+        reason = f"error {code}"
+    return f"{root}: invalid JSON at byte {offset}: {reason}"
+
+
+__all__ = ["canonicalize", "canonicalize_text", "format_number", "key_is_sensitive",
+           "value_is_secret", "MAX_SAFE_INT", "MAX_DEPTH"]
