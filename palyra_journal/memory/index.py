@@ -1,0 +1,230 @@
+"""The in-memory vector index: one contiguous float32 matrix of every live vector of one
+(model, dims, version), plus the row metadata that scope filters need, as numpy arrays.
+
+Why a matrix and not an ANN index: recall must be exact over every item in scope, and one native
+pass over a contiguous matrix with a row mask is both exact and close to memory bandwidth.
+
+Rows are appended in place (the buffer grows by doubling) and deleted by tombstone (``alive``),
+compacted when tombstones pile up. Principal, channel and session are integer codes (a dict gives
+each distinct string a code, ``None`` is ``-1``), so a scope filter is a few vector comparisons;
+the tags all-of filter checks only the rows already in scope. The owner (MemoryStore) decides when
+the index is current; this module only holds and filters rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .. import kernels
+from ..errors import CorruptVectorError
+from .ingest import SOURCES
+
+NO_EXPIRY = np.iinfo(np.int64).max
+_SOURCE_CODE = {s: i for i, s in enumerate(SOURCES)}
+_F32 = np.dtype("<f4")
+
+LOAD_SQL = (
+    "SELECT v.memory_id, v.vector, i.principal, i.channel, i.session_id, i.source, i.tags_json, "
+    "i.ttl_unix_ms FROM memory_vectors v JOIN memory_items i ON i.memory_id = v.memory_id "
+    "WHERE v.model = ? AND v.dims = ? AND v.version = ?"
+)
+
+
+class VectorIndex:
+    """Vectors and scope metadata of one (model, dims, version)."""
+
+    def __init__(self, model: str, dims: int, version: int):
+        self.key = (model, dims, version)
+        self.dims = dims
+        self.generation: int | None = None     # memory_generation the rows correspond to
+        self.data_version: int | None = None   # PRAGMA data_version when last found current
+        self.volatile = False                   # loaded inside a transaction that may roll back
+        self._names: dict[str | None, int] = {None: -1}
+        self._tagsets: dict[str, frozenset[str]] = {}
+        self._clear()
+
+    def _clear(self) -> None:
+        d = self.dims
+        self.n = 0
+        self.dead = 0
+        self.ids: list[str] = []
+        self._row_of: dict[str, int] | None = {}
+        self.matrix = np.empty((0, d), dtype=np.float32)
+        self.alive = np.empty(0, dtype=np.bool_)
+        self.principal = np.empty(0, dtype=np.int32)
+        self.channel = np.empty(0, dtype=np.int32)
+        self.session = np.empty(0, dtype=np.int32)
+        self.source = np.empty(0, dtype=np.int8)
+        self.expiry = np.empty(0, dtype=np.int64)
+        self.tags: list[str] = []
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def live(self) -> int:
+        return self.n - self.dead
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Read every vector of this key with one SELECT into one buffer (no per-row arrays)."""
+        rows = conn.execute(LOAD_SQL, self.key).fetchall()
+        self._clear()
+        if not rows:
+            return
+        ids, blobs, princ, chan, sess, src, tags, ttl = zip(*rows)
+        n, width = len(ids), self.dims * 4
+        data = b"".join(blobs)
+        if len(data) != n * width or any(len(b) != width for b in blobs):
+            bad = next(i for i, b in enumerate(blobs) if len(b) != width)
+            raise CorruptVectorError(
+                f"memory_vectors row {ids[bad]!r}: vector blob is {len(blobs[bad])} bytes, "
+                f"expected {width} for dims={self.dims}")
+        matrix = np.frombuffer(data, dtype=_F32).reshape(n, self.dims)
+        if _F32 != np.dtype(np.float32):  # big-endian host
+            matrix = matrix.astype(np.float32)
+        code = self._code
+        self.matrix = matrix
+        self.n = n
+        self.ids = list(ids)
+        self._row_of = None  # built on first need (deletes, updates)
+        self.alive = np.ones(n, dtype=np.bool_)
+        self.principal = np.fromiter(map(code, princ), np.int32, n)
+        self.channel = np.fromiter(map(code, chan), np.int32, n)
+        self.session = np.fromiter(map(code, sess), np.int32, n)
+        self.source = np.fromiter(map(_SOURCE_CODE.__getitem__, src), np.int8, n)
+        self.expiry = np.array([NO_EXPIRY if t is None else t for t in ttl], dtype=np.int64)
+        self.tags = list(tags)
+
+    def _code(self, name: str | None) -> int:
+        names = self._names
+        c = names.get(name)
+        if c is None:
+            c = names[name] = len(names) - 1
+        return c
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        if self._row_of is None:
+            alive = self.alive
+            self._row_of = {mid: i for i, mid in enumerate(self.ids) if alive[i]}
+        return self._row_of
+
+    # ------------------------------------------------------------------ in-place changes
+    def _reserve(self, extra: int) -> None:
+        need = self.n + extra
+        cap = self.matrix.shape[0]
+        if need <= cap and self.matrix.flags.writeable:
+            return
+        new_cap = max(need, 2 * cap, 1024)
+
+        def grow(arr: np.ndarray) -> np.ndarray:
+            out = np.empty((new_cap,) + arr.shape[1:], dtype=arr.dtype)
+            out[:self.n] = arr[:self.n]
+            return out
+
+        self.matrix = grow(self.matrix)
+        self.alive = grow(self.alive)
+        self.principal = grow(self.principal)
+        self.channel = grow(self.channel)
+        self.session = grow(self.session)
+        self.source = grow(self.source)
+        self.expiry = grow(self.expiry)
+
+    def add(self, rows: Sequence[tuple]) -> None:
+        """Append rows ``(memory_id, vector, principal, channel, session_id, source, tags_json,
+        ttl_unix_ms)``; an id already present is replaced."""
+        if not rows:
+            return
+        row_of = self.row_of
+        self.remove([r[0] for r in rows if r[0] in row_of])
+        self._reserve(len(rows))
+        for mid, vec, principal, channel, session_id, source, tags_json, ttl in rows:
+            i = self.n
+            self.matrix[i] = vec
+            self.alive[i] = True
+            self.principal[i] = self._code(principal)
+            self.channel[i] = self._code(channel)
+            self.session[i] = self._code(session_id)
+            self.source[i] = _SOURCE_CODE[source]
+            self.expiry[i] = NO_EXPIRY if ttl is None else ttl
+            self.ids.append(mid)
+            self.tags.append(tags_json)
+            row_of[mid] = i
+            self.n += 1
+
+    def remove(self, memory_ids: Iterable[str]) -> None:
+        row_of = self.row_of
+        for mid in memory_ids:
+            i = row_of.pop(mid, None)
+            if i is not None:
+                self.alive[i] = False
+                self.dead += 1
+        if self.dead > 1024 and self.dead * 4 > self.n:
+            self.compact()
+
+    def update_meta(self, memory_id: str, tags_json: str, ttl: int | None) -> None:
+        i = self.row_of.get(memory_id)
+        if i is not None:
+            self.tags[i] = tags_json
+            self.expiry[i] = NO_EXPIRY if ttl is None else ttl
+
+    def compact(self) -> None:
+        """Drop tombstoned rows (one copy of the live rows)."""
+        keep = np.flatnonzero(self.alive[:self.n])
+        self.matrix = np.ascontiguousarray(self.matrix[keep])
+        for name in ("principal", "channel", "session", "source", "expiry"):
+            setattr(self, name, getattr(self, name)[keep].copy())
+        self.alive = np.ones(keep.shape[0], dtype=np.bool_)
+        self.ids = [self.ids[i] for i in keep]
+        self.tags = [self.tags[i] for i in keep]
+        self.n = keep.shape[0]
+        self.dead = 0
+        self._row_of = None
+
+    # ------------------------------------------------------------------ queries
+    def _tagset(self, tags_json: str) -> frozenset[str]:
+        s = self._tagsets.get(tags_json)
+        if s is None:
+            s = frozenset(json.loads(tags_json))
+            if len(self._tagsets) < 100_000:
+                self._tagsets[tags_json] = s
+        return s
+
+    def scope_mask(self, *, principal: str, channel: str | None = None,
+                   session_id: str | None = None, sources: Sequence[str] = (),
+                   tags: Sequence[str] = (), now_ms: int) -> np.ndarray | None:
+        """Boolean row mask of the rows in scope, or None when no row can be."""
+        n = self.n
+        names = self._names
+        code = names.get(principal)
+        if code is None or n == 0:
+            return None
+        mask = self.principal[:n] == code
+        mask &= self.alive[:n]
+        for value, column in ((channel, self.channel), (session_id, self.session)):
+            if value is not None:
+                c = names.get(value)
+                if c is None:
+                    return None
+                mask &= column[:n] == c
+        if sources:
+            mask &= np.isin(self.source[:n], [_SOURCE_CODE[s] for s in sources])
+        mask &= self.expiry[:n] > now_ms
+        if tags:
+            want = frozenset(tags)
+            rows = np.flatnonzero(mask)
+            for i in rows:
+                tj = self.tags[i]
+                if tj == "[]" or not want <= self._tagset(tj):
+                    mask[i] = False
+        return mask
+
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None) -> list[tuple[str, float]]:
+        """Exact top ``k`` rows by cosine among ``mask``; ``(memory_id, cosine)`` best first."""
+        if mask is None or k <= 0:
+            return []
+        rows, scores = kernels.topk(self.matrix[:self.n], query, k, mask)
+        ids = self.ids
+        return [(ids[int(r)], float(s)) for r, s in zip(rows, scores)]

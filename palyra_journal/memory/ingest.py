@@ -1,0 +1,243 @@
+"""Turning caller input into the rows memory stores: normalization, validation, redaction.
+
+Everything here runs before any write, so a call that raises has written nothing. Each error is an
+:class:`InvalidPayloadError` (or ``PayloadTooLargeError``) whose message names the field and value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any, Iterable
+
+import numpy as np
+
+from .. import kernels
+from ..errors import InvalidPayloadError, PayloadTooLargeError
+
+SOURCES = ("manual", "summary", "import", "tape:user_message", "tape:tool_result")
+MAX_TAGS = 32
+DEFAULT_MAX_CONTENT_BYTES = 16 * 1024
+MAX_ID_CHARS = 256
+INGEST_KEYS = frozenset({"content", "principal", "channel", "session_id", "source", "tags",
+                         "confidence", "ttl_unix_ms", "memory_id", "embedding"})
+
+_TAG = re.compile(r"[a-z0-9:_.\-]+\Z")
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def normalize_text(text: Any, field: str = "content") -> str:
+    """Controls other than whitespace removed, whitespace runs collapsed to one space, trimmed."""
+    if not isinstance(text, str):
+        raise InvalidPayloadError(f"{field} must be a str, got {type(text).__name__}")
+    if not text.isprintable():  # fast path: printable text has no controls to remove
+        text = "".join(ch for ch in text
+                       if ch.isspace() or unicodedata.category(ch) != "Cc")
+    text = " ".join(text.split())
+    for ch in text:
+        if "\ud800" <= ch <= "\udfff":
+            raise InvalidPayloadError(f"{field} holds a lone surrogate {ch!r}: not valid Unicode text")
+    return text
+
+
+def redact_content(content: str, rules) -> str:
+    """JSON object/array text → its redacted canonical text; other text → itself or ``<redacted>``."""
+    if content[:1] in ("{", "["):
+        try:
+            return kernels.canonicalize_text(content, rules=rules)[0]
+        except InvalidPayloadError:
+            pass  # not JSON after all: treated as prose below
+    return json.loads(kernels.canonicalize(content, rules=rules)[0])
+
+
+def check_tags(tags: Any, field: str = "tags") -> tuple[str, ...]:
+    """Trimmed, ASCII-lowercased, ``[a-z0-9:_.-]`` only, first occurrence kept, at most 32."""
+    if tags is None:
+        return ()
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        raise InvalidPayloadError(f"{field} must be a list of str, got {_short(tags)}")
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise InvalidPayloadError(f"{field}: each tag must be a str, got {_short(tag)}")
+        clean = tag.strip().translate(_ASCII_LOWER)
+        if not _TAG.match(clean):
+            raise InvalidPayloadError(
+                f"{field}: tag {tag!r} must be non-empty and hold only a-z 0-9 : _ . -")
+        if clean not in out:
+            out.append(clean)
+    if len(out) > MAX_TAGS:
+        raise InvalidPayloadError(f"{field}: {len(out)} distinct tags, at most {MAX_TAGS} allowed")
+    return tuple(out)
+
+
+def check_sources(sources: Any) -> tuple[str, ...]:
+    if sources is None:
+        return ()
+    if isinstance(sources, str):
+        sources = (sources,)
+    if not isinstance(sources, Iterable):
+        raise InvalidPayloadError(f"sources must be a list of str, got {_short(sources)}")
+    out = []
+    for s in sources:
+        out.append(check_source(s, "sources"))
+    return tuple(dict.fromkeys(out))
+
+
+def check_source(source: Any, field: str = "source") -> str:
+    if source not in SOURCES or not isinstance(source, str):
+        raise InvalidPayloadError(f"{field}: {_short(source)} is not one of {', '.join(SOURCES)}")
+    return source
+
+
+def check_name(value: Any, field: str, *, optional: bool) -> str | None:
+    """A principal / channel / session id / memory id: a non-empty str (or None when optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidPayloadError(f"{field} must be a non-empty str, got {_short(value)}")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidPayloadError(f"{field} is {len(value)} characters long, at most {MAX_ID_CHARS}")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise InvalidPayloadError(f"{field} {_short(value)} holds a lone surrogate")
+    return value
+
+
+def check_confidence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidPayloadError(f"confidence must be a number in [0, 1], got {_short(value)}")
+    f = float(value)
+    if not (0.0 <= f <= 1.0):  # also refuses NaN
+        raise InvalidPayloadError(f"confidence must be in [0, 1], got {value!r}")
+    return f
+
+
+def check_time(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidPayloadError(f"{field} must be an int (Unix ms), got {_short(value)}")
+    v = int(value)
+    if not -(2 ** 63) <= v < 2 ** 63:
+        raise InvalidPayloadError(f"{field} {v} is outside the 64-bit range")
+    return v
+
+
+def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarray:
+    """A finite vector of ``dims`` values, L2-normalized (zero stays zero), as float32."""
+    try:
+        vec = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayloadError(f"{field} must be a sequence of numbers ({exc})") from exc
+    if vec.ndim != 1 or vec.shape[0] != dims:
+        raise InvalidPayloadError(
+            f"{field} must have {dims} values (the provider's dimensions), got shape {vec.shape}")
+    if not np.all(np.isfinite(vec)):
+        bad = int(np.flatnonzero(~np.isfinite(vec))[0])
+        raise InvalidPayloadError(f"{field}[{bad}] is {vec[bad]!r}: values must be finite")
+    norm = float(np.sqrt(vec @ vec))
+    if norm > 0.0:
+        vec = vec / norm
+    return vec.astype(np.float32)
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PreparedItem:
+    """One validated item, ready to insert (its vector filled in by the embedding step)."""
+
+    memory_id: str | None
+    principal: str
+    channel: str | None
+    session_id: str | None
+    source: str
+    content: str
+    content_hash: str
+    tags: tuple[str, ...]
+    confidence: float | None
+    ttl_unix_ms: int | None
+    vector: np.ndarray | None
+
+
+def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
+            where: str = "") -> PreparedItem:
+    """Validate and normalize one ingest request; ``where`` prefixes messages (``items[3]: ``)."""
+    unknown = set(spec) - INGEST_KEYS
+    if unknown:
+        raise InvalidPayloadError(f"{where}unknown field(s) {sorted(unknown)}")
+    if "content" not in spec:
+        raise InvalidPayloadError(f"{where}content is required")
+    if "principal" not in spec:
+        raise InvalidPayloadError(f"{where}principal is required")
+    try:
+        content = normalize_text(spec["content"])
+        if not content:
+            raise InvalidPayloadError("content is empty after normalization")
+        size = len(content.encode("utf-8"))
+        if size > max_content_bytes:
+            raise PayloadTooLargeError(
+                f"content is {size} bytes of UTF-8, the limit is {max_content_bytes}",
+                size, max_content_bytes)
+        principal = check_name(spec["principal"], "principal", optional=False)
+        channel = check_name(spec.get("channel"), "channel", optional=True)
+        session_id = check_name(spec.get("session_id"), "session_id", optional=True)
+        memory_id = check_name(spec.get("memory_id"), "memory_id", optional=True)
+        source = check_source(spec.get("source", "manual"))
+        tags = check_tags(spec.get("tags", ()))
+        confidence = check_confidence(spec.get("confidence"))
+        ttl = check_time(spec.get("ttl_unix_ms"), "ttl_unix_ms")
+        emb = spec.get("embedding")
+        vector = None if emb is None else check_embedding(emb, dims)
+        stored = redact_content(content, rules)
+    except PayloadTooLargeError as exc:
+        if not where:
+            raise
+        raise PayloadTooLargeError(f"{where}{exc}", exc.size, exc.limit) from exc
+    except InvalidPayloadError as exc:
+        if not where:
+            raise
+        raise InvalidPayloadError(f"{where}{exc}") from exc
+    return PreparedItem(memory_id, principal, channel, session_id, source, stored,
+                        content_hash(stored), tags, confidence, ttl, vector)
+
+
+def check_provider_output(out: Any, count: int, dims: int) -> np.ndarray:
+    """The provider's batch as float32 ``(count, dims)``, finite, rows L2-normalized."""
+    arr = np.asarray(out, dtype=np.float64)
+    if arr.shape != (count, dims):
+        raise InvalidPayloadError(
+            f"embedding provider returned shape {arr.shape}, expected {(count, dims)}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidPayloadError("embedding provider returned a non-finite value")
+    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]
+    np.divide(arr, norms, out=arr, where=norms > 0)
+    return arr.astype(np.float32)
+
+
+def check_fusion_weights(weights: Any) -> tuple[float, float, float]:
+    try:
+        wl, wv, wr = (float(w) for w in weights)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayloadError(
+            f"memory_fusion_weights must be three numbers (lexical, vector, recency), got {weights!r}"
+        ) from exc
+    if min(wl, wv, wr) < 0 or not all(map(math.isfinite, (wl, wv, wr))) \
+            or abs(wl + wv + wr - 1.0) > 1e-9:
+        raise InvalidPayloadError(
+            f"memory_fusion_weights must be finite, >= 0 and sum to 1, got {weights!r}")
+    return wl, wv, wr

@@ -1,0 +1,124 @@
+"""Hybrid recall pieces: the lexical branch's SQL, fusion, snippets and the query-embedding cache.
+
+Kept apart from MemoryStore so each rule of MEMORY.md "Search" reads as one small function.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+
+from .records import MemoryHit, MemoryItem
+
+MODES = ("hybrid", "lexical", "vector")
+SNIPPET_CHARS = 200
+SNIPPET_LEAD = 48
+DAY_MS = 86_400_000
+
+
+def candidate_limit(top_k: int) -> int:
+    return max(64, 8 * top_k)
+
+
+def scope_sql(*, principal: str, channel: str | None, session_id: str | None,
+              sources: Sequence[str], tags: Sequence[str], now_ms: int,
+              alias: str = "i") -> tuple[str, list]:
+    """``WHERE`` conditions (without the keyword) and parameters for a scope over memory_items."""
+    a = alias
+    conds = [f"{a}.principal = ?", f"({a}.ttl_unix_ms IS NULL OR {a}.ttl_unix_ms > ?)"]
+    params: list = [principal, now_ms]
+    if channel is not None:
+        conds.append(f"{a}.channel = ?")
+        params.append(channel)
+    if session_id is not None:
+        conds.append(f"{a}.session_id = ?")
+        params.append(session_id)
+    if sources:
+        conds.append(f"{a}.source IN ({', '.join('?' * len(sources))})")
+        params.extend(sources)
+    for tag in tags:
+        conds.append(f"EXISTS (SELECT 1 FROM json_each({a}.tags_json) WHERE value = ?)")
+        params.append(tag)
+    return " AND ".join(conds), params
+
+
+def lexical_candidates(conn: sqlite3.Connection, match: str, limit: int, where: str,
+                       params: list) -> list[tuple[str, float]]:
+    """Best ``limit`` rows in scope by bm25: ``(memory_id, -bm25)`` best first."""
+    sql = (f"SELECT i.memory_id, -bm25(memory_items_fts) AS s FROM memory_items_fts "
+           f"JOIN memory_items i ON i.rowid = memory_items_fts.rowid "
+           f"WHERE memory_items_fts MATCH ? AND {where} "
+           f"ORDER BY s DESC, i.memory_id LIMIT ?")
+    return [(mid, max(0.0, float(s))) for mid, s in conn.execute(sql, [match, *params, limit])]
+
+
+def snippet(content: str, terms: Sequence[str]) -> str:
+    """The whole content up to 200 characters; else 200 from 48 before the first query term."""
+    if len(content) <= SNIPPET_CHARS:
+        return content
+    start = 0
+    if terms:
+        m = re.search(re.escape(terms[0]), content, re.IGNORECASE)
+        if m is not None:
+            start = max(0, m.start() - SNIPPET_LEAD)
+    return content[start:start + SNIPPET_CHARS]
+
+
+def fuse(items: dict[str, MemoryItem], lexical: dict[str, float], vector: dict[str, float], *,
+         weights: tuple[float, float, float], now_ms: int, min_score: float, top_k: int,
+         terms: Sequence[str]) -> list[MemoryHit]:
+    """MEMORY.md Search step 4: normalized L, V and recency R, weighted, filtered, ordered, cut."""
+    wl, wv, wr = weights
+    max_l = max(lexical.values(), default=0.0)
+    max_v = max(vector.values(), default=0.0)
+    scored = []
+    for mid, item in items.items():
+        l_raw = lexical.get(mid, 0.0)
+        v_raw = vector.get(mid, 0.0)
+        L = l_raw / max_l if max_l > 0 else 0.0
+        V = v_raw / max_v if max_v > 0 else 0.0
+        age_days = max(0, now_ms - item.created_at_unix_ms) / DAY_MS
+        R = 1.0 / (1.0 + age_days)
+        score = wl * L + wv * V + wr * R
+        if score >= min_score:
+            scored.append((score, L, V, R, item))
+    scored.sort(key=lambda t: t[4].memory_id)
+    scored.sort(key=lambda t: (t[0], t[4].created_at_unix_ms), reverse=True)
+    return [MemoryHit(item, score, L, V, R, snippet(item.content, terms))
+            for score, L, V, R, item in scored[:top_k]]
+
+
+class QueryEmbeddingCache:
+    """LRU of query embeddings: 256 entries, 5 minutes, keyed by (model, dims, version, query)."""
+
+    def __init__(self, capacity: int = 256, ttl_ms: int = 300_000):
+        self.capacity = capacity
+        self.ttl_ms = ttl_ms
+        self._entries: OrderedDict[tuple, tuple[int, np.ndarray]] = OrderedDict()
+
+    def get(self, key: tuple, now_ms: int) -> np.ndarray | None:
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        stored_at, vec = hit
+        if now_ms - stored_at >= self.ttl_ms or now_ms < stored_at:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return vec
+
+    def put(self, key: tuple, vec: np.ndarray, now_ms: int) -> None:
+        self._entries[key] = (now_ms, vec)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()

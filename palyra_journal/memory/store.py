@@ -1,0 +1,398 @@
+"""MemoryStore: ``store.memory``, the memory API of API.md over the tables of MEMORY.md.
+
+Every write is one transaction of the JournalStore; the in-memory vector index is changed only
+after that transaction committed, and only when it was current just before it (otherwise it is
+dropped and reloaded on the next search), so a rollback can never leave it out of step.
+Other connections' changes are detected with ``PRAGMA data_version`` (did anyone commit?) and the
+``memory_generation`` counter that triggers bump with every memory change (was it memory?).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from numbers import Real
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import DuplicateIdError, InvalidPayloadError
+from ..ids import new_ulids
+from . import retention
+from .fts import build_match, query_terms
+from .index import VectorIndex
+from .ingest import (
+    DEFAULT_MAX_CONTENT_BYTES, PreparedItem, check_confidence, check_embedding,
+    check_fusion_weights, check_name, check_provider_output, check_sources, check_tags, check_time,
+    normalize_text, prepare,
+)
+from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
+from .search import (
+    MODES, QueryEmbeddingCache, candidate_limit, fuse, lexical_candidates, scope_sql,
+)
+
+DEFAULT_WEIGHTS = (0.55, 0.35, 0.10)
+MAX_TOP_K = 1000
+_IN_CHUNK = 500
+
+_INSERT_ITEM = (
+    "INSERT INTO memory_items(memory_id, principal, channel, session_id, source, content, "
+    "content_hash, tags_json, confidence, ttl_unix_ms, created_at_unix_ms, updated_at_unix_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_VECTOR = (
+    "INSERT INTO memory_vectors(memory_id, model, dims, version, vector, embedded_at_unix_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?)")
+_NOT_EXPIRED = "(ttl_unix_ms IS NULL OR ttl_unix_ms > ?)"
+
+
+def generation(conn) -> int:
+    return conn.execute("SELECT generation FROM memory_generation WHERE id = 1").fetchone()[0]
+
+
+def _chunks(seq: Sequence, size: int = _IN_CHUNK):
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+class MemoryStore:
+    """Ingest, hybrid search and retention of memories; reached as ``store.memory``."""
+
+    def __init__(self, store):
+        self._store = store
+        opts = store.options
+        self.weights = check_fusion_weights(opts.get("memory_fusion_weights", DEFAULT_WEIGHTS))
+        limit = opts.get("memory_max_content_bytes", DEFAULT_MAX_CONTENT_BYTES)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidPayloadError(f"memory_max_content_bytes must be an int >= 1, got {limit!r}")
+        self.max_content_bytes = limit
+        self._index: VectorIndex | None = None
+        self._query_cache = QueryEmbeddingCache()
+        #: Seconds spent in each part of the last search: {"fts", "vector", "fusion", "total"}.
+        self.last_timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ provider and index
+    @property
+    def provider(self):
+        return self._store.embedding_provider
+
+    def _key(self) -> tuple[str, int, int]:
+        p = self.provider
+        return (str(p.model_name), int(p.dimensions), int(p.version))
+
+    def _close(self) -> None:
+        self._index = None
+        self._query_cache.clear()
+
+    def _current_index(self, conn) -> VectorIndex:
+        """The index of the provider's key, reloaded if another connection changed memory."""
+        key = self._key()
+        idx = self._index
+        if idx is None or idx.key != key:
+            idx = self._index = VectorIndex(*key)
+        in_tx = self._store._tx_depth > 0
+        dv = conn.execute("PRAGMA data_version").fetchone()[0]
+        if idx.generation is not None and not idx.volatile and not in_tx:
+            if dv == idx.data_version:
+                return idx
+            if generation(conn) == idx.generation:
+                idx.data_version = dv
+                return idx
+        if not in_tx:
+            conn.execute("BEGIN")  # one snapshot for the counter and the rows
+        try:
+            gen = generation(conn)
+            idx.load(conn)
+        finally:
+            if not in_tx:
+                conn.execute("COMMIT")
+        idx.generation, idx.data_version, idx.volatile = gen, dv, in_tx
+        return idx
+
+    def _apply(self, nested: bool, gen_before: int, gen_after: int, change) -> None:
+        """After a commit: replay this store's change on the index if it was current, else drop it."""
+        idx = self._index
+        if idx is None or idx.generation is None:
+            return
+        if nested or idx.volatile or idx.generation != gen_before:
+            idx.generation = None
+            return
+        change(idx)
+        idx.generation = gen_after
+
+    def index_size(self) -> int:
+        """Live rows in the loaded vector index (0 before the first search)."""
+        return 0 if self._index is None else self._index.live
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, content: Any, *, principal: str, channel: str | None = None,
+               session_id: str | None = None, source: str = "manual", tags: Iterable[str] = (),
+               confidence: float | None = None, ttl_unix_ms: int | None = None,
+               memory_id: str | None = None, embedding: Any = None) -> MemoryItem:
+        """Store one memory (MEMORY.md "Ingest"); returns it as stored."""
+        spec = dict(content=content, principal=principal, channel=channel, session_id=session_id,
+                    source=source, tags=tags, confidence=confidence, ttl_unix_ms=ttl_unix_ms,
+                    memory_id=memory_id, embedding=embedding)
+        return self._write_items([self._prepare(spec, "")])[0]
+
+    def ingest_many(self, items: Iterable[dict[str, Any]]) -> list[MemoryItem]:
+        """Store many memories in one transaction, embedded with one provider call."""
+        prepared = []
+        for i, spec in enumerate(items):
+            if not isinstance(spec, dict):
+                raise InvalidPayloadError(f"items[{i}] must be a dict, got {type(spec).__name__}")
+            prepared.append(self._prepare(spec, f"items[{i}]: "))
+        if not prepared:
+            return []
+        return self._write_items(prepared)
+
+    def _prepare(self, spec: dict, where: str) -> PreparedItem:
+        return prepare(spec, dims=self._key()[1], max_content_bytes=self.max_content_bytes,
+                       rules=self._store.redaction, where=where)
+
+    def _embed_missing(self, prepared: list[PreparedItem]) -> None:
+        todo = [p for p in prepared if p.vector is None]
+        if not todo:
+            return
+        dims = self._key()[1]
+        out = check_provider_output(self.provider.embed([p.content for p in todo]), len(todo), dims)
+        for p, vec in zip(todo, out):
+            p.vector = vec
+
+    def _write_items(self, prepared: list[PreparedItem]) -> list[MemoryItem]:
+        store = self._store
+        store._check_open()
+        given = [p.memory_id for p in prepared if p.memory_id is not None]
+        if len(set(given)) != len(given):
+            seen: set[str] = set()
+            dup = next(m for m in given if m in seen or seen.add(m))
+            raise DuplicateIdError(f"memory_id {dup!r} appears twice in the batch")
+        self._embed_missing(prepared)  # the provider runs before the write lock is taken
+        model, dims, version = self._key()
+        now = store.now_ms()
+        fresh = iter(new_ulids(sum(p.memory_id is None for p in prepared), now))
+        for p in prepared:
+            if p.memory_id is None:
+                p.memory_id = next(fresh)
+        items = [MemoryItem(p.memory_id, p.principal, p.channel, p.session_id, p.source, p.content,
+                            p.content_hash, p.tags, p.confidence, p.ttl_unix_ms, now, now)
+                 for p in prepared]
+        tags_json = [json.dumps(list(p.tags), separators=(",", ":")) for p in prepared]
+        with store._lock:
+            nested = store._tx_depth > 0
+            with store.write() as conn:
+                gen0 = generation(conn)
+                for chunk in _chunks(given):
+                    row = conn.execute(
+                        f"SELECT memory_id FROM memory_items WHERE memory_id IN "
+                        f"({', '.join('?' * len(chunk))}) LIMIT 1", chunk).fetchone()
+                    if row is not None:
+                        raise DuplicateIdError(f"memory_id {row[0]!r} already exists")
+                conn.executemany(_INSERT_ITEM, [
+                    (it.memory_id, it.principal, it.channel, it.session_id, it.source, it.content,
+                     it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
+                    for it, tj in zip(items, tags_json)])
+                conn.executemany(_INSERT_VECTOR, [
+                    (p.memory_id, model, dims, version, p.vector.astype("<f4").tobytes(), now)
+                    for p in prepared])
+                gen1 = generation(conn)
+            rows = [(p.memory_id, p.vector, p.principal, p.channel, p.session_id, p.source, tj,
+                     p.ttl_unix_ms) for p, tj in zip(prepared, tags_json)]
+            self._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
+        return items
+
+    # ------------------------------------------------------------------ reads
+    def get(self, memory_id: str) -> MemoryItem | None:
+        """The item, or None when it does not exist or has expired."""
+        check_name(memory_id, "memory_id", optional=False)
+        with self._store.read() as conn:
+            row = conn.execute(
+                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id = ? AND {_NOT_EXPIRED}",
+                (memory_id, self._store.now_ms())).fetchone()
+        return None if row is None else item_from_row(row)
+
+    def list(self, *, principal: str, channel: str | None = None, session_id: str | None = None,
+             after_id: str | None = None, limit: int = 100, tags: Iterable[str] = (),
+             sources: Iterable[str] = ()) -> list[MemoryItem]:
+        """Items in scope ordered by memory_id (creation order for generated ids), paged by
+        ``after_id``; ``limit`` is clamped to [1, 1000]."""
+        where, params = self._scope(principal, channel, session_id, sources, tags)
+        if after_id is not None:
+            check_name(after_id, "after_id", optional=False)
+            where += " AND i.memory_id > ?"
+            params.append(after_id)
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidPayloadError(f"limit must be an int, got {limit!r}")
+        limit = min(max(limit, 1), MAX_TOP_K)
+        with self._store.read() as conn:
+            rows = conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items i WHERE {where} "
+                                f"ORDER BY i.memory_id LIMIT ?", [*params, limit]).fetchall()
+        return [item_from_row(r) for r in rows]
+
+    def _scope(self, principal, channel, session_id, sources, tags) -> tuple[str, list]:
+        return scope_sql(principal=check_name(principal, "principal", optional=False),
+                         channel=check_name(channel, "channel", optional=True),
+                         session_id=check_name(session_id, "session_id", optional=True),
+                         sources=check_sources(sources), tags=check_tags(tags),
+                         now_ms=self._store.now_ms())
+
+    def _fetch(self, conn, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        out: dict[str, MemoryItem] = {}
+        for chunk in _chunks(list(ids)):
+            for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN "
+                                    f"({', '.join('?' * len(chunk))})", chunk):
+                out[row[0]] = item_from_row(row)
+        return out
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: Any, *, principal: str, channel: str | None = None,
+               session_id: str | None = None, top_k: int = 8, min_score: float = 0.0,
+               tags: Iterable[str] = (), sources: Iterable[str] = (), query_embedding: Any = None,
+               mode: str = "hybrid") -> list[MemoryHit]:
+        """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
+        t0 = time.perf_counter()
+        q = normalize_text(query, "query")
+        check_name(principal, "principal", optional=False)
+        check_name(channel, "channel", optional=True)
+        check_name(session_id, "session_id", optional=True)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidPayloadError(f"top_k must be an int in [1, {MAX_TOP_K}], got {top_k!r}")
+        if isinstance(min_score, bool) or not isinstance(min_score, Real) \
+                or not np.isfinite(float(min_score)):
+            raise InvalidPayloadError(f"min_score must be a finite number, got {min_score!r}")
+        if mode not in MODES:
+            raise InvalidPayloadError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        tags_t, sources_t = check_tags(tags), check_sources(sources)
+        dims = self._key()[1]
+        qvec = None if query_embedding is None else check_embedding(query_embedding, dims,
+                                                                    "query_embedding")
+        if not q:
+            return []
+        if mode != "lexical" and qvec is None:
+            qvec = self._query_vector(q)
+        terms = query_terms(q)
+        match = build_match(terms)
+        limit = candidate_limit(top_k)
+        store = self._store
+        now = store.now_ms()
+        lexical: dict[str, float] = {}
+        vector: dict[str, float] = {}
+        with store.read() as conn:
+            t1 = time.perf_counter()
+            if mode != "vector" and match is not None:
+                where, params = scope_sql(principal=principal, channel=channel,
+                                          session_id=session_id, sources=sources_t, tags=tags_t,
+                                          now_ms=now)
+                lexical = dict(lexical_candidates(conn, match, limit, where, params))
+            t2 = time.perf_counter()
+            if mode != "lexical":
+                idx = self._current_index(conn)
+                mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
+                                      sources=sources_t, tags=tags_t, now_ms=now)
+                vector = {mid: s for mid, s in idx.search(qvec, limit, mask) if s > 0.0}
+            t3 = time.perf_counter()
+            items = self._fetch(conn, list(lexical.keys() | vector.keys()))
+        hits = fuse(items, lexical, vector, weights=self.weights, now_ms=now,
+                    min_score=float(min_score), top_k=top_k, terms=terms)
+        t4 = time.perf_counter()
+        self.last_timings = {"embed": t1 - t0, "fts": t2 - t1, "vector": t3 - t2,
+                             "fusion": t4 - t3, "total": t4 - t0}
+        return hits
+
+    def _query_vector(self, q: str) -> np.ndarray:
+        key = (*self._key(), q)
+        now = self._store.now_ms()
+        vec = self._query_cache.get(key, now)
+        if vec is None:
+            vec = check_provider_output(self.provider.embed([q]), 1, key[1])[0]
+            self._query_cache.put(key, vec, now)
+        return vec
+
+    # ------------------------------------------------------------------ changes
+    def update(self, memory_id: str, *, principal: str, tags: Iterable[str] | None = None,
+               confidence: float | None = None, ttl_unix_ms: int | None = None) -> MemoryItem | None:
+        """Change tags / confidence / expiry of a visible item of ``principal`` (None: keep)."""
+        check_name(memory_id, "memory_id", optional=False)
+        check_name(principal, "principal", optional=False)
+        new_tags = None if tags is None else check_tags(tags)
+        conf = check_confidence(confidence)
+        ttl = check_time(ttl_unix_ms, "ttl_unix_ms")
+        store = self._store
+        with store._lock:
+            nested = store._tx_depth > 0
+            now = store.now_ms()
+            with store.write() as conn:
+                row = conn.execute(
+                    f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id = ? AND principal = ? "
+                    f"AND {_NOT_EXPIRED}", (memory_id, principal, now)).fetchone()
+                if row is None:
+                    return None
+                old = item_from_row(row)
+                tags_t = old.tags if new_tags is None else new_tags
+                tags_json = json.dumps(list(tags_t), separators=(",", ":"))
+                conf = old.confidence if conf is None else conf
+                ttl = old.ttl_unix_ms if ttl is None else ttl
+                gen0 = generation(conn)
+                conn.execute("UPDATE memory_items SET tags_json = ?, confidence = ?, ttl_unix_ms = ?, "
+                             "updated_at_unix_ms = ? WHERE memory_id = ?",
+                             (tags_json, conf, ttl, now, memory_id))
+                gen1 = generation(conn)
+            self._apply(nested, gen0, gen1, lambda idx: idx.update_meta(memory_id, tags_json, ttl))
+        return MemoryItem(old.memory_id, old.principal, old.channel, old.session_id, old.source,
+                          old.content, old.content_hash, tags_t, conf, ttl,
+                          old.created_at_unix_ms, now)
+
+    def delete(self, memory_id: str, *, principal: str, channel: str | None = None) -> bool:
+        """Delete one item of ``principal`` (and ``channel`` when given); False if none matched."""
+        check_name(memory_id, "memory_id", optional=False)
+        where = "memory_id = ? AND principal = ?"
+        params: list = [memory_id, check_name(principal, "principal", optional=False)]
+        if check_name(channel, "channel", optional=True) is not None:
+            where += " AND channel = ?"
+            params.append(channel)
+        return self.delete_where(where, params) > 0
+
+    def purge(self, *, principal: str, channel: str | None = None,
+              session_id: str | None = None) -> int:
+        """Delete every item of ``principal`` (narrowed by channel / session); returns the count."""
+        where = "principal = ?"
+        params: list = [check_name(principal, "principal", optional=False)]
+        for col, value in (("channel", channel), ("session_id", session_id)):
+            if check_name(value, col, optional=True) is not None:
+                where += f" AND {col} = ?"
+                params.append(value)
+        return self.delete_where(where, params)
+
+    def delete_where(self, where: str, params: Sequence) -> int:
+        """Delete items matching a ``memory_items`` condition, with their vectors and FTS rows."""
+        store = self._store
+        with store._lock:
+            nested = store._tx_depth > 0
+            with store.write() as conn:
+                gen0 = generation(conn)
+                ids = [r[0] for r in conn.execute(
+                    f"SELECT memory_id FROM memory_items WHERE {where}", params)]
+                self.delete_ids(conn, ids)
+                gen1 = generation(conn)
+            if ids:
+                self._apply(nested, gen0, gen1, lambda idx: idx.remove(ids))
+        return len(ids)
+
+    @staticmethod
+    def delete_ids(conn, ids: Sequence[str]) -> None:
+        """Inside a transaction: delete these items' vectors and rows (FTS follows by trigger)."""
+        pairs = [(mid,) for mid in ids]
+        conn.executemany("DELETE FROM memory_vectors WHERE memory_id = ?", pairs)
+        conn.executemany("DELETE FROM memory_items WHERE memory_id = ?", pairs)
+
+    # ------------------------------------------------------------------ retention
+    def maintain(self, *, now_unix_ms: int | None = None, max_entries: int | None = None,
+                 max_bytes: int | None = None, ttl_days: float | None = None,
+                 vacuum: bool = False) -> MaintenanceReport:
+        return retention.maintain(self, now_unix_ms=now_unix_ms, max_entries=max_entries,
+                                  max_bytes=max_bytes, ttl_days=ttl_days, vacuum=vacuum)
+
+    def reembed(self, *, batch_size: int = 256, progress: bool = False) -> int:
+        return retention.reembed(self, batch_size=batch_size, progress=progress)
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({self._store.path!r}, provider={self.provider!r})"
