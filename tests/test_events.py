@@ -1,0 +1,347 @@
+"""The journal API of API.md "Events": append, append_many, ingest_jsonl, queries, export, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import sqlite3
+
+import pytest
+import rfc8785
+
+import palyra_journal as pj
+from palyra_journal import JournalStore
+from palyra_journal.events import ChainHead, EventRecord, VerifyReport
+
+GENESIS = "0" * 64
+
+
+def independent_hashes(path) -> list[tuple[int, str, str]]:
+    """Recompute every hash with only sqlite3, hashlib and rfc8785: (seq, stored, recomputed)."""
+    conn = sqlite3.connect(path)
+    out = []
+    prev = GENESIS
+    for row in conn.execute(
+            "SELECT seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel,"
+            " timestamp_unix_ms, payload_json, hash FROM journal_events ORDER BY seq"):
+        (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel, ts,
+         payload_json, stored) = row
+        envelope = {"actor": actor, "channel": channel, "device_id": device_id,
+                    "event_id": event_id, "kind": kind, "payload": json.loads(payload_json),
+                    "principal": principal, "run_id": run_id, "seq": seq,
+                    "session_id": session_id, "timestamp_unix_ms": ts}
+        digest = hashlib.sha256(prev.encode("ascii") + b"\n" + rfc8785.dumps(envelope)).hexdigest()
+        out.append((seq, stored, digest))
+        prev = stored
+    conn.close()
+    return out
+
+
+def count(store) -> int:
+    with store.read() as conn:
+        return conn.execute("SELECT COUNT(*) FROM journal_events").fetchone()[0]
+
+
+# ------------------------------------------------------------------------------- append
+def test_append_stores_the_envelope_and_chains_from_genesis(db_path, backend):
+    with JournalStore.open(db_path, clock=lambda: 1_700_000_000_000) as store:
+        rec = store.append("tool.executed", {"b": 1, "a": [1, 2.5, "é"]}, session_id="s1",
+                           run_id="r1", actor="agent", principal="u1", device_id="d1",
+                           channel="cli", event_id="ev-1")
+        assert isinstance(rec, EventRecord)
+        assert (rec.seq, rec.event_id, rec.kind, rec.actor) == (1, "ev-1", "tool.executed", "agent")
+        assert (rec.session_id, rec.run_id, rec.principal, rec.device_id, rec.channel) == (
+            "s1", "r1", "u1", "d1", "cli")
+        assert rec.timestamp_unix_ms == rec.created_at_unix_ms == 1_700_000_000_000
+        assert rec.payload_json == '{"a":[1,2.5,"é"],"b":1}'
+        assert rec.payload == {"a": [1, 2.5, "é"], "b": 1}
+        assert rec.redacted is False
+        assert rec.prev_hash == GENESIS
+        second = store.append("x", timestamp_unix_ms=5)
+        assert second.seq == 2 and second.prev_hash == rec.hash and second.timestamp_unix_ms == 5
+        assert second.actor == "system" and second.payload == {} and len(second.event_id) == 26
+        assert store.recent(1)[0] == second
+    assert [(s, a) for s, a, _ in independent_hashes(db_path)] == [(1, rec.hash), (2, second.hash)]
+    assert all(stored == recomputed for _, stored, recomputed in independent_hashes(db_path))
+
+
+def test_record_event_joins_the_enclosing_transaction(store):
+    with store.write():
+        store.record_event("canvas.created", {"canvas_id": "c1"}, session_id="s")
+        assert count(store) == 1
+    assert store.head().seq == 1
+    with pytest.raises(RuntimeError):
+        with store.write():
+            store.record_event("canvas.patched", {"canvas_id": "c1"})
+            raise RuntimeError("state change failed")
+    assert count(store) == 1  # rolled back with the state change
+    with pytest.raises(pj.JournalError, match="inside store.write"):
+        store.record_event("x", {})
+
+
+@pytest.mark.parametrize("payload,expected", [
+    (None, "{}"),
+    ('{"b": 2, "a": 1}', '{"a":1,"b":2}'),
+    (b'[1, "x"]', '[1,"x"]'),
+    ([3, {"z": None, "y": True}], '[3,{"y":true,"z":null}]'),
+    (7, "7"),
+    ("\"text\"", '"text"'),
+])
+def test_payload_forms(store, payload, expected):
+    assert store.append("k", payload).payload_json == expected
+
+
+@pytest.mark.parametrize("payload,expected", [
+    ({"token": "x", "nested": {"password": "1"}, "safe": "ok"},
+     '{"nested":{"password":"<redacted>"},"safe":"ok","token":"<redacted>"}'),
+    ({"note": "Authorization: Bearer abc"}, '{"note":"<redacted>"}'),
+    ({"details": "{\"cookie\":\"sid=1\",\"a\":1}"},
+     '{"details":"{\\"a\\":1,\\"cookie\\":\\"<redacted>\\"}"}'),
+    ({"max_tokens": 5}, '{"max_tokens":"<redacted>"}'),
+])
+def test_payloads_are_redacted_before_storage_and_hashing(db_path, backend, payload, expected):
+    with JournalStore.open(db_path) as store:
+        rec = store.append("k", payload)
+        assert rec.payload_json == expected and rec.redacted is True
+        with store.read() as conn:
+            stored, red = conn.execute("SELECT payload_json, redacted FROM journal_events").fetchone()
+        assert (stored, red) == (expected, 1)
+    assert all(s == r for _, s, r in independent_hashes(db_path))
+
+
+def test_custom_redaction_rules_apply(db_path, backend):
+    rules = pj.RedactionRules(extra_key_fragments=("ssn",), extra_value_markers=("internal:",))
+    with JournalStore.open(db_path, redaction=rules) as store:
+        rec = store.append("k", {"user_ssn": "1", "n": "INTERNAL: x", "ok": "fine"})
+    assert rec.payload == {"user_ssn": "<redacted>", "n": "<redacted>", "ok": "fine"}
+
+
+@pytest.mark.parametrize("payload,fragment", [
+    ({"x": float("nan")}, "payload"),
+    ({"items": [1, {"when": object()}]}, "when"),
+    ({"big": 2**53}, "big"),
+    ({1: "non-string key"}, "payload"),
+    ("{\"a\": NaN}", "payload"),
+    (b"\xff\xfe", "payload"),
+    ("[1] trailing", "payload"),
+])
+def test_invalid_payloads_are_refused_and_nothing_is_written(store, payload, fragment):
+    with pytest.raises(pj.InvalidPayloadError, match=fragment):
+        store.append("k", payload)
+    assert count(store) == 0
+
+
+def test_payload_too_large_names_both_numbers(db_path, backend):
+    with JournalStore.open(db_path, max_payload_bytes=100) as store:
+        store.append("k", {"s": "é" * 40})  # 88 bytes
+        with pytest.raises(pj.PayloadTooLargeError, match=r"\b102 bytes.*\b100\b") as info:
+            store.append("k", {"s": "é" * 47})
+        assert (info.value.size, info.value.limit) == (102, 100)
+        assert count(store) == 1
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"kind": ""}, "kind"),
+    ({"kind": 3}, "kind"),
+    ({"actor": None}, "actor"),
+    ({"session_id": 5}, "session_id"),
+    ({"channel": "x" * 1025}, "channel"),
+    ({"run_id": "bad\ud800"}, "run_id"),
+    ({"timestamp_unix_ms": True}, "timestamp_unix_ms"),
+    ({"timestamp_unix_ms": 1.5}, "timestamp_unix_ms"),
+    ({"timestamp_unix_ms": 2**53}, "timestamp_unix_ms"),
+    ({"event_id": ""}, "event_id"),
+])
+def test_invalid_envelope_fields_name_the_field(store, kwargs, fragment):
+    args = {"kind": "k", **kwargs}
+    kind = args.pop("kind")
+    with pytest.raises(pj.InvalidPayloadError, match=fragment):
+        store.append(kind, {}, **args)
+    assert count(store) == 0
+
+
+def test_nul_characters_are_allowed(store):
+    rec = store.append("k\x00x", {"a\x00": "b\x00"})
+    assert rec.kind == "k\x00x" and rec.payload == {"a\x00": "b\x00"}
+    assert store.verify().ok
+
+
+def test_duplicate_event_id_is_refused(store):
+    store.append("k", event_id="same")
+    with pytest.raises(pj.DuplicateIdError, match="'same'"):
+        store.append("k", event_id="same")
+    assert count(store) == 1
+
+
+# ------------------------------------------------------------------------------- append_many
+def test_append_many_writes_one_chained_batch(db_path, backend):
+    with JournalStore.open(db_path) as store:
+        store.append("first")
+        recs = store.append_many([{"kind": "k", "payload": {"i": i}, "session_id": f"s{i % 3}"}
+                                  for i in range(50)] + [{"kind": "t"}])
+        assert [r.seq for r in recs] == list(range(2, 53))
+        assert recs[0].prev_hash == store.events(limit=1)[0].hash
+        assert all(b.prev_hash == a.hash for a, b in zip(recs, recs[1:]))
+        assert store.events(after_seq=1, limit=1000) == recs
+        assert store.append_many([]) == []
+    assert all(s == r for _, s, r in independent_hashes(db_path))
+
+
+@pytest.mark.parametrize("events,error,fragment", [
+    ([{"kind": "k"}, {"kind": "k", "bogus": 1}], pj.InvalidPayloadError, r"events\[1\].*'bogus'"),
+    ([{"kind": "k"}, {"payload": {}}], pj.InvalidPayloadError, r"events\[1\]\.kind"),
+    ([{"kind": "k"}] * 3 + [{"kind": "k", "payload": {"x": float("inf")}}],
+     pj.InvalidPayloadError, r"events\[3\]\.payload"),
+    ([{"kind": "k", "event_id": "a"}, {"kind": "k", "event_id": "a"}], pj.DuplicateIdError,
+     r"events\[1\]\.event_id 'a'"),
+    ([{"kind": "k", "event_id": "x"}, {"kind": "k", "event_id": "taken"}], pj.DuplicateIdError,
+     r"events\[1\]\.event_id 'taken' already exists"),
+    ([{"kind": "k", "timestamp_unix_ms": False}], pj.InvalidPayloadError,
+     r"events\[0\]\.timestamp_unix_ms"),
+    ([{"kind": "k"}, "not a dict"], pj.InvalidPayloadError, r"events\[1\]"),
+])
+def test_append_many_is_all_or_nothing(store, events, error, fragment):
+    store.append("k", event_id="taken")
+    with pytest.raises(error, match=fragment):
+        store.append_many(events)
+    assert count(store) == 1
+    assert store.verify().ok
+
+
+def test_append_many_failure_inside_an_outer_transaction_leaves_the_outer_work(store):
+    with store.write():
+        store.record_event("outer", {})
+        with pytest.raises(pj.DuplicateIdError):
+            store.append_many([{"kind": "k", "event_id": "a"}, {"kind": "k"},
+                               {"kind": "k", "event_id": "a"}])
+        store.append("k", event_id="dup")
+        with pytest.raises(pj.DuplicateIdError):  # fails inside SQLite: savepoint rolled back
+            store.append_many([{"kind": "k", "event_id": "fresh"}, {"kind": "k", "event_id": "dup"}])
+    assert [r.kind for r in store.events()] == ["outer", "k"]
+    assert store.verify().ok
+
+
+# ------------------------------------------------------------------------------- ingest
+def _jsonl(events) -> bytes:
+    return b"".join(json.dumps(e).encode() + b"\n" for e in events)
+
+
+def test_ingest_jsonl_from_a_path_and_a_stream(tmp_path, store):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(_jsonl({"kind": "k", "payload": {"i": i, "password": "p"}, "actor": "agent"}
+                           for i in range(25)) + b"\n   \n")
+    assert store.ingest_jsonl(src, batch_size=10) == 25
+    assert store.ingest_jsonl(io.BytesIO(_jsonl([{"kind": "z"}])), batch_size=10) == 1
+    recs = store.events()
+    assert len(recs) == 26 and recs[3].payload == {"i": 3, "password": "<redacted>"}
+    assert recs[3].redacted and recs[-1].kind == "z"
+    assert store.verify().ok
+
+
+def test_ingest_error_names_the_line_and_keeps_earlier_batches(tmp_path, store):
+    lines = [{"kind": "k", "payload": {"i": i}} for i in range(12)]
+    data = _jsonl(lines[:7]) + b'{"kind": "k", "payload": {"x": NaN}}\n' + _jsonl(lines[7:])
+    src = tmp_path / "bad.jsonl"
+    src.write_bytes(data)
+    with pytest.raises(pj.InvalidPayloadError, match=r"line 8.*5 events of earlier lines"):
+        store.ingest_jsonl(src, batch_size=5)
+    assert count(store) == 5  # the first batch; the failing batch wrote nothing
+    for bad, fragment in ((b"[1]\n", "line 1: expected a JSON object"),
+                          (b'{"kind": "k"}\n\xff\n', "line 2: invalid UTF-8"),
+                          (b'{"kind": "k", "what": 1}\n', "line 1.*'what'")):
+        with pytest.raises(pj.InvalidPayloadError, match=fragment):
+            store.ingest_jsonl(io.BytesIO(bad))
+    assert count(store) == 5
+
+
+def test_export_then_ingest_reproduces_the_chain(tmp_path, db_path, backend):
+    with JournalStore.open(db_path) as store:
+        store.append_many([{"kind": "k", "payload": {"i": i, "t": "ü\n"}, "run_id": "r"}
+                           for i in range(30)])
+        out = tmp_path / "export.jsonl"
+        assert store.export_jsonl(out) == 30
+        assert oct(out.stat().st_mode & 0o777) == "0o600"
+        buf = io.StringIO()
+        assert store.export_jsonl(buf, after_seq=28) == 2
+        assert [json.loads(line)["seq"] for line in buf.getvalue().splitlines()] == [29, 30]
+        with JournalStore.open(tmp_path / "copy.db") as copy:
+            assert copy.ingest_jsonl(out) == 30
+            assert copy.head() == store.head()
+        first = json.loads(out.read_text().splitlines()[0])
+        assert first["payload"] == {"i": 0, "t": "ü\n"} and first["redacted"] is False
+
+
+# ------------------------------------------------------------------------------- queries
+def test_queries(store):
+    assert store.head() is None and store.recent() == [] and store.events() == []
+    store.append_many([{"kind": "a" if i % 2 else "b", "session_id": f"s{i % 3}",
+                        "run_id": "r1" if i < 5 else None} for i in range(2500)])
+    assert store.head() == ChainHead(2500, store.recent(1)[0].hash)
+    assert [r.seq for r in store.recent(3)] == [2500, 2499, 2498]
+    assert len(store.recent(5000)) == 1000 and len(store.recent(0)) == 1
+    assert [r.seq for r in store.events(after_seq=10, limit=3)] == [11, 12, 13]
+    assert all(r.kind == "a" for r in store.events(kind="a"))
+    assert [r.seq for r in store.events(session_id="s1", run_id="r1")] == [2, 5]
+    assert [r.seq for r in store.iter_events(after_seq=2490)] == list(range(2491, 2501))
+    assert sum(1 for _ in store.iter_events()) == 2500
+    with pytest.raises(pj.InvalidPayloadError, match="limit"):
+        store.recent("10")
+
+
+def test_records_are_frozen_picklable_and_convert_to_dicts(store):
+    rec = store.append("k", {"a": 1})
+    with pytest.raises(AttributeError):
+        rec.kind = "other"
+    assert pickle.loads(pickle.dumps(rec)) == rec
+    d = rec.to_dict()
+    assert d["payload"] == {"a": 1} and d["payload_json"] == '{"a":1}' and d["redacted"] is False
+    assert set(d) == {"seq", "event_id", "kind", "actor", "session_id", "run_id", "principal",
+                      "device_id", "channel", "timestamp_unix_ms", "payload", "payload_json",
+                      "redacted", "hash", "prev_hash", "created_at_unix_ms"}
+    report = store.verify()
+    assert isinstance(report, VerifyReport)
+    assert report.to_dict() == {"ok": True, "checked": 1, "first_bad_seq": None, "reason": None,
+                                "head": {"seq": 1, "hash": rec.hash}}
+
+
+# ------------------------------------------------------------------------------- verify
+def test_verify_ranges_and_checkpoints(store):
+    store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(100)])
+    head = store.head()
+    assert store.verify() == VerifyReport(True, 100, None, None, head)
+    assert store.verify(from_seq=40).checked == 61
+    part = store.verify(from_seq=10, to_seq=20)
+    assert part.ok and part.checked == 11 and part.head.seq == 20
+    assert store.verify(expected_head=head).ok
+    assert store.verify(expected_head=(50, store.events(after_seq=49, limit=1)[0].hash)).ok
+    bad = store.verify(expected_head=(50, "f" * 64))
+    assert (bad.ok, bad.first_bad_seq, bad.reason) == (False, 50, "head_mismatch")
+    gone = store.verify(expected_head=(101, head.hash))
+    assert (gone.first_bad_seq, gone.reason) == (101, "head_mismatch")
+    for kwargs in ({"from_seq": 0}, {"to_seq": -1}, {"expected_head": "x"},
+                   {"expected_head": (True, "x")}):
+        with pytest.raises(pj.InvalidPayloadError):
+            store.verify(**kwargs)
+
+
+def test_unchained_store_stores_null_hashes_and_checks_seq_only(db_path, backend):
+    with JournalStore.open(db_path, hash_chain=False) as store:
+        recs = store.append_many([{"kind": "k"}] * 3)
+        single = store.append("k")
+        assert all(r.hash is None and r.prev_hash is None for r in recs + [single])
+        report = store.verify()
+        assert report.ok and report.checked == 4 and report.head == ChainHead(4, None)
+    with JournalStore.open(db_path) as chained:  # reopened as chained: the rows are unchained
+        report = chained.verify()
+        assert (report.ok, report.first_bad_seq, report.reason) == (False, 1, "unchained_row")
+
+
+def test_append_only_triggers(store):
+    store.append("k")
+    with store.read() as conn:
+        for sql in ("UPDATE journal_events SET kind = 'x'", "DELETE FROM journal_events"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+    assert store.verify().ok
