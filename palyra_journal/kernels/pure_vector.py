@@ -2,6 +2,7 @@
 
 Scores are computed in float64 from the float32 inputs (in row chunks, to bound memory), then the
 k best are selected with ties broken by the lower row index, so the result is fully determined.
+Rows whose score is NaN are left out.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def topk(matrix: np.ndarray, query, k: int, mask=None) -> tuple[np.ndarray, np.n
     ids = np.arange(n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
     if mask is not None:
         scores = scores[ids]
+    scored = ~np.isnan(scores)  # a NaN score (NaN in the row or the query) never enters the result
+    if not scored.all():
+        ids, scores = ids[scored], scores[scored]
     k = min(k, ids.shape[0])
     if k == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
