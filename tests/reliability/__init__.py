@@ -1,0 +1,1 @@
+"""Reliability and security harness: crash safety, concurrency, hostile input, file modes."""
