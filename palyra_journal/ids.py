@@ -9,6 +9,7 @@ share a sequence (one ``os.urandom`` call per ULID would cost more than the rest
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -16,6 +17,10 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TRIPLES = [a + b + c for a in _ALPHABET for b in _ALPHABET for c in _ALPHABET]
 _SHIFTS = tuple(range(120, -1, -15))  # 9 chunks of 15 bits = 135 bits; the top 5 are zero
 _rng = random.Random()
+# A private Random is not reseeded by the random module's own fork hook: reseed it in every
+# forked child, or parent and child would generate the same ULIDs.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_rng.seed)
 
 
 def _encode(n: int) -> str:
