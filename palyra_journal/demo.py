@@ -152,3 +152,6 @@ def format_summary(summary: dict[str, Any]) -> str:
     if head:
         lines.append(f"  head      {head['seq']}:{head['hash']}")
     return "\n".join(lines)
+
+from .cron import demo_step as _cron_demo_step  # noqa: E402  (cron's demo step)
+STEPS.append(("cron", lambda ctx: _cron_demo_step(ctx.store)))

@@ -500,9 +500,10 @@ def test_demo_step_runs_two_jobs(db_path, backend):
     store = pj.JournalStore.open(db_path)
     try:
         out = io.StringIO()
-        runs = demo_step(store, out)
-        assert {r.status for r in runs} == {"succeeded"}
-        assert len({r.job_id for r in runs}) == 2
+        summary = demo_step(store, out)
+        assert summary["jobs"] == summary["jobs_run"] == 2
+        assert summary["runs"] == summary["succeeded"] >= 2
+        assert all(not j.enabled for j in store.cron.list_jobs())
         assert "demo-once" in out.getvalue() and "demo-heartbeat" in out.getvalue()
     finally:
         store.close()
