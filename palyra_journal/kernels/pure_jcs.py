@@ -73,7 +73,7 @@ def key_is_sensitive(key: str, rules: RedactionRules) -> bool:
     for frag in rules.key_fragments:
         if frag in low:
             return True
-    if "pin" not in low:
+    if not any(tok in low for tok in KEY_TOKENS):
         return False
     for tok in _TOKEN_SPLIT.split(key):
         if tok and _ascii_lower(tok) in KEY_TOKENS:
@@ -260,7 +260,8 @@ def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     try:
         w.value(value, out, 0)
     except _PathError as exc:
-        raise InvalidPayloadError(value_error_message(root, exc.segments, exc.kind, exc.obj)) from None
+        raise InvalidPayloadError(
+            value_error_message(format_path(root, exc.segments), exc.kind, exc.obj)) from None
     return "".join(out), w.changed
 
 
@@ -583,9 +584,8 @@ def format_path(root: str, segments) -> str:
     return "".join(parts)
 
 
-def value_error_message(root: str, segments, kind: str, obj) -> str:
-    """The message for a bad Python value; ``segments`` lead to it (or to its dict, for keys)."""
-    path = format_path(root, segments)
+def value_error_message(path: str, kind: str, obj) -> str:
+    """The message for a bad Python value at ``path`` (for a bad key: the path of its dict)."""
     tname = type(obj).__name__
     if kind == "type":
         return f"{path}: {tname} is not JSON"

@@ -1,0 +1,1137 @@
+/* Canonical JSON (RFC 8785) with redaction, in one walk (see jcs.h and docs/canonical-json.md).
+ *
+ * Both front ends write into one output buffer. An object's members are written in input order,
+ * each remembered as a span [start, end) of the output with its key; when the object closes and
+ * the keys were not already in UTF-16 order, the spans are rewritten in order. Decoded keys and
+ * strings live on an arena used as a stack, so nested objects (and JSON text found inside a
+ * string, parsed afresh) just push above their parents and pop when done. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "jcs.h"
+
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "jstr.h"
+
+#define MAX_DEPTH 128
+#define MAX_SAFE_INT 9007199254740991LL
+static const char REDACTED_Q[] = "\"<redacted>\"";
+#define REDACTED_Q_LEN 12
+
+/* ------------------------------------------------------------------------------ rules */
+
+typedef struct {
+    const char *s;
+    size_t n;
+} pj_str;
+
+typedef struct {
+    pj_str *items;
+    size_t count;
+    char *storage;
+    unsigned char first[256]; /* 1 when some item starts with this byte */
+} strlist;
+
+struct pj_jcs_rules {
+    strlist key_fragments, key_tokens, value_markers, value_prefixes;
+};
+
+static int strlist_init(strlist *l, const char *src, size_t n) {
+    memset(l, 0, sizeof *l);
+    l->storage = (char *)malloc(n + 1);
+    if (!l->storage) return -1;
+    if (n) memcpy(l->storage, src, n);
+    l->storage[n] = '\0';
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++) cap += (src[i] == '\0');
+    l->items = (pj_str *)calloc(cap, sizeof(pj_str));
+    if (!l->items) return -1;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && l->storage[j] != '\0') j++;
+        if (j > i && l->count < cap) {
+            l->items[l->count].s = l->storage + i;
+            l->items[l->count].n = j - i;
+            l->first[(unsigned char)l->storage[i]] = 1;
+            l->count++;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+static void strlist_free(strlist *l) {
+    free(l->items);
+    free(l->storage);
+    l->items = NULL;
+    l->storage = NULL;
+}
+
+void pj_jcs_rules_free(pj_jcs_rules *r) {
+    if (!r) return;
+    strlist_free(&r->key_fragments);
+    strlist_free(&r->key_tokens);
+    strlist_free(&r->value_markers);
+    strlist_free(&r->value_prefixes);
+    free(r);
+}
+
+pj_jcs_rules *pj_jcs_rules_new(const char *kf, size_t kfn, const char *kt, size_t ktn,
+                               const char *vm, size_t vmn, const char *vp, size_t vpn) {
+    pj_jcs_rules *r = (pj_jcs_rules *)calloc(1, sizeof *r);
+    if (!r) return NULL;
+    if (strlist_init(&r->key_fragments, kf, kfn) || strlist_init(&r->key_tokens, kt, ktn) ||
+        strlist_init(&r->value_markers, vm, vmn) || strlist_init(&r->value_prefixes, vp, vpn)) {
+        pj_jcs_rules_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static inline unsigned lower(unsigned c) { return (c - 'A' < 26u) ? c + 32 : c; }
+static inline int is_digit(unsigned c) { return c - '0' < 10u; }
+static inline int is_alnum(unsigned c) {
+    return (c - '0' < 10u) || (c - 'a' < 26u) || (c - 'A' < 26u);
+}
+
+/* Whether the ASCII-lowercased s equals the (lowercase) item at s[0..item.n). */
+static inline int lower_eq(const unsigned char *s, const pj_str *item) {
+    for (size_t j = 0; j < item->n; j++)
+        if (lower(s[j]) != (unsigned char)item->s[j]) return 0;
+    return 1;
+}
+
+/* Some item of l occurs in the ASCII-lowercased s. */
+static int contains_any(const strlist *l, const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = lower(s[i]);
+        if (!l->first[c]) continue;
+        for (size_t k = 0; k < l->count; k++) {
+            const pj_str *it = &l->items[k];
+            if ((unsigned char)it->s[0] == c && it->n <= n - i && lower_eq(s + i, it)) return 1;
+        }
+    }
+    return 0;
+}
+
+static int key_sensitive(const pj_jcs_rules *r, const unsigned char *k, size_t n) {
+    if (contains_any(&r->key_fragments, k, n)) return 1;
+    size_t i = 0;
+    while (i < n) {
+        if (!is_alnum(k[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && is_alnum(k[j]) && !(((unsigned)k[j - 1] - 'a' < 26u) && ((unsigned)k[j] - 'A' < 26u))) j++;
+        for (size_t t = 0; t < r->key_tokens.count; t++) {
+            const pj_str *it = &r->key_tokens.items[t];
+            if (it->n == j - i && lower_eq(k + i, it)) return 1;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static inline int url_stop(unsigned c) {
+    return c == '/' || c == '?' || c == '#' || c == '@' || c == ' ' || c == '\t' || c == '\n' ||
+           c == '\r' || c == '\f' || c == '\v';
+}
+static inline int scheme_char(unsigned c) {
+    c = lower(c);
+    return (c - 'a' < 26u) || (c - '0' < 10u) || c == '+' || c == '.' || c == '-';
+}
+
+/* `scheme://user:pass@` with the "://" at s[p]. */
+static int password_url_at(const unsigned char *s, size_t n, size_t p) {
+    size_t b = p;
+    while (b > 0 && scheme_char(s[b - 1])) b--;
+    if (b == p || lower(s[b]) - 'a' >= 26u) return 0;
+    size_t q = p + 3, colon = SIZE_MAX;
+    while (q < n && !url_stop(s[q])) {
+        if (s[q] == ':' && colon == SIZE_MAX) colon = q;
+        q++;
+    }
+    return q < n && s[q] == '@' && colon != SIZE_MAX && colon + 1 < q;
+}
+
+static int value_secret(const pj_jcs_rules *r, const unsigned char *s, size_t n) {
+    for (size_t k = 0; k < r->value_prefixes.count; k++) {
+        const pj_str *it = &r->value_prefixes.items[k];
+        if (it->n <= n && lower_eq(s, it)) return 1;
+    }
+    if (contains_any(&r->value_markers, s, n)) return 1;
+    for (size_t i = 0; i + 3 <= n; i++)
+        if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/' && password_url_at(s, n, i)) return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- numbers */
+
+static size_t put_i64(char *buf, long long v) {
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0) buf[len++] = '-';
+    while (n) buf[len++] = tmp[--n];
+    return len;
+}
+
+/* Parse "d.ddde±x" (any one-byte decimal separator) into digits and a decimal exponent. */
+static size_t split_e(const char *t, char *digits, int *exp10) {
+    size_t k = 0;
+    const char *p = t;
+    while (*p && *p != 'e') {
+        if (*p >= '0' && *p <= '9') digits[k++] = *p;
+        p++;
+    }
+    *exp10 = (*p == 'e') ? atoi(p + 1) : 0;
+    return k;
+}
+
+static locale_t c_locale(void) {
+    static locale_t loc = (locale_t)0;
+    if (!loc) loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    return loc;
+}
+
+/* Shortest digits that read back as x (x > 0, finite): see docs/canonical-json.md. */
+static size_t shortest_digits(double x, char *digits, int *exp10) {
+    char t[40];
+    if (x < 2.2250738585072014e-308) {
+        /* Subnormal: fewer digits are significant, so search the precision (round-tripping is
+         * monotone in it). */
+        int lo = 1, hi = 17;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            snprintf(t, sizeof t, "%.*e", mid - 1, x);
+            if (strtod(t, NULL) == x)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        snprintf(t, sizeof t, "%.*e", lo - 1, x);
+        return split_e(t, digits, exp10);
+    }
+    for (int p = 15; p <= 17; p++) {
+        snprintf(t, sizeof t, "%.*e", p - 1, x);
+        if (p == 17 || strtod(t, NULL) == x) break;
+        if (p == 16) {
+            /* At a power of two the nearest 16-digit decimal may miss while its neighbour reads
+             * back: try the neighbour on the side of x. */
+            int e;
+            size_t k = split_e(t, digits, &e);
+            char alt[24];
+            memcpy(alt, digits, k);
+            double approx = strtod(t, NULL);
+            int up = approx < x;
+            size_t j = k;
+            int ok = 1;
+            while (j > 0) {
+                j--;
+                if (up) {
+                    if (alt[j] == '9') { alt[j] = '0'; continue; }
+                    alt[j]++;
+                } else {
+                    if (alt[j] == '0') { alt[j] = '9'; continue; }
+                    alt[j]--;
+                }
+                break;
+            }
+            if (alt[0] == '0' || (up && j == 0 && alt[0] == '0')) ok = 0;
+            if (ok) {
+                char u[48];
+                snprintf(u, sizeof u, "%c.%.*se%d", alt[0], (int)(k - 1), alt + 1, e);
+                if (strtod(u, NULL) == x) {
+                    memcpy(digits, alt, k);
+                    *exp10 = e;
+                    return k;
+                }
+            }
+        }
+    }
+    return split_e(t, digits, exp10);
+}
+
+size_t pj_jcs_format_double(double x, char *buf) {
+    if (x == 0.0) {
+        buf[0] = '0';
+        return 1;
+    }
+    if (fabs(x) < 9007199254740992.0 && x == (double)(long long)x) return put_i64(buf, (long long)x);
+    char d[24];
+    int e10;
+    locale_t old = uselocale(c_locale());
+    size_t k = shortest_digits(fabs(x), d, &e10);
+    uselocale(old);
+    while (k > 1 && d[k - 1] == '0') k--;
+    int n = e10 + 1; /* x = 0.d * 10^n */
+    size_t len = 0;
+    if (x < 0) buf[len++] = '-';
+    int ik = (int)k;
+    if (ik <= n && n <= 21) {
+        memcpy(buf + len, d, k);
+        len += k;
+        for (int i = ik; i < n; i++) buf[len++] = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(buf + len, d, (size_t)n);
+        len += (size_t)n;
+        buf[len++] = '.';
+        memcpy(buf + len, d + n, k - (size_t)n);
+        len += k - (size_t)n;
+    } else if (-6 < n && n <= 0) {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (int i = 0; i < -n; i++) buf[len++] = '0';
+        memcpy(buf + len, d, k);
+        len += k;
+    } else {
+        int e = n - 1;
+        buf[len++] = d[0];
+        if (k > 1) {
+            buf[len++] = '.';
+            memcpy(buf + len, d + 1, k - 1);
+            len += k - 1;
+        }
+        buf[len++] = 'e';
+        buf[len++] = e < 0 ? '-' : '+';
+        len += put_i64(buf + len, e < 0 ? -e : e);
+    }
+    return len;
+}
+
+/* ------------------------------------------------------------------------ context */
+
+typedef struct {
+    const char *kp; /* key bytes, or NULL when they live on the arena at koff */
+    size_t koff, klen;
+    size_t start, end; /* the member's span in the output */
+    size_t kpos, kend; /* text front end: the key token in the input */
+} member;
+
+struct pj_jcs_ctx {
+    pj_buf out;
+    pj_buf arena;
+    pj_buf tmp;
+    pj_buf path;
+    member *mem;
+    size_t mem_len, mem_cap;
+    size_t *order, *order2;
+    size_t order_cap;
+};
+
+pj_jcs_ctx *pj_jcs_ctx_new(void) {
+    pj_jcs_ctx *c = (pj_jcs_ctx *)calloc(1, sizeof *c);
+    if (!c) return NULL;
+    pj_buf_init(&c->out);
+    pj_buf_init(&c->arena);
+    pj_buf_init(&c->tmp);
+    pj_buf_init(&c->path);
+    return c;
+}
+
+void pj_jcs_ctx_free(pj_jcs_ctx *c) {
+    if (!c) return;
+    pj_buf_free(&c->out);
+    pj_buf_free(&c->arena);
+    pj_buf_free(&c->tmp);
+    pj_buf_free(&c->path);
+    free(c->mem);
+    free(c->order);
+    free(c->order2);
+    free(c);
+}
+
+typedef struct {
+    Py_ssize_t idx; /* >= 0: array index; < 0: a key */
+    const char *k;
+    size_t klen;
+} path_seg;
+
+typedef struct {
+    pj_jcs_ctx *ctx;
+    const pj_jcs_rules *rules;
+    int redact;
+    int changed;
+    int err;
+    size_t err_off, err_end;
+    PyObject *err_obj;
+    int npath;
+    path_seg path[MAX_DEPTH + 2];
+} wstate;
+
+static int nomem(wstate *w) {
+    w->err = PJ_JCS_NO_MEMORY;
+    return -1;
+}
+
+static int push_member(wstate *w, const member *m) {
+    pj_jcs_ctx *c = w->ctx;
+    if (c->mem_len == c->mem_cap) {
+        size_t cap = c->mem_cap ? c->mem_cap * 2 : 64;
+        member *p = (member *)realloc(c->mem, cap * sizeof(member));
+        if (!p) return nomem(w);
+        c->mem = p;
+        c->mem_cap = cap;
+    }
+    c->mem[c->mem_len++] = *m;
+    return 0;
+}
+
+static inline const unsigned char *mkey(const pj_jcs_ctx *c, const member *m) {
+    return (const unsigned char *)(m->kp ? m->kp : c->arena.data + m->koff);
+}
+
+/* Order of two UTF-8 strings by their UTF-16 code units (RFC 8785 member order). */
+static int utf16_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn) {
+    size_t m = an < bn ? an : bn;
+    size_t i = 0;
+    while (i < m && a[i] == b[i]) i++;
+    if (i == m) return an < bn ? -1 : (an > bn ? 1 : 0);
+    size_t j = i;
+    while (j > 0 && (a[j] & 0xC0) == 0x80) j--;
+    size_t la, lb;
+    uint32_t ca = pj_utf8_decode(a + j, an - j, &la);
+    uint32_t cb = pj_utf8_decode(b + j, bn - j, &lb);
+    uint32_t ua = ca >= 0x10000 ? 0xD800 + ((ca - 0x10000) >> 10) : ca;
+    uint32_t ub = cb >= 0x10000 ? 0xD800 + ((cb - 0x10000) >> 10) : cb;
+    if (ua != ub) return ua < ub ? -1 : 1;
+    return ca < cb ? -1 : (ca > cb ? 1 : 0);
+}
+
+static inline int member_cmp(const pj_jcs_ctx *c, const member *x, const member *y) {
+    return utf16_cmp(mkey(c, x), x->klen, mkey(c, y), y->klen);
+}
+
+/* Stable merge sort of ord[0..n) (indexes into m) by key. */
+static void sort_members(const pj_jcs_ctx *c, const member *m, size_t *ord, size_t *tmp, size_t n) {
+    if (n <= 12) {
+        for (size_t i = 1; i < n; i++) {
+            size_t v = ord[i], j = i;
+            while (j > 0 && member_cmp(c, &m[ord[j - 1]], &m[v]) > 0) {
+                ord[j] = ord[j - 1];
+                j--;
+            }
+            ord[j] = v;
+        }
+        return;
+    }
+    size_t h = n / 2;
+    sort_members(c, m, ord, tmp, h);
+    sort_members(c, m, ord + h, tmp, n - h);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = (member_cmp(c, &m[ord[j]], &m[ord[i]]) < 0) ? ord[j++] : ord[i++];
+    while (i < h) tmp[k++] = ord[i++];
+    while (j < n) tmp[k++] = ord[j++];
+    memcpy(ord, tmp, n * sizeof(size_t));
+}
+
+/* Close an object whose members are mem[mbase..]: check duplicates (text), put spans in order. */
+static int finish_object(wstate *w, size_t mbase, size_t body, pj_buf *out, int check_dups) {
+    pj_jcs_ctx *c = w->ctx;
+    size_t cnt = c->mem_len - mbase;
+    member *m = c->mem + mbase;
+    if (cnt < 2) return 0;
+    size_t k = 1;
+    while (k < cnt && member_cmp(c, &m[k - 1], &m[k]) < 0) k++;
+    if (k == cnt) return 0;
+    if (c->order_cap < cnt) {
+        size_t *a = (size_t *)realloc(c->order, cnt * sizeof(size_t));
+        if (!a) return nomem(w);
+        c->order = a;
+        size_t *b = (size_t *)realloc(c->order2, cnt * sizeof(size_t));
+        if (!b) return nomem(w);
+        c->order2 = b;
+        c->order_cap = cnt;
+    }
+    size_t *ord = c->order;
+    for (size_t i = 0; i < cnt; i++) ord[i] = i;
+    sort_members(c, m, ord, c->order2, cnt);
+    if (check_dups) {
+        size_t best = SIZE_MAX, best_end = 0;
+        for (size_t i = 1; i < cnt; i++) {
+            if (member_cmp(c, &m[ord[i - 1]], &m[ord[i]]) == 0 && m[ord[i]].kpos < best) {
+                best = m[ord[i]].kpos;
+                best_end = m[ord[i]].kend;
+            }
+        }
+        if (best != SIZE_MAX) {
+            w->err = PJ_JCS_E_DUPLICATE;
+            w->err_off = best;
+            w->err_end = best_end;
+            return -1;
+        }
+    }
+    pj_buf *t = &c->tmp;
+    t->len = 0;
+    pj_buf_put(t, out->data + body, out->len - body);
+    if (t->failed) return nomem(w);
+    out->len = body;
+    for (size_t i = 0; i < cnt; i++) {
+        const member *x = &m[ord[i]];
+        if (i) pj_buf_putc(out, ',');
+        pj_buf_put(out, t->data + (x->start - body), x->end - x->start);
+    }
+    return out->failed ? nomem(w) : 0;
+}
+
+/* ------------------------------------------------------------------------ JSON text */
+
+static inline int fail(wstate *w, int code, size_t off, size_t end) {
+    w->err = code;
+    w->err_off = off;
+    w->err_end = end;
+    return -1;
+}
+
+static inline size_t skip_ws(const unsigned char *s, size_t n, size_t i) {
+    while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) i++;
+    return i;
+}
+
+static inline int unexpected(wstate *w, size_t i, size_t n) {
+    return i >= n ? fail(w, PJ_JCS_E_END, n, n) : fail(w, PJ_JCS_E_CHAR, i, i);
+}
+
+static inline int hexval(unsigned c) {
+    if (c - '0' < 10u) return (int)(c - '0');
+    c = lower(c);
+    if (c - 'a' < 6u) return (int)(c - 'a' + 10);
+    return -1;
+}
+
+/* The code unit of the \uXXXX escape whose backslash is at s[i], or -1 if not 4 hex digits. */
+static inline long hex4(const unsigned char *s, size_t i) {
+    long v = 0;
+    for (size_t j = 2; j < 6; j++) {
+        int h = hexval(s[i + j]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+static void put_utf8(pj_buf *b, uint32_t cp) {
+    char u[4];
+    size_t len;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        len = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        len = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        len = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        len = 4;
+    }
+    pj_buf_put(b, u, len);
+}
+
+/* Parse the string whose quote is at s[*pi]. The decoded bytes are s itself when there is no
+ * escape, else pushed on the arena (the caller pops it). */
+static int t_string(wstate *w, const unsigned char *s, size_t n, size_t *pi,
+                    const unsigned char **dp, size_t *dl) {
+    size_t start = *pi + 1, j = start;
+    for (;;) {
+        if (j >= n) return fail(w, PJ_JCS_E_END, n, n);
+        unsigned c = s[j];
+        if (c == '"') {
+            *dp = s + start;
+            *dl = j - start;
+            *pi = j + 1;
+            return 0;
+        }
+        if (c < 0x20) return fail(w, PJ_JCS_E_CONTROL, j, j + 1);
+        if (c == '\\') break;
+        j++;
+    }
+    pj_buf *a = &w->ctx->arena;
+    size_t mark = a->len, run = start;
+    for (;;) {
+        if (j >= n) return fail(w, PJ_JCS_E_END, n, n);
+        unsigned c = s[j];
+        if (c == '"') break;
+        if (c < 0x20) return fail(w, PJ_JCS_E_CONTROL, j, j + 1);
+        if (c != '\\') {
+            j++;
+            continue;
+        }
+        pj_buf_put(a, s + run, j - run);
+        if (j + 1 >= n) return fail(w, PJ_JCS_E_END, n, n);
+        unsigned e = s[j + 1];
+        char simple = 0;
+        switch (e) {
+        case '"': simple = '"'; break;
+        case '\\': simple = '\\'; break;
+        case '/': simple = '/'; break;
+        case 'b': simple = '\b'; break;
+        case 'f': simple = '\f'; break;
+        case 'n': simple = '\n'; break;
+        case 'r': simple = '\r'; break;
+        case 't': simple = '\t'; break;
+        default: break;
+        }
+        if (simple) {
+            pj_buf_putc(a, simple);
+            j += 2;
+        } else if (e == 'u') {
+            if (n - j < 6) return fail(w, PJ_JCS_E_END, n, n);
+            long cp = hex4(s, j);
+            if (cp < 0) return fail(w, PJ_JCS_E_ESCAPE, j, j + 6);
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return fail(w, PJ_JCS_E_SURROGATE, j, j + 6);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                long lo = -1;
+                if (n - j >= 12 && s[j + 6] == '\\' && s[j + 7] == 'u') lo = hex4(s, j + 6);
+                if (lo < 0xDC00 || lo > 0xDFFF) return fail(w, PJ_JCS_E_SURROGATE, j, j + 6);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                j += 6;
+            }
+            put_utf8(a, (uint32_t)cp);
+            j += 6;
+        } else {
+            return fail(w, PJ_JCS_E_ESCAPE, j, j + 2);
+        }
+        run = j;
+    }
+    pj_buf_put(a, s + run, j - run);
+    if (a->failed) return nomem(w);
+    *dp = (const unsigned char *)a->data + mark;
+    *dl = a->len - mark;
+    *pi = j + 1;
+    return 0;
+}
+
+static int t_number(wstate *w, const unsigned char *s, size_t n, size_t *pi, pj_buf *out) {
+    size_t start = *pi, i = start;
+    int is_int = 1;
+    if (s[i] == '-') i++;
+    if (i < n && s[i] == '0') {
+        i++;
+    } else if (i < n && (unsigned)s[i] - '1' < 9u) {
+        while (i < n && is_digit(s[i])) i++;
+    } else {
+        return fail(w, PJ_JCS_E_NUMBER, start, i);
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        if (!(i < n && is_digit(s[i]))) return fail(w, PJ_JCS_E_NUMBER, start, i);
+        while (i < n && is_digit(s[i])) i++;
+        is_int = 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        if (!(i < n && is_digit(s[i]))) return fail(w, PJ_JCS_E_NUMBER, start, i);
+        while (i < n && is_digit(s[i])) i++;
+        is_int = 0;
+    }
+    *pi = i;
+    if (is_int) {
+        int neg = s[start] == '-';
+        size_t ds = start + (size_t)neg;
+        if (i - ds > 16) return fail(w, PJ_JCS_E_INT_RANGE, start, i);
+        long long v = 0;
+        for (size_t k = ds; k < i; k++) v = v * 10 + (s[k] - '0');
+        if (v > MAX_SAFE_INT) return fail(w, PJ_JCS_E_INT_RANGE, start, i);
+        if (v == 0)
+            pj_buf_putc(out, '0');
+        else
+            pj_buf_put(out, s + start, i - start);
+        return 0;
+    }
+    char small[64];
+    size_t len = i - start;
+    char *lit = len < sizeof small ? small : (char *)malloc(len + 1);
+    if (!lit) return nomem(w);
+    memcpy(lit, s + start, len);
+    lit[len] = '\0';
+    locale_t old = uselocale(c_locale());
+    double x = strtod(lit, NULL);
+    uselocale(old);
+    if (lit != small) free(lit);
+    if (!isfinite(x)) return fail(w, PJ_JCS_E_NOT_FINITE, start, i);
+    char buf[40];
+    pj_buf_put(out, buf, pj_jcs_format_double(x, buf));
+    return 0;
+}
+
+static int t_value(wstate *w, const unsigned char *s, size_t n, size_t *pi, int depth, pj_buf *out);
+static int emit_string_value(wstate *w, const unsigned char *s, size_t n, pj_buf *out);
+
+static int t_array(wstate *w, const unsigned char *s, size_t n, size_t *pi, int depth, pj_buf *out) {
+    pj_buf_putc(out, '[');
+    size_t i = skip_ws(s, n, *pi + 1);
+    if (i < n && s[i] == ']') {
+        pj_buf_putc(out, ']');
+        *pi = i + 1;
+        return 0;
+    }
+    for (;;) {
+        if (t_value(w, s, n, &i, depth, out)) return -1;
+        i = skip_ws(s, n, i);
+        if (i < n && s[i] == ',') {
+            pj_buf_putc(out, ',');
+            i = skip_ws(s, n, i + 1);
+            continue;
+        }
+        if (i < n && s[i] == ']') {
+            pj_buf_putc(out, ']');
+            *pi = i + 1;
+            return 0;
+        }
+        return unexpected(w, i, n);
+    }
+}
+
+static int t_object(wstate *w, const unsigned char *s, size_t n, size_t *pi, int depth, pj_buf *out) {
+    pj_jcs_ctx *c = w->ctx;
+    size_t mbase = c->mem_len, abase = c->arena.len;
+    pj_buf_putc(out, '{');
+    size_t body = out->len;
+    size_t i = skip_ws(s, n, *pi + 1);
+    if (i < n && s[i] == '}') {
+        pj_buf_putc(out, '}');
+        *pi = i + 1;
+        return 0;
+    }
+    for (;;) {
+        if (i >= n || s[i] != '"') return unexpected(w, i, n);
+        member m;
+        m.kpos = i;
+        size_t kmark = c->arena.len;
+        const unsigned char *kp;
+        size_t kl;
+        if (t_string(w, s, n, &i, &kp, &kl)) return -1;
+        m.kend = i;
+        m.kp = c->arena.len > kmark ? NULL : (const char *)kp;
+        m.koff = kmark;
+        m.klen = kl;
+        i = skip_ws(s, n, i);
+        if (i >= n || s[i] != ':') return unexpected(w, i, n);
+        i = skip_ws(s, n, i + 1);
+        int sensitive = w->redact && key_sensitive(w->rules, kp, kl);
+        if (c->mem_len > mbase) pj_buf_putc(out, ',');
+        m.start = out->len;
+        pj_jstr_write_valid(out, (const char *)kp, kl);
+        pj_buf_putc(out, ':');
+        size_t vstart = out->len;
+        if (sensitive) {
+            w->redact = 0;
+            int rc = t_value(w, s, n, &i, depth, out);
+            w->redact = 1;
+            if (rc) return -1;
+            if (!(out->len - vstart == REDACTED_Q_LEN &&
+                  memcmp(out->data + vstart, REDACTED_Q, REDACTED_Q_LEN) == 0))
+                w->changed = 1;
+            out->len = vstart;
+            pj_buf_put(out, REDACTED_Q, REDACTED_Q_LEN);
+        } else if (t_value(w, s, n, &i, depth, out)) {
+            return -1;
+        }
+        m.end = out->len;
+        if (push_member(w, &m)) return -1;
+        i = skip_ws(s, n, i);
+        if (i < n && s[i] == ',') {
+            i = skip_ws(s, n, i + 1);
+            continue;
+        }
+        if (i < n && s[i] == '}') break;
+        return unexpected(w, i, n);
+    }
+    int rc = finish_object(w, mbase, body, out, 1);
+    c->mem_len = mbase;
+    c->arena.len = abase;
+    if (rc) return -1;
+    pj_buf_putc(out, '}');
+    *pi = i + 1;
+    return 0;
+}
+
+static int t_value(wstate *w, const unsigned char *s, size_t n, size_t *pi, int depth, pj_buf *out) {
+    size_t i = *pi;
+    if (i >= n) return fail(w, PJ_JCS_E_END, i, i);
+    unsigned c = s[i];
+    switch (c) {
+    case '{':
+    case '[':
+        if (depth >= MAX_DEPTH) return fail(w, PJ_JCS_E_DEPTH, i, i + 1);
+        return c == '{' ? t_object(w, s, n, pi, depth + 1, out) : t_array(w, s, n, pi, depth + 1, out);
+    case '"': {
+        size_t mark = w->ctx->arena.len;
+        const unsigned char *dp;
+        size_t dl;
+        if (t_string(w, s, n, pi, &dp, &dl)) return -1;
+        int rc = emit_string_value(w, dp, dl, out);
+        w->ctx->arena.len = mark;
+        return rc;
+    }
+    case 't':
+        if (n - i >= 4 && memcmp(s + i, "true", 4) == 0) {
+            pj_buf_put(out, "true", 4);
+            *pi = i + 4;
+            return 0;
+        }
+        return fail(w, PJ_JCS_E_LITERAL, i, i + 1);
+    case 'f':
+        if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+            pj_buf_put(out, "false", 5);
+            *pi = i + 5;
+            return 0;
+        }
+        return fail(w, PJ_JCS_E_LITERAL, i, i + 1);
+    case 'n':
+        if (n - i >= 4 && memcmp(s + i, "null", 4) == 0) {
+            pj_buf_put(out, "null", 4);
+            *pi = i + 4;
+            return 0;
+        }
+        return fail(w, PJ_JCS_E_LITERAL, i, i + 1);
+    default:
+        if (c == '-' || c - '0' < 10u) return t_number(w, s, n, pi, out);
+        return fail(w, PJ_JCS_E_CHAR, i, i);
+    }
+}
+
+/* A whole document: value with optional whitespace around; stacks restored whatever happens. */
+static int t_document(wstate *w, const unsigned char *s, size_t n, pj_buf *out) {
+    size_t mbase = w->ctx->mem_len, abase = w->ctx->arena.len;
+    size_t i = skip_ws(s, n, 0);
+    int rc = t_value(w, s, n, &i, 0, out);
+    if (!rc) {
+        i = skip_ws(s, n, i);
+        if (i < n) rc = fail(w, PJ_JCS_E_TRAILING, i, i);
+    }
+    if (!rc && (out->failed || w->ctx->arena.failed)) rc = nomem(w);
+    w->ctx->mem_len = mbase;
+    w->ctx->arena.len = abase;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- string values, redacted */
+
+/* Write the string value s (valid UTF-8) to out, applying the string rules of redaction. */
+static int emit_string_value(wstate *w, const unsigned char *s, size_t n, pj_buf *out) {
+    if (!w->redact) {
+        pj_jstr_write_valid(out, (const char *)s, n);
+        return 0;
+    }
+    size_t h = skip_ws(s, n, 0);
+    if (h < n && (s[h] == '{' || s[h] == '[')) {
+        /* JSON text inside the string: parse a private copy (s may live on the arena). */
+        unsigned char *copy = (unsigned char *)malloc(n);
+        if (!copy) return nomem(w);
+        memcpy(copy, s, n);
+        wstate sub;
+        sub.ctx = w->ctx;
+        sub.rules = w->rules;
+        sub.redact = 1;
+        sub.changed = 0;
+        sub.err = 0;
+        sub.npath = 0;
+        pj_buf inner;
+        pj_buf_init(&inner);
+        int rc = t_document(&sub, copy, n, &inner);
+        if (rc == 0 || sub.err == PJ_JCS_NO_MEMORY) {
+            if (rc == 0) {
+                if (sub.changed) {
+                    w->changed = 1;
+                    pj_jstr_write_valid(out, inner.data, inner.len);
+                } else {
+                    pj_jstr_write_valid(out, (const char *)copy, n);
+                }
+            }
+            pj_buf_free(&inner);
+            free(copy);
+            return rc ? nomem(w) : 0;
+        }
+        pj_buf_free(&inner);
+        int secret = value_secret(w->rules, copy, n);
+        if (secret) {
+            pj_buf_put(out, REDACTED_Q, REDACTED_Q_LEN);
+            w->changed = 1;
+        } else {
+            pj_jstr_write_valid(out, (const char *)copy, n);
+        }
+        free(copy);
+        return 0;
+    }
+    if (value_secret(w->rules, s, n)) {
+        if (!(n == 10 && memcmp(s, "<redacted>", 10) == 0)) w->changed = 1;
+        pj_buf_put(out, REDACTED_Q, REDACTED_Q_LEN);
+        return 0;
+    }
+    pj_jstr_write_valid(out, (const char *)s, n);
+    return 0;
+}
+
+static void reset(pj_jcs_ctx *c) {
+    c->out.len = 0;
+    c->arena.len = 0;
+    c->path.len = 0;
+    c->mem_len = 0;
+    c->out.failed = c->arena.failed = c->tmp.failed = c->path.failed = 0;
+}
+
+int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, size_t n, int redact,
+                pj_jcs_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!ctx || !rules || (!text && n)) return PJ_JCS_NO_MEMORY;
+    reset(ctx);
+    const unsigned char *s = (const unsigned char *)(text ? text : "");
+    size_t bad = pj_utf8_valid_prefix((const char *)s, n);
+    if (bad < n) {
+        res->err_offset = res->err_end = bad;
+        return PJ_JCS_E_UTF8;
+    }
+    if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
+        res->err_offset = 0;
+        res->err_end = 3;
+        return PJ_JCS_E_BOM;
+    }
+    wstate w;
+    w.ctx = ctx;
+    w.rules = rules;
+    w.redact = redact ? 1 : 0;
+    w.changed = 0;
+    w.err = 0;
+    w.npath = 0;
+    if (t_document(&w, s, n, &ctx->out)) {
+        res->err_offset = w.err_off;
+        res->err_end = w.err_end;
+        return w.err;
+    }
+    res->out = ctx->out.data;
+    res->out_len = ctx->out.len;
+    res->changed = w.changed;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ Python values */
+
+static int verr(wstate *w, int code, PyObject *o) {
+    w->err = code;
+    w->err_obj = o;
+    return -1;
+}
+
+static int v_value(wstate *w, PyObject *v, int depth, pj_buf *out);
+
+static int v_str(wstate *w, PyObject *v, pj_buf *out) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    if (!s) {
+        PyErr_Clear();
+        return verr(w, PJ_JCS_V_SURROGATE, v);
+    }
+    return emit_string_value(w, (const unsigned char *)s, (size_t)n, out);
+}
+
+static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
+    pj_jcs_ctx *c = w->ctx;
+    size_t mbase = c->mem_len;
+    pj_buf_putc(out, '{');
+    size_t body = out->len;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    int rc = 0;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (!PyUnicode_Check(k)) {
+            rc = verr(w, PJ_JCS_V_KEY_TYPE, k);
+            break;
+        }
+        Py_ssize_t kl;
+        const char *kp = PyUnicode_AsUTF8AndSize(k, &kl);
+        if (!kp) {
+            PyErr_Clear();
+            rc = verr(w, PJ_JCS_V_KEY_SURROGATE, k);
+            break;
+        }
+        member m;
+        m.kp = kp;
+        m.koff = 0;
+        m.klen = (size_t)kl;
+        m.kpos = m.kend = 0;
+        if (c->mem_len > mbase) pj_buf_putc(out, ',');
+        m.start = out->len;
+        pj_jstr_write_valid(out, kp, (size_t)kl);
+        pj_buf_putc(out, ':');
+        size_t vstart = out->len;
+        path_seg *seg = &w->path[w->npath++];
+        seg->idx = -1;
+        seg->k = kp;
+        seg->klen = (size_t)kl;
+        if (w->redact && key_sensitive(w->rules, (const unsigned char *)kp, (size_t)kl)) {
+            w->redact = 0;
+            rc = v_value(w, v, depth, out);
+            w->redact = 1;
+            if (rc) break;
+            if (!(out->len - vstart == REDACTED_Q_LEN &&
+                  memcmp(out->data + vstart, REDACTED_Q, REDACTED_Q_LEN) == 0 && PyUnicode_Check(v)))
+                w->changed = 1;
+            out->len = vstart;
+            pj_buf_put(out, REDACTED_Q, REDACTED_Q_LEN);
+        } else if ((rc = v_value(w, v, depth, out))) {
+            break;
+        }
+        w->npath--;
+        m.end = out->len;
+        if ((rc = push_member(w, &m))) break;
+    }
+    if (!rc) rc = finish_object(w, mbase, body, out, 0);
+    c->mem_len = mbase;
+    if (rc) return -1;
+    pj_buf_putc(out, '}');
+    return 0;
+}
+
+static int v_seq(wstate *w, PyObject *v, int depth, pj_buf *out) {
+    int is_list = PyList_Check(v);
+    Py_ssize_t n = is_list ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+    pj_buf_putc(out, '[');
+    path_seg *seg = &w->path[w->npath++];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i) pj_buf_putc(out, ',');
+        seg->idx = i;
+        PyObject *item = is_list ? PyList_GET_ITEM(v, i) : PyTuple_GET_ITEM(v, i);
+        if (v_value(w, item, depth, out)) return -1;
+    }
+    w->npath--;
+    pj_buf_putc(out, ']');
+    return 0;
+}
+
+static int v_int(wstate *w, PyObject *v, pj_buf *out) {
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || x > MAX_SAFE_INT || x < -MAX_SAFE_INT) return verr(w, PJ_JCS_V_INT_RANGE, v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return verr(w, PJ_JCS_V_INT_RANGE, v);
+    }
+    char buf[24];
+    pj_buf_put(out, buf, put_i64(buf, x));
+    return 0;
+}
+
+static int v_float(wstate *w, PyObject *v, pj_buf *out) {
+    double x = PyFloat_AS_DOUBLE(v);
+    if (!isfinite(x)) return verr(w, PJ_JCS_V_FLOAT, v);
+    char buf[40];
+    pj_buf_put(out, buf, pj_jcs_format_double(x, buf));
+    return 0;
+}
+
+static int v_value(wstate *w, PyObject *v, int depth, pj_buf *out) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyUnicode_Type) return v_str(w, v, out);
+    if (v == Py_None) {
+        pj_buf_put(out, "null", 4);
+        return 0;
+    }
+    if (v == Py_True) {
+        pj_buf_put(out, "true", 4);
+        return 0;
+    }
+    if (v == Py_False) {
+        pj_buf_put(out, "false", 5);
+        return 0;
+    }
+    if (t == &PyLong_Type) return v_int(w, v, out);
+    if (t == &PyFloat_Type) return v_float(w, v, out);
+    if (t == &PyDict_Type || t == &PyList_Type || t == &PyTuple_Type) {
+        if (depth >= MAX_DEPTH) return verr(w, PJ_JCS_V_DEPTH, v);
+        return t == &PyDict_Type ? v_dict(w, v, depth + 1, out) : v_seq(w, v, depth + 1, out);
+    }
+    if (PyLong_Check(v)) return v_int(w, v, out);
+    if (PyFloat_Check(v)) return v_float(w, v, out);
+    if (PyDict_Check(v) || PyList_Check(v) || PyTuple_Check(v)) {
+        if (depth >= MAX_DEPTH) return verr(w, PJ_JCS_V_DEPTH, v);
+        return PyDict_Check(v) ? v_dict(w, v, depth + 1, out) : v_seq(w, v, depth + 1, out);
+    }
+    if (PyUnicode_Check(v)) return v_str(w, v, out);
+    return verr(w, PJ_JCS_V_TYPE, v);
+}
+
+static int is_ident(const char *k, size_t n) {
+    if (n == 0) return 0;
+    unsigned c0 = (unsigned char)k[0];
+    if (!((c0 - 'a' < 26u) || (c0 - 'A' < 26u) || c0 == '_')) return 0;
+    for (size_t i = 1; i < n; i++) {
+        unsigned c = (unsigned char)k[i];
+        if (!(is_alnum(c) || c == '_')) return 0;
+    }
+    return 1;
+}
+
+static void format_path(const wstate *w, pj_buf *p) {
+    p->len = 0;
+    for (int i = 0; i < w->npath; i++) {
+        const path_seg *s = &w->path[i];
+        if (s->idx >= 0) {
+            char buf[32];
+            int len = snprintf(buf, sizeof buf, "[%lld]", (long long)s->idx);
+            pj_buf_put(p, buf, (size_t)len);
+        } else if (is_ident(s->k, s->klen)) {
+            pj_buf_putc(p, '.');
+            pj_buf_put(p, s->k, s->klen);
+        } else {
+            pj_buf_putc(p, '[');
+            pj_jstr_write_valid(p, s->k, s->klen);
+            pj_buf_putc(p, ']');
+        }
+    }
+}
+
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
+                 pj_jcs_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!ctx || !rules || !obj) return PJ_JCS_NO_MEMORY;
+    reset(ctx);
+    PyGILState_STATE gil = PyGILState_Ensure();
+    wstate w;
+    w.ctx = ctx;
+    w.rules = rules;
+    w.redact = redact ? 1 : 0;
+    w.changed = 0;
+    w.err = 0;
+    w.err_obj = NULL;
+    w.npath = 0;
+    int rc = v_value(&w, (PyObject *)obj, 0, &ctx->out);
+    if (!rc && (ctx->out.failed || ctx->arena.failed)) rc = nomem(&w);
+    if (rc) {
+        if (w.err != PJ_JCS_NO_MEMORY) {
+            format_path(&w, &ctx->path);
+            res->err_obj = w.err_obj;
+            res->err_path = ctx->path.data;
+            res->err_path_len = ctx->path.len;
+        }
+    } else {
+        res->out = ctx->out.data;
+        res->out_len = ctx->out.len;
+        res->changed = w.changed;
+    }
+    PyGILState_Release(gil);
+    return rc ? w.err : 0;
+}

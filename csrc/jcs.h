@@ -1,0 +1,71 @@
+/* Canonical JSON (RFC 8785) with redaction: JSON text or Python values in, canonical text out.
+ *
+ * One emitter (string escaping, number formatting, UTF-16 key order, redaction checks) serves two
+ * front ends: a strict parser over UTF-8 bytes (pj_jcs_text) and a walker over Python objects
+ * through the CPython API (pj_jcs_value). The rules are those of docs/canonical-json.md, and the
+ * results match the pure-Python reference byte for byte, errors included. */
+#ifndef PJ_JCS_H
+#define PJ_JCS_H
+
+#include <stddef.h>
+
+/* Error codes of JSON text (same numbers as the Python reference). */
+#define PJ_JCS_E_UTF8 1
+#define PJ_JCS_E_BOM 2
+#define PJ_JCS_E_CHAR 3
+#define PJ_JCS_E_END 4
+#define PJ_JCS_E_TRAILING 5
+#define PJ_JCS_E_CONTROL 6
+#define PJ_JCS_E_ESCAPE 7
+#define PJ_JCS_E_SURROGATE 8
+#define PJ_JCS_E_DEPTH 9
+#define PJ_JCS_E_INT_RANGE 10
+#define PJ_JCS_E_NOT_FINITE 11
+#define PJ_JCS_E_DUPLICATE 12
+#define PJ_JCS_E_LITERAL 13
+#define PJ_JCS_E_NUMBER 14
+/* Error codes of Python values. */
+#define PJ_JCS_V_TYPE 101
+#define PJ_JCS_V_KEY_TYPE 102
+#define PJ_JCS_V_KEY_SURROGATE 103
+#define PJ_JCS_V_SURROGATE 104
+#define PJ_JCS_V_INT_RANGE 105
+#define PJ_JCS_V_FLOAT 106
+#define PJ_JCS_V_DEPTH 107
+/* Out of memory, or bad arguments. */
+#define PJ_JCS_NO_MEMORY 200
+
+typedef struct pj_jcs_ctx pj_jcs_ctx;
+typedef struct pj_jcs_rules pj_jcs_rules;
+
+typedef struct {
+    const char *out;      /* canonical text (valid until the next call on the same ctx) */
+    size_t out_len;
+    int changed;          /* redaction replaced something */
+    size_t err_offset;    /* text errors: the offending token [err_offset, err_end) */
+    size_t err_end;
+    void *err_obj;        /* value errors: the offending object (borrowed) */
+    const char *err_path; /* value errors: the path after the root, e.g. ".items[3].when" */
+    size_t err_path_len;
+} pj_jcs_result;
+
+pj_jcs_ctx *pj_jcs_ctx_new(void);
+void pj_jcs_ctx_free(pj_jcs_ctx *ctx);
+
+/* Rules from NUL-separated, ASCII-lowercase lists (each list ends with a NUL). */
+pj_jcs_rules *pj_jcs_rules_new(const char *key_fragments, size_t key_fragments_len,
+                               const char *key_tokens, size_t key_tokens_len,
+                               const char *value_markers, size_t value_markers_len,
+                               const char *value_prefixes, size_t value_prefixes_len);
+void pj_jcs_rules_free(pj_jcs_rules *rules);
+
+/* Canonicalize JSON text; returns 0 or an error code (details in *res). No GIL needed. */
+int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, size_t n,
+                int redact, pj_jcs_result *res);
+/* Canonicalize the Python value `obj` (a PyObject *, kept alive by the caller); takes the GIL. */
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
+                 pj_jcs_result *res);
+/* ECMAScript Number.prototype.toString of a finite double into buf (>= 32 bytes); returns length. */
+size_t pj_jcs_format_double(double x, char *buf);
+
+#endif

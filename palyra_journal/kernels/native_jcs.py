@@ -1,0 +1,103 @@
+"""Canonical JSON with redaction on the native kernel (csrc/jcs.c): same results as pure_jcs.
+
+The C code walks JSON text, or the Python objects themselves (through the CPython API, by
+address: the caller keeps the value alive for the call), and writes the canonical text into a
+per-thread context; it is decoded to ``str`` once here. Error messages are formatted by the
+reference's own formatters so that both backends raise the very same text.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+from .._native import ffi, lib
+from ..errors import InvalidPayloadError
+from . import pure_jcs
+from .rules import DEFAULT_RULES, KEY_TOKENS, VALUE_PREFIXES, RedactionRules
+
+_VALUE_KINDS = {
+    lib.PJ_JCS_V_TYPE: "type",
+    lib.PJ_JCS_V_KEY_TYPE: "key_type",
+    lib.PJ_JCS_V_KEY_SURROGATE: "key_surrogate",
+    lib.PJ_JCS_V_SURROGATE: "surrogate",
+    lib.PJ_JCS_V_INT_RANGE: "int_range",
+    lib.PJ_JCS_V_FLOAT: "float",
+    lib.PJ_JCS_V_DEPTH: "depth",
+}
+
+_local = threading.local()
+_rules_cache: dict = {}
+_rules_lock = threading.Lock()
+
+
+def _state():
+    """This thread's (context, result): C writes into them, so threads never share one."""
+    st = getattr(_local, "state", None)
+    if st is None:
+        ctx = lib.pj_jcs_ctx_new()
+        if ctx == ffi.NULL:
+            raise MemoryError("canonical JSON context")
+        st = (ffi.gc(ctx, lib.pj_jcs_ctx_free), ffi.new("pj_jcs_result *"))
+        _local.state = st
+    return st
+
+
+def _pack(items) -> bytes:
+    return b"".join(i.encode("utf-8", "surrogatepass") + b"\0" for i in items)
+
+
+def _c_rules(rules: RedactionRules):
+    """The C form of ``rules``, built once per distinct rules object."""
+    cr = _rules_cache.get(rules)
+    if cr is None:
+        with _rules_lock:
+            cr = _rules_cache.get(rules)
+            if cr is None:
+                lists = [_pack(rules.key_fragments), _pack(KEY_TOKENS), _pack(rules.value_markers),
+                         _pack(VALUE_PREFIXES)]
+                raw = lib.pj_jcs_rules_new(lists[0], len(lists[0]), lists[1], len(lists[1]),
+                                           lists[2], len(lists[2]), lists[3], len(lists[3]))
+                if raw == ffi.NULL:
+                    raise MemoryError("redaction rules")
+                cr = ffi.gc(raw, lib.pj_jcs_rules_free)
+                _rules_cache[rules] = cr
+    return cr
+
+
+
+def _object_at(ptr):
+    return ctypes.cast(int(ffi.cast("uintptr_t", ptr)), ctypes.py_object).value
+
+
+def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
+    """RFC 8785 text of the (redacted) Python ``value`` and whether redaction changed anything."""
+    cr = _c_rules(rules if type(rules) is RedactionRules else RedactionRules.coerce(rules))
+    ctx, res = _state()
+    rc = lib.pj_jcs_value(ctx, cr, ffi.cast("void *", id(value)), 1 if redact else 0, res)
+    if rc == 0:
+        return str(ffi.buffer(res.out, res.out_len), "utf-8"), bool(res.changed)
+    if rc == lib.PJ_JCS_NO_MEMORY:
+        raise MemoryError("canonical JSON: out of memory")
+    path = root
+    if res.err_path_len:
+        path += ffi.unpack(res.err_path, res.err_path_len).decode("utf-8")
+    obj = _object_at(res.err_obj)
+    raise InvalidPayloadError(pure_jcs.value_error_message(path, _VALUE_KINDS[rc], obj))
+
+
+def canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True, root="payload"):
+    """RFC 8785 text of the (redacted) JSON ``text`` and whether redaction changed anything."""
+    cr = _c_rules(rules if type(rules) is RedactionRules else RedactionRules.coerce(rules))
+    b = text if type(text) is bytes else pure_jcs.text_to_bytes(text, root)
+    ctx, res = _state()
+    rc = lib.pj_jcs_text(ctx, cr, b, len(b), 1 if redact else 0, res)
+    if rc == 0:
+        return str(ffi.buffer(res.out, res.out_len), "utf-8"), bool(res.changed)
+    if rc == lib.PJ_JCS_NO_MEMORY:
+        raise MemoryError("canonical JSON: out of memory")
+    raise InvalidPayloadError(
+        pure_jcs.text_error_message(root, b, rc, res.err_offset, res.err_end))
+
+
+__all__ = ["canonicalize", "canonicalize_text"]
