@@ -144,7 +144,7 @@ def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarr
     if vec.ndim != 1 or vec.shape[0] != dims:
         raise InvalidPayloadError(
             f"{field} must have {dims} values (the provider's dimensions), got shape {vec.shape}")
-    if not np.all(np.isfinite(vec)):
+    if not np.isfinite(vec).all():
         bad = int(np.flatnonzero(~np.isfinite(vec))[0])
         raise InvalidPayloadError(f"{field}[{bad}] is {vec[bad]!r}: values must be finite")
     norm = float(np.sqrt(vec @ vec))

@@ -37,7 +37,7 @@ def _check_cap(value, name: str) -> int | None:
 
 def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_bytes=None,
              ttl_days=None, vacuum=False) -> MaintenanceReport:
-    from .store import generation
+    from .store import bump, generation
     store = mem._store
     if now_unix_ms is not None and (isinstance(now_unix_ms, bool) or not isinstance(now_unix_ms, int)):
         raise InvalidPayloadError(f"now_unix_ms must be an int, got {now_unix_ms!r}")
@@ -86,7 +86,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_byte
                 counts["bytes"] = len(ids)
             entries_after, bytes_after = conn.execute(
                 f"SELECT count(*), COALESCE(sum({_ITEM_BYTES}), 0) FROM memory_items i").fetchone()
-            gen1 = generation(conn)
+            gen1 = bump(conn, gen0)
             report = MaintenanceReport(
                 ran_at_unix_ms=now, deleted_expired=counts.get("expired", 0),
                 deleted_ttl=counts.get("ttl", 0), deleted_for_entries=counts.get("entries", 0),
@@ -136,7 +136,7 @@ _STALE = (
 
 
 def reembed(mem: "MemoryStore", *, batch_size: int = 256, progress: bool = False) -> int:
-    from .store import generation
+    from .store import bump, generation
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
         raise InvalidPayloadError(f"batch_size must be an int in [1, 100000], got {batch_size!r}")
     store = mem._store
@@ -172,7 +172,7 @@ def reembed(mem: "MemoryStore", *, batch_size: int = 256, progress: bool = False
                         "embedded_at_unix_ms = excluded.embedded_at_unix_ms",
                         (mid, model, dims, version, vec.astype("<f4").tobytes(), now))
                     rows.append((mid, vec, *meta))
-                gen1 = generation(conn)
+                gen1 = bump(conn, gen0)
             mem._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
         total += len(rows)
         if show:

@@ -49,6 +49,12 @@ def generation(conn) -> int:
     return conn.execute("SELECT generation FROM memory_generation WHERE id = 1").fetchone()[0]
 
 
+def bump(conn, gen0: int) -> int:
+    """Inside a write: mark memory changed for other connections; returns the new generation."""
+    conn.execute("UPDATE memory_generation SET generation = ? WHERE id = 1", (gen0 + 1,))
+    return gen0 + 1
+
+
 def _chunks(seq: Sequence, size: int = _IN_CHUNK):
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
@@ -194,7 +200,7 @@ class MemoryStore:
                 conn.executemany(_INSERT_VECTOR, [
                     (p.memory_id, model, dims, version, p.vector.astype("<f4").tobytes(), now)
                     for p in prepared])
-                gen1 = generation(conn)
+                gen1 = bump(conn, gen0)
             rows = [(p.memory_id, p.vector, p.principal, p.channel, p.session_id, p.source, tj,
                      p.ttl_unix_ms) for p, tj in zip(prepared, tags_json)]
             self._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
@@ -335,7 +341,7 @@ class MemoryStore:
                 conn.execute("UPDATE memory_items SET tags_json = ?, confidence = ?, ttl_unix_ms = ?, "
                              "updated_at_unix_ms = ? WHERE memory_id = ?",
                              (tags_json, conf, ttl, now, memory_id))
-                gen1 = generation(conn)
+                gen1 = bump(conn, gen0)
             self._apply(nested, gen0, gen1, lambda idx: idx.update_meta(memory_id, tags_json, ttl))
         return MemoryItem(old.memory_id, old.principal, old.channel, old.session_id, old.source,
                           old.content, old.content_hash, tags_t, conf, ttl,
@@ -372,7 +378,7 @@ class MemoryStore:
                 ids = [r[0] for r in conn.execute(
                     f"SELECT memory_id FROM memory_items WHERE {where}", params)]
                 self.delete_ids(conn, ids)
-                gen1 = generation(conn)
+                gen1 = bump(conn, gen0)
             if ids:
                 self._apply(nested, gen0, gen1, lambda idx: idx.remove(ids))
         return len(ids)

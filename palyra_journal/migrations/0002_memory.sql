@@ -48,8 +48,9 @@ CREATE TABLE memory_maintenance_state (
     duration_ms            INTEGER NOT NULL
 );
 
--- A counter bumped by every change to the memory tables, in the same transaction, so that a
--- store can tell cheaply whether another connection changed memory since it loaded its index.
+-- A counter bumped by every memory write, in the same transaction (MemoryStore bumps it once per
+-- transaction: cheaper than a trigger per row), so that a store can tell cheaply whether another
+-- connection changed memory since it loaded its vector index.
 CREATE TABLE memory_generation (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     generation INTEGER NOT NULL
@@ -59,31 +60,13 @@ INSERT INTO memory_generation(id, generation) VALUES (1, 0);
 CREATE TRIGGER memory_items_ai AFTER INSERT ON memory_items
 BEGIN
     INSERT INTO memory_items_fts(rowid, content) VALUES (new.rowid, new.content);
-    UPDATE memory_generation SET generation = generation + 1 WHERE id = 1;
 END;
 CREATE TRIGGER memory_items_ad AFTER DELETE ON memory_items
 BEGIN
     INSERT INTO memory_items_fts(memory_items_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-    UPDATE memory_generation SET generation = generation + 1 WHERE id = 1;
 END;
 CREATE TRIGGER memory_items_au_content AFTER UPDATE OF content ON memory_items
 BEGIN
     INSERT INTO memory_items_fts(memory_items_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
     INSERT INTO memory_items_fts(rowid, content) VALUES (new.rowid, new.content);
-END;
-CREATE TRIGGER memory_items_au AFTER UPDATE ON memory_items
-BEGIN
-    UPDATE memory_generation SET generation = generation + 1 WHERE id = 1;
-END;
-CREATE TRIGGER memory_vectors_ai AFTER INSERT ON memory_vectors
-BEGIN
-    UPDATE memory_generation SET generation = generation + 1 WHERE id = 1;
-END;
-CREATE TRIGGER memory_vectors_au AFTER UPDATE ON memory_vectors
-BEGIN
-    UPDATE memory_generation SET generation = generation + 1 WHERE id = 1;
-END;
-CREATE TRIGGER memory_vectors_ad AFTER DELETE ON memory_vectors
-BEGIN
-    UPDATE memory_generation SET generation = generation + 1 WHERE id = 1;
 END;

@@ -1,0 +1,131 @@
+"""The vector index: exact recall over all items in scope, coherence with this and other
+connections' writes, and rollbacks (MEMORY.md "Vector index")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import palyra_journal as pj
+
+N = 50_000
+DIMS = 32
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """50 000 random unit vectors in 3 principals x 2 channels, 30 % tagged, stored once."""
+    rng = np.random.default_rng(7)
+    vecs = rng.standard_normal((N, DIMS)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    principal = rng.integers(0, 3, N)
+    channel = rng.integers(0, 2, N)
+    tagged = rng.random(N) < 0.3
+    path = tmp_path_factory.mktemp("recall") / "m.db"
+    with pj.JournalStore.open(path, embedding_provider=pj.HashEmbeddingProvider(DIMS),
+                              clock=lambda: T0) as s:
+        s.memory.ingest_many(
+            {"content": f"item {i}", "principal": f"p{principal[i]}", "channel": f"c{channel[i]}",
+             "tags": ["t"] if tagged[i] else [], "memory_id": f"m{i:06d}", "embedding": vecs[i]}
+            for i in range(N))
+    return path, vecs, principal, channel, tagged
+
+
+def brute_force(vecs, query, mask, k):
+    """numpy float64 reference: cosine desc, then row (= memory_id) asc, cosine > 0 only."""
+    scores = vecs.astype(np.float64) @ query.astype(np.float64)
+    rows = np.flatnonzero(mask & (scores > 0))
+    order = np.lexsort((rows, -scores[rows]))[:k]
+    return [f"m{r:06d}" for r in rows[order]]
+
+
+def test_vector_recall_equals_numpy_brute_force_over_all_items(backend, corpus):
+    path, vecs, principal, channel, tagged = corpus
+    with pj.JournalStore.open(path, embedding_provider=pj.HashEmbeddingProvider(DIMS),
+                              clock=lambda: T0) as s:
+        rng = np.random.default_rng(11)
+        cases = [dict(principal="p0"), dict(principal="p1", channel="c1"),
+                 dict(principal="p2", tags=["t"]), dict(principal="p0", channel="c0", tags=["t"])]
+        for kw in cases:
+            mask = principal == int(kw["principal"][1])
+            if "channel" in kw:
+                mask &= channel == int(kw["channel"][1])
+            if "tags" in kw:
+                mask &= tagged
+            for k in (1, 10, 100):
+                q = rng.standard_normal(DIMS).astype(np.float32)
+                q /= np.linalg.norm(q)
+                hits = s.memory.search("query", top_k=k, mode="vector", query_embedding=q, **kw)
+                assert [h.item.memory_id for h in hits] == brute_force(vecs, q, mask, k), (kw, k)
+        # the oldest items are as findable as the newest: exact over everything in scope
+        q = vecs[0]
+        hit = s.memory.search("x", principal=f"p{principal[0]}", top_k=1, mode="vector",
+                              query_embedding=q)[0]
+        assert hit.item.memory_id == "m000000"
+        assert s.memory.index_size() == N
+
+
+def test_second_process_ingest_is_seen_by_next_search(db_path, backend):
+    with pj.JournalStore.open(db_path) as s:
+        s.memory.ingest("first local note", principal="p", memory_id="local")
+        assert [h.item.memory_id for h in s.memory.search("remote note", principal="p",
+                                                          mode="vector")] == ["local"]
+        script = textwrap.dedent(f"""
+            import palyra_journal as pj
+            with pj.JournalStore.open({str(db_path)!r}) as s:
+                s.memory.ingest("remote note arrives", principal="p", memory_id="remote")
+                s.memory.delete("local", principal="p")
+        """)
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+        for mode in ("vector", "hybrid", "lexical"):
+            hits = s.memory.search("remote note", principal="p", mode=mode)
+            assert [h.item.memory_id for h in hits] == ["remote"], mode
+        assert s.memory.index_size() == 1
+
+
+def test_own_writes_update_the_loaded_index_in_place(store):
+    m = store.memory
+    m.ingest("alpha beta", principal="p", memory_id="a")
+    m.search("alpha", principal="p", mode="vector")
+    idx = m._index
+    m.ingest_many([{"content": f"beta {i}", "principal": "p"} for i in range(3)])
+    m.update("a", principal="p", tags=["new"])
+    assert [h.item.memory_id for h in m.search("alpha beta", principal="p", mode="vector",
+                                              tags=["new"])] == ["a"]
+    m.delete("a", principal="p")
+    assert m._index is idx and idx.generation is not None  # kept in step, never reloaded
+    assert "a" not in [h.item.memory_id for h in m.search("alpha beta", principal="p", mode="vector")]
+    assert m.index_size() == 3
+
+
+def test_rolled_back_writes_never_reach_the_index(store):
+    m = store.memory
+    m.ingest("kept note", principal="p", memory_id="kept")
+    m.search("note", principal="p", mode="vector")
+    with pytest.raises(RuntimeError):
+        with store.write():
+            m.ingest("ghost note", principal="p", memory_id="ghost")
+            m.delete("kept", principal="p")
+            raise RuntimeError("abort")
+    assert [h.item.memory_id for h in m.search("note", principal="p", mode="vector")] == ["kept"]
+    with pytest.raises(pj.DuplicateIdError):
+        m.ingest_many([{"content": "note two", "principal": "p", "memory_id": "two"},
+                       {"content": "note dup", "principal": "p", "memory_id": "kept"}])
+    assert [h.item.memory_id for h in m.search("note", principal="p", mode="vector")] == ["kept"]
+
+
+def test_index_compacts_tombstones(db_path, backend):
+    with pj.JournalStore.open(db_path, embedding_provider=pj.HashEmbeddingProvider(8)) as s:
+        m = s.memory
+        m.ingest_many([{"content": f"n {i}", "principal": "p", "memory_id": f"m{i:05d}"}
+                       for i in range(3000)])
+        m.search("n", principal="p", mode="vector")
+        m.purge(principal="p")  # 3000 tombstones > 1024 and > n/4: compacted
+        assert m._index.n == 0 and m._index.dead == 0
+        m.ingest("n fresh", principal="p", memory_id="fresh")
+        assert [h.item.memory_id for h in m.search("n fresh", principal="p")] == ["fresh"]
