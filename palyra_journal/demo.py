@@ -155,3 +155,5 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 from .cron import demo_step as _cron_demo_step  # noqa: E402  (cron's demo step)
 STEPS.append(("cron", lambda ctx: _cron_demo_step(ctx.store)))
+from .memory.demo import demo_step as _memory_demo_step  # noqa: E402  (memory's demo step)
+STEPS.append(("memory", lambda ctx: _memory_demo_step(ctx.store, None)))
