@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jstr.h"
 #include "sha256.h"
 
 /* Field indexes of CHAIN_FIELDS / VERIFY_FIELDS. */
@@ -28,44 +29,6 @@ enum {
  * release costs nothing, small enough to bound the buffer for huge batches. */
 #define CHUNK_ROWS 4096
 #define CHUNK_BYTES ((size_t)4 << 20)
-
-/* ---- RFC 8785 string escaping ------------------------------------------------------------ */
-
-/* Minimal JCS escaper: `"`, `\`, \b \f \n \r \t, other controls < 0x20 as \u00xx (lowercase),
- * everything else raw UTF-8. Local until the shared csrc/jstr.h is available. */
-static void chain_jstr_write(pj_buf *b, const char *s, size_t n) {
-    static const char hexd[] = "0123456789abcdef";
-    if (pj_buf_reserve(b, n + 2)) return;
-    b->data[b->len++] = '"';
-    size_t run = 0; /* start of the bytes not yet copied */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        pj_buf_put(b, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hexd[c >> 4];
-            esc[5] = hexd[c & 15];
-            len = 6;
-        }
-        pj_buf_put(b, esc, len);
-    }
-    pj_buf_put(b, s + run, n - run);
-    pj_buf_putc(b, '"');
-}
 
 /* ---- envelope ------------------------------------------------------------------------------- */
 
@@ -84,7 +47,7 @@ static int put_text(pj_buf *b, PyObject *o, int nullable) {
         PyErr_Clear(); /* a lone surrogate has no UTF-8 form */
         return PJ_CHAIN_BAD_TEXT;
     }
-    chain_jstr_write(b, s, (size_t)n);
+    pj_jstr_write_valid(b, s, (size_t)n); /* UTF-8 from a str is valid by construction */
     return 0;
 }
 
