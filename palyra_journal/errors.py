@@ -67,6 +67,14 @@ class InvalidStateError(JournalError):
     that already finished); the message names both states."""
 
 
+class CanvasClosedError(JournalError):
+    """A change was asked of a closed canvas; a closed canvas keeps its history but refuses edits."""
+
+
+class IntegrityError(JournalError):
+    """Stored data no longer matches what rebuilding it gives (e.g. an edited canvas snapshot)."""
+
+
 class ConcurrencyError(JournalError):
     """The write lock could not be taken within busy_timeout, or a state changed underneath."""
 
