@@ -1,0 +1,262 @@
+"""Canonical JSON (RFC 8785): spec vectors, ES6 numbers, strict parsing, refusals, both backends."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from palyra_journal.errors import InvalidPayloadError
+from palyra_journal.kernels import pure_jcs
+
+rfc8785 = pytest.importorskip("rfc8785")
+
+MAX = 2**53 - 1
+HYPO = settings(max_examples=250, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _native():
+    from palyra_journal.kernels import native
+    return native
+
+
+# ------------------------------------------------------------------------- spec vectors
+
+def _vector_names(shared_data):
+    return sorted(p.name for p in (shared_data / "jcs" / "input").iterdir())
+
+
+def test_spec_vectors_text_and_value(kernel, shared_data):
+    names = _vector_names(shared_data)
+    assert names
+    for name in names:
+        raw = (shared_data / "jcs" / "input" / name).read_bytes()
+        expected = (shared_data / "jcs" / "output" / name).read_bytes().decode("utf-8")
+        assert kernel.canonicalize_text(raw, redact=False) == (expected, False), name
+        assert kernel.canonicalize_text(raw.decode("utf-8"), redact=False)[0] == expected, name
+        assert kernel.canonicalize(json.loads(raw), redact=False) == (expected, False), name
+
+
+def test_es6_numbers(kernel, shared_data):
+    lines = (shared_data / "jcs" / "es6-numbers-20k.txt").read_text().split()
+    assert len(lines) == 20000
+    wrong = []
+    for line in lines:
+        hexbits, expected = line.split(",")
+        x = struct.unpack(">d", bytes.fromhex(hexbits.zfill(16)))[0]
+        got = kernel.canonicalize(x)[0]
+        if got != expected:
+            wrong.append((hexbits, expected, got))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("x,text", [
+    (1e21, "1e+21"), (1e20, "100000000000000000000"), (0.000001, "0.000001"), (1e-7, "1e-7"),
+    (9.999999999999997e-7, "9.999999999999997e-7"), (-0.0, "0"), (5.0, "5"), (-2.5, "-2.5"),
+    (2.0**53, "9007199254740992"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+])
+def test_number_layout(kernel, x, text):
+    assert kernel.canonicalize(x) == (text, False)
+    assert kernel.canonicalize_text(repr(x).encode()) == (text, False)
+
+
+def test_integers_and_literals(kernel):
+    assert kernel.canonicalize([MAX, -MAX, 0, True, False, None]) == (
+        f"[{MAX},{-MAX},0,true,false,null]", False)
+    assert kernel.canonicalize_text(b" [ -0 , 1E2, 1.50, 0.0 ] ")[0] == "[0,100,1.5,0]"
+
+
+def test_key_order_is_utf16(kernel):
+    value = {"\U0001f600": 1, "\ufb01": 2, "a": 3, "": 4, "\u00e9": 5, "aa": 6, "\x7f": 7}
+    expected = rfc8785.dumps(value).decode()
+    assert kernel.canonicalize(value, redact=False)[0] == expected
+    assert kernel.canonicalize_text(json.dumps(value), redact=False)[0] == expected
+    assert expected.index("\ufb01") > expected.index("\U0001f600")
+
+
+def test_string_escapes(kernel):
+    s = "q\"b\\s/\b\f\n\r\t\x00\x1f\x7f\u2028é😀"
+    expected = '"q\\"b\\\\s/\\b\\f\\n\\r\\t\\u0000\\u001f\x7f\u2028é😀"'
+    assert kernel.canonicalize(s)[0] == expected
+    assert kernel.canonicalize_text(json.dumps(s))[0] == expected
+    assert kernel.canonicalize_text(b'"\\u00e9\\ud83d\\ude00\\/"')[0] == '"é😀/"'
+
+
+def test_subclasses_accepted(kernel):
+    class S(str):
+        pass
+
+    class I(int):
+        pass
+
+    class F(float):
+        pass
+
+    class D(dict):
+        pass
+
+    class L(list):
+        pass
+
+    value = D({S("k"): L([I(3), F(1.5), (1, 2), S("x")])})
+    assert kernel.canonicalize(value) == ('{"k":[3,1.5,[1,2],"x"]}', False)
+
+
+def test_tuple_is_array_and_none_is_null(kernel):
+    assert kernel.canonicalize((1, "a", None))[0] == '[1,"a",null]'
+
+
+# ----------------------------------------------------------------------- refusals (values)
+
+@pytest.mark.parametrize("value,message", [
+    ({"items": [0, 1, 2, {"when": datetime.datetime(2024, 1, 1)}]},
+     "payload.items[3].when: datetime is not JSON"),
+    ({"a": 2**53}, "payload.a: integer 9007199254740992 is outside ±(2**53-1)"),
+    ({"a": -(2**53)}, "payload.a: integer -9007199254740992 is outside ±(2**53-1)"),
+    ({"a": 10**400}, "payload.a: integer of 1329 bits is outside ±(2**53-1)"),
+    ({"b": [b"x"]}, "payload.b[0]: bytes is not JSON"),
+    ({"s": {1, 2}}, "payload.s: set is not JSON"),
+    ({"d": decimal.Decimal("1.5")}, "payload.d: Decimal is not JSON"),
+    ({1: "x"}, "payload: key 1 is int, not str"),
+    ({"o": {(1, 2): 3}}, "payload.o: key (1, 2) is tuple, not str"),
+    ({"a b": [math.nan]}, 'payload["a b"][0]: float nan is not finite'),
+    ({"x": [math.inf]}, "payload.x[0]: float inf is not finite"),
+    ({"x": -math.inf}, "payload.x: float -inf is not finite"),
+    ({"s": "ok\ud800"}, "payload.s: string has a lone surrogate U+D800 at index 2"),
+    ({"k": {"\udc00": 1}}, "payload.k: key '\\udc00' has a lone surrogate"),
+    (b"raw", "payload: bytes is not JSON"),
+    (object(), "payload: object is not JSON"),
+])
+def test_value_refusals_name_the_path(kernel, value, message):
+    with pytest.raises(InvalidPayloadError) as exc:
+        kernel.canonicalize(value)
+    assert str(exc.value) == message
+
+
+def test_validation_covers_redacted_values(kernel):
+    with pytest.raises(InvalidPayloadError, match=r"payload\.token\.x: date is not JSON"):
+        kernel.canonicalize({"token": {"x": datetime.date(2024, 1, 1)}})
+    with pytest.raises(InvalidPayloadError, match="duplicate key"):
+        kernel.canonicalize_text(b'{"password": {"a": 1, "a": 2}}')
+
+
+def test_depth_limit_values(kernel):
+    ok = []
+    for _ in range(127):
+        ok = [ok]
+    assert kernel.canonicalize(ok)[0] == "[" * 128 + "]" * 128
+    with pytest.raises(InvalidPayloadError, match=r"nesting deeper than 128"):
+        kernel.canonicalize([ok])
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(InvalidPayloadError, match=r"nesting deeper than 128"):
+        kernel.canonicalize({"a": loop})
+
+
+def test_root_names_the_place(kernel):
+    with pytest.raises(InvalidPayloadError, match=r"^args\.x: set is not JSON$"):
+        kernel.canonicalize({"x": set()}, root="args")
+    with pytest.raises(InvalidPayloadError, match=r"^args: invalid JSON at byte 1"):
+        kernel.canonicalize_text(b"[,]", root="args")
+
+
+# ------------------------------------------------------------------------- refusals (text)
+
+@pytest.mark.parametrize("text,message", [
+    (b'{"a": 1, "a": 2}', 'payload: duplicate key "a" at byte 9'),
+    (b'{"a":1,"\\u0061":2}', 'payload: duplicate key "a" at byte 7'),
+    (b"[1,2", "payload: invalid JSON at byte 4: unexpected end of input"),
+    (b"", "payload: invalid JSON at byte 0: unexpected end of input"),
+    (b"\xef\xbb\xbf[]", "payload: invalid JSON at byte 0: byte order mark (UTF-8 without BOM only)"),
+    (b"[NaN]", "payload: invalid JSON at byte 1: NaN and Infinity are not JSON"),
+    (b"Infinity", "payload: invalid JSON at byte 0: NaN and Infinity are not JSON"),
+    (b"[-Infinity]", "payload: invalid JSON at byte 1: -Infinity is not JSON"),
+    (b'["\\ud800"]', "payload: lone surrogate \\ud800 at byte 2"),
+    (b'"\\udc00\\ud800"', "payload: lone surrogate \\udc00 at byte 1"),
+    (b'"\\ud800\\u0041"', "payload: lone surrogate \\ud800 at byte 1"),
+    (b"[9007199254740992]", "payload: integer 9007199254740992 at byte 1 is outside ±(2**53-1)"),
+    (b"-123456789012345678901", "payload: integer -123456789012345678901 at byte 0 is outside ±(2**53-1)"),
+    (b"[1e999]", "payload: number 1e999 at byte 1 is not a finite double"),
+    (b"[1] x", "payload: invalid JSON at byte 4: unexpected data after the value"),
+    (b'{"a":tru}', "payload: invalid JSON at byte 5: invalid literal tru}"),
+    (b'"a\xff"', "payload: invalid UTF-8 at byte 2"),
+    (b'"\xed\xa0\x80"', "payload: invalid UTF-8 at byte 1"),
+    (b'["\x01"]', "payload: invalid JSON at byte 2: raw control character U+0001 in a string"),
+    (b"[01]", "payload: invalid JSON at byte 2: unexpected character '1'"),
+    (b'"\\x"', "payload: invalid JSON at byte 1: invalid escape \\x"),
+    (b'"\\u12g4"', "payload: invalid JSON at byte 1: invalid escape \\u12g4"),
+    (b"[1.]", "payload: invalid JSON at byte 1: invalid number 1."),
+    (b"-", "payload: invalid JSON at byte 0: invalid number -"),
+    (b"[1,]", "payload: invalid JSON at byte 3: unexpected character ']'"),
+    (b'{"a" 1}', "payload: invalid JSON at byte 5: unexpected character '1'"),
+    (b"{'a':1}", "payload: invalid JSON at byte 1: unexpected character \"'\""),
+    (b'"abc', "payload: invalid JSON at byte 4: unexpected end of input"),
+    ("[\"\ud800\"]", "payload: lone surrogate U+D800 at byte 2"),
+])
+def test_text_refusals_name_the_offset(kernel, text, message):
+    with pytest.raises(InvalidPayloadError) as exc:
+        kernel.canonicalize_text(text)
+    assert str(exc.value) == message
+
+
+def test_depth_limit_text(kernel):
+    assert kernel.canonicalize_text(b"[" * 128 + b"]" * 128)[0] == "[" * 128 + "]" * 128
+    with pytest.raises(InvalidPayloadError, match="nesting deeper than 128 at byte 128"):
+        kernel.canonicalize_text(b"[" * 129 + b"]" * 129)
+    with pytest.raises(InvalidPayloadError, match="nesting deeper than 128 at byte 528"):
+        kernel.canonicalize_text(b'{"a":' * 100 + b"[" * 29)
+
+
+def test_any_top_level_value(kernel):
+    for text, out in [(b"1", "1"), (b' "x" ', '"x"'), (b"null", "null"), (b"\t[]\n", "[]")]:
+        assert kernel.canonicalize_text(text)[0] == out
+
+
+# ---------------------------------------------------------------------------- generated
+
+_scalars = (st.none() | st.booleans() | st.integers(-MAX, MAX)
+            | st.floats(allow_nan=False, allow_infinity=False) | st.text())
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@HYPO
+@given(value=_json)
+def test_matches_rfc8785_oracle(kernel, value):
+    expected = rfc8785.dumps(value).decode("utf-8")
+    assert kernel.canonicalize(value, redact=False) == (expected, False)
+    assert kernel.canonicalize_text(json.dumps(value), redact=False) == (expected, False)
+
+
+@HYPO
+@given(value=_json, indent=st.sampled_from([None, 0, 2, "\t"]), ascii_=st.booleans(),
+       seps=st.sampled_from([None, (",", ":"), (" , ", " : ")]))
+def test_text_native_equals_pure(value, indent, ascii_, seps):
+    native = _native()
+    text = json.dumps(value, indent=indent, ensure_ascii=ascii_, separators=seps)
+    for t in (text, text.encode("utf-8")):
+        assert native.canonicalize_text(t) == pure_jcs.canonicalize_text(t)
+
+
+@HYPO
+@given(data=st.binary(max_size=40) | st.text(max_size=30).map(lambda s: s.encode("utf-8", "surrogatepass")))
+def test_garbage_text_same_outcome(data):
+    native = _native()
+
+    def outcome(fn):
+        try:
+            return fn(data)
+        except InvalidPayloadError as exc:
+            return str(exc)
+
+    assert outcome(native.canonicalize_text) == outcome(pure_jcs.canonicalize_text)
