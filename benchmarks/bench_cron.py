@@ -75,7 +75,7 @@ def raw_claim_all(path: str, worker_id: str) -> int:
         conn.execute("BEGIN IMMEDIATE")
         rows = conn.execute(
             "SELECT job_id, next_slot_unix_ms FROM cron_jobs WHERE enabled = 1 AND "
-            "next_run_at_unix_ms <= ? ORDER BY next_run_at_unix_ms, job_id LIMIT ?",
+            "next_run_at_unix_ms <= ? ORDER BY next_run_at_unix_ms LIMIT ?",
             (NOW, LIMIT)).fetchall()
         conn.executemany("UPDATE cron_jobs SET next_slot_unix_ms = ?, next_run_at_unix_ms = ?, "
                          "last_run_at_unix_ms = ? WHERE job_id = ?",

@@ -22,7 +22,8 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Any, Callable
 
 from . import kernels
@@ -138,10 +139,16 @@ class CronClaim:
         return {"job": self.job.to_dict(), "run": self.run.to_dict()}
 
 
+@lru_cache(maxsize=1024)
+def _schedule_of(text: str) -> Schedule:
+    """Parse a stored schedule once per distinct JSON text (schedules are immutable)."""
+    return schedule_from_dict(text)
+
+
 def _job_from_row(row: tuple) -> CronJobRecord:
     return CronJobRecord(
         job_id=row[0], name=row[1], prompt=row[2], owner_principal=row[3], channel=row[4],
-        session_key=row[5], session_label=row[6], schedule=schedule_from_dict(row[7]),
+        session_key=row[5], session_label=row[6], schedule=_schedule_of(row[7]),
         enabled=bool(row[8]), concurrency_policy=row[9], misfire_policy=row[10],
         max_attempts=row[11], backoff_ms=row[12], jitter_ms=row[13], next_run_at_unix_ms=row[14],
         last_run_at_unix_ms=row[15], queued_run=row[16], created_at_unix_ms=row[17],
@@ -250,6 +257,12 @@ class CronStore:
                 "jitter_ms": job.jitter_ms, "next_run_at_unix_ms": job.next_run_at_unix_ms}
 
     def _run_event(self, kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> None:
+        ev = self._run_event_dict(kind, job, run, now)
+        self.store.record_event(ev.pop("kind"), ev.pop("payload"), **ev)
+
+    @staticmethod
+    def _run_event_dict(kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> dict:
+        """One run event as an ``append_many`` dict (claim_due writes its events in one batch)."""
         payload = {"job_id": run.job_id, "run_id": run.run_id, "attempt": run.attempt,
                    "status": run.status, "scheduled_for_unix_ms": run.scheduled_for_unix_ms}
         if kind == "cron.run_claimed":
@@ -262,7 +275,9 @@ class CronStore:
             payload.update(error_kind=run.error_kind, usage={
                 "model_in": run.model_tokens_in, "model_out": run.model_tokens_out,
                 "tool_calls": run.tool_calls, "tool_denies": run.tool_denies})
-        self._event(kind, job, payload, now, run_id=run.run_id)
+        return {"kind": kind, "payload": payload, "actor": "system", "run_id": run.run_id,
+                "principal": job.owner_principal, "channel": job.channel,
+                "timestamp_unix_ms": now}
 
     # ------------------------------------------------------------------ reads
     @staticmethod
@@ -465,25 +480,33 @@ class CronStore:
             _int("now_unix_ms", now_unix_ms, 0, _MAX_MS)
         store = self.store
         claims: list[CronClaim] = []
+        events: list[dict] = []
         with store.write() as conn:
             now = store.now_ms() if now_unix_ms is None else now_unix_ms
-            due = conn.execute(
-                "SELECT job_id, next_run_at_unix_ms FROM cron_jobs WHERE enabled = 1 "
-                "AND next_run_at_unix_ms <= ? ORDER BY next_run_at_unix_ms, job_id LIMIT ?",
-                (now, limit)).fetchall()
-            due += conn.execute(
-                "SELECT p.job_id, p.due_at_unix_ms FROM cron_pending p JOIN cron_jobs j "
-                "USING (job_id) WHERE p.due_at_unix_ms <= ? AND j.enabled = 1 "
-                "ORDER BY p.due_at_unix_ms, p.pending_id LIMIT ?", (now, limit)).fetchall()
-            due.sort(key=lambda r: (r[1], r[0]))
-            seen: set[str] = set()
-            for job_id, _ in due:
-                if job_id in seen:
-                    continue
-                if len(seen) >= limit or len(claims) >= limit:
+            # (due time, job row) of due slots, then of due pending retries / queued runs
+            due = [(r[14], r) for r in conn.execute(
+                _JOB_SELECT + " WHERE enabled = 1 AND next_run_at_unix_ms <= ? "
+                "ORDER BY next_run_at_unix_ms LIMIT ?", (now, limit))]
+            pending = conn.execute(
+                "SELECT job_id, MIN(due_at_unix_ms) FROM cron_pending WHERE due_at_unix_ms <= ? "
+                "GROUP BY job_id ORDER BY 2 LIMIT ?", (now, limit)).fetchall()
+            pending_jobs = {j for j, _ in pending}
+            if pending:
+                have = {r[0] for _, r in due}
+                for job_id, at in pending:
+                    if job_id not in have:
+                        row = conn.execute(_JOB_SELECT + " WHERE job_id = ? AND enabled = 1",
+                                           (job_id,)).fetchone()
+                        if row is not None:
+                            due.append((at, row))
+                due.sort(key=lambda d: (d[0], d[1][0]))
+            for _, row in due[:limit]:
+                if len(claims) >= limit:
                     break
-                seen.add(job_id)
-                claims.extend(self._claim_job(conn, job_id, worker_id, now, lease_ms))
+                claims.extend(self._claim_job(conn, row, row[0] in pending_jobs, worker_id, now,
+                                              lease_ms, events))
+            if events:
+                store.append_many(events)
         return claims
 
     def _missed_ticks(self, job: CronJobRecord, slot: int, now: int) -> tuple[list[_Tick], int | None]:
@@ -539,17 +562,18 @@ class CronStore:
                             "AND lease_expires_at_unix_ms > ?", (job_id, now)).fetchall()
         return [_run_from_row(r) for r in rows]
 
-    def _claim_job(self, conn: sqlite3.Connection, job_id: str, worker_id: str, now: int,
-                   lease_ms: int) -> list[CronClaim]:
-        row = conn.execute(_JOB_SELECT + " WHERE job_id = ?", (job_id,)).fetchone()
+    def _claim_job(self, conn: sqlite3.Connection, row: tuple, has_pending: bool, worker_id: str,
+                   now: int, lease_ms: int, events: list[dict]) -> list[CronClaim]:
+        """Decide one due job (misfire, concurrency), write its runs; events go to ``events``."""
         job = _job_from_row(row)
+        job_id = job.job_id
         next_slot = row[19]
         ticks: list[_Tick] = []
         job_cols: dict[str, Any] = {}
         pending = conn.execute(
             "SELECT pending_id, kind, scheduled_for_unix_ms, attempt FROM cron_pending "
             "WHERE job_id = ? AND due_at_unix_ms <= ? ORDER BY due_at_unix_ms, pending_id",
-            (job_id, now)).fetchall()
+            (job_id, now)).fetchall() if has_pending else ()
         if pending:
             conn.executemany("DELETE FROM cron_pending WHERE pending_id = ?",
                              [(p[0],) for p in pending])
@@ -612,12 +636,12 @@ class CronStore:
             sets = ", ".join(f"{k} = ?" for k in job_cols)
             conn.execute(f"UPDATE cron_jobs SET {sets} WHERE job_id = ?",
                          (*job_cols.values(), job_id))
-            job = self._load_job(conn, job_id)
+            job = replace(job, **{k: v for k, v in job_cols.items() if k != "next_slot_unix_ms"})
         for run in finished:
-            self._run_event("cron.run_finished", job, run, now)
+            events.append(self._run_event_dict("cron.run_finished", job, run, now))
         out = []
         for run in claims:
-            self._run_event("cron.run_claimed", job, run, now)
+            events.append(self._run_event_dict("cron.run_claimed", job, run, now))
             out.append(CronClaim(job=job, run=run))
         return out
 
