@@ -55,7 +55,7 @@ def _load(name: str) -> ModuleType:
     if name == "native":
         try:
             from . import native as mod
-        except ImportError as exc:
+        except (ImportError, AttributeError) as exc:  # not built, or built without a kernel's symbols
             raise BackendUnavailableError(
                 "PALYRA_JOURNAL_BACKEND=native but the native extension is not available "
                 f"({exc}); reinstall with a C compiler, or use PALYRA_JOURNAL_BACKEND=python"
