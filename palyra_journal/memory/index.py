@@ -27,9 +27,13 @@ NO_EXPIRY = np.iinfo(np.int64).max
 _SOURCE_CODE = {s: i for i, s in enumerate(SOURCES)}
 _F32 = np.dtype("<f4")
 
+# Sources come back as small integer codes and empty tag lists as NULL: cached Python objects
+# instead of one new string per row, which is most of what fetching costs.
 LOAD_SQL = (
-    "SELECT v.memory_id, v.vector, i.principal, i.channel, i.session_id, i.source, i.tags_json, "
-    "i.ttl_unix_ms FROM memory_vectors v JOIN memory_items i ON i.memory_id = v.memory_id "
+    "SELECT v.memory_id, v.vector, i.principal, i.channel, i.session_id, CASE i.source "
+    + " ".join(f"WHEN '{s}' THEN {c}" for s, c in _SOURCE_CODE.items())
+    + " END, NULLIF(i.tags_json, '[]'), i.ttl_unix_ms "
+    "FROM memory_vectors v JOIN memory_items i ON i.memory_id = v.memory_id "
     "WHERE v.model = ? AND v.dims = ? AND v.version = ?"
 )
 
@@ -76,7 +80,7 @@ class VectorIndex:
         ids, blobs, princ, chan, sess, src, tags, ttl = zip(*rows)
         n, width = len(ids), self.dims * 4
         data = b"".join(blobs)
-        if len(data) != n * width or any(len(b) != width for b in blobs):
+        if len(data) != n * width or set(map(len, blobs)) != {width}:
             bad = next(i for i, b in enumerate(blobs) if len(b) != width)
             raise CorruptVectorError(
                 f"memory_vectors row {ids[bad]!r}: vector blob is {len(blobs[bad])} bytes, "
@@ -93,9 +97,9 @@ class VectorIndex:
         self.principal = np.fromiter(map(code, princ), np.int32, n)
         self.channel = np.fromiter(map(code, chan), np.int32, n)
         self.session = np.fromiter(map(code, sess), np.int32, n)
-        self.source = np.fromiter(map(_SOURCE_CODE.__getitem__, src), np.int8, n)
+        self.source = np.array(src, dtype=np.int8)
         self.expiry = np.array([NO_EXPIRY if t is None else t for t in ttl], dtype=np.int64)
-        self.tags = list(tags)
+        self.tags = ["[]" if t is None else t for t in tags]
 
     def _code(self, name: str | None) -> int:
         names = self._names
