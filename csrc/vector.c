@@ -5,9 +5,11 @@
  * Let s(r) be the exact dot product of row r with the query and f(r) the float32 value the scan
  * computes (any summation order, with or without FMA). The classic bound for a dot product of d
  * terms is |f(r) - s(r)| <= g * a(r) + d * 2^-149, with g = d*u / (1 - d*u), u = 2^-24 and
- * a(r) = sum_j |m_rj * q_j| (the last term covers underflow to subnormals). The scan accumulates
- * a(r) alongside f(r) (same summation, all terms positive, so the computed value is at least
- * a(r) * (1 - g)) and keeps A, an upper bound of every a(r): hence one bound E for all rows.
+ * a(r) = sum_j |m_rj * q_j| (the last term covers underflow to subnormals). a(r) <= max_j |q_j| *
+ * b(r) with b(r) = sum_j |m_rj|: the scan accumulates b(r) alongside f(r) with vector adds (which
+ * run beside the FMAs; all terms are positive, so the computed value is at least b(r) * (1 - g))
+ * and keeps the largest, giving A >= every a(r), hence one bound E = g * A + d * 2^-149 for all
+ * rows.
  *
  * Pass 1 keeps, per thread, the C = k + PJ_VECTOR_MARGIN rows with the best f (ties: lower index).
  * A row that was evicted or rejected has f(r) <= T, where T is the largest final heap minimum of
@@ -180,7 +182,7 @@ typedef struct {
     dcand *side;
     size_t side_n, side_cap;
     size_t size; /* entries in fheap (pass 1) or dheap (pass 2) */
-    double absmax; /* pass 1: bound of sum_j |m_rj q_j| over the rows with a non-NaN bound */
+    double absmax; /* pass 1: bound of sum_j |m_rj| over the rows with a non-NaN sum */
     int nomem;
 } worker;
 
@@ -213,7 +215,7 @@ static void dheap_offer(worker *w, int64_t idx, double score) {
 }
 
 /* One scored row, in increasing row order within the thread. */
-static inline void consume(worker *w, int64_t idx, float s, const float *row) {
+static void consume(worker *w, int64_t idx, float s, const float *row) {
     if (w->pass == 1) {
         if (s > w->thr) { /* rows arrive in index order: an equal score ranks below */
             fcand c = {s, idx};
@@ -242,15 +244,46 @@ static inline void consume(worker *w, int64_t idx, float s, const float *row) {
     }
 }
 
+/* The fast-path gate: a group whose scores are all > -inf and < gate needs no per-row work (pass
+ * 1: they are <= thr of a full heap, so only `excluded` changes; pass 2: they are below lo). A
+ * conservative subset of what consume() decides; everything else goes through consume(). */
+static float gate_of(const worker *w) {
+    if (w->pass == 1) {
+        if (w->size < w->cap) return -INFINITY;
+        return nextafterf(w->thr, INFINITY);
+    }
+    float g = (float)w->lo;
+    if ((double)g > w->lo) g = nextafterf(g, -INFINITY);
+    return g;
+}
+
+static inline void fast_reject(worker *w) {
+    if (w->pass == 1) w->excluded = 1;
+}
+
+static void consume_group(worker *w, int cnt, const float s[4], const int64_t ri[4],
+                          const float *const rp[4]) {
+    for (int t = 0; t < cnt; t++) consume(w, ri[t], s[t], rp[t]);
+}
+
 /* Gathers up to 4 unmasked rows from *r on; pads the group by repeating its first row. Returns
  * how many are real. */
 static inline int next_group(const worker *w, size_t *r, const float *rp[4], int64_t ri[4]) {
-    int cnt = 0;
     size_t i = *r;
+    const size_t d = w->d;
+    if (!w->mask && w->r1 - i >= 4) {
+        for (int t = 0; t < 4; t++) {
+            rp[t] = w->matrix + (i + (size_t)t) * d;
+            ri[t] = (int64_t)(i + (size_t)t);
+        }
+        *r = i + 4;
+        return 4;
+    }
+    int cnt = 0;
     const unsigned char *mask = w->mask;
     while (cnt < 4 && i < w->r1) {
         if (!mask || mask[i]) {
-            rp[cnt] = w->matrix + i * w->d;
+            rp[cnt] = w->matrix + i * d;
             ri[cnt] = (int64_t)i;
             cnt++;
         }
@@ -268,7 +301,7 @@ static inline int next_group(const worker *w, size_t *r, const float *rp[4], int
 static void scan_scalar(worker *w) {
     const size_t d = w->d;
     const float *q = w->query;
-    float amax = 0.0f;
+    float amax = 0.0f, gate = gate_of(w);
     size_t r = w->r0;
     const float *rp[4];
     int64_t ri[4];
@@ -276,16 +309,23 @@ static void scan_scalar(worker *w) {
     while ((cnt = next_group(w, &r, rp, ri)) > 0) {
         float s[4] = {0, 0, 0, 0}, a[4] = {0, 0, 0, 0};
         for (size_t j = 0; j < d; j++) {
-            float qj = q[j], qa = fabsf(qj);
+            float qj = q[j];
             for (int t = 0; t < 4; t++) {
                 float m = rp[t][j];
                 s[t] += m * qj;
-                a[t] += fabsf(m) * qa;
+                a[t] += fabsf(m);
             }
         }
+        int fast = 1;
         for (int t = 0; t < cnt; t++) {
-            if (a[t] > amax) amax = a[t]; /* a NaN bound is skipped: its row scores NaN */
-            consume(w, ri[t], s[t], rp[t]);
+            if (a[t] > amax) amax = a[t]; /* a NaN sum is skipped: its row scores NaN */
+            fast &= (s[t] < gate) & (s[t] > -INFINITY);
+        }
+        if (fast) {
+            fast_reject(w);
+        } else {
+            consume_group(w, cnt, s, ri, rp);
+            gate = gate_of(w);
         }
     }
     w->absmax = (double)amax;
@@ -300,12 +340,33 @@ __attribute__((target("avx2,fma"))) static inline __m128 hsum4_avx(__m256 a, __m
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+/* Sums of the d % width trailing elements of the 4 rows (scores and |m|). */
+static inline void tails4(const float *const rp[4], const float *q, size_t from, size_t d,
+                          float ts[4], float ta[4]) {
+    for (int t = 0; t < 4; t++) ts[t] = ta[t] = 0.0f;
+    for (size_t j = from; j < d; j++) {
+        float qj = q[j];
+        for (int t = 0; t < 4; t++) {
+            float m = rp[t][j];
+            ts[t] += m * qj;
+            ta[t] += fabsf(m);
+        }
+    }
+}
+
+/* Scores of a group as a vector: the fast path when every lane is > -inf and < gate. */
+__attribute__((target("avx2,fma"))) static inline int group_fast(__m128 s, float gate) {
+    __m128 lo = _mm_cmp_ps(s, _mm_set1_ps(gate), _CMP_LT_OQ);
+    __m128 fin = _mm_cmp_ps(s, _mm_set1_ps(-INFINITY), _CMP_GT_OQ);
+    return _mm_movemask_ps(_mm_and_ps(lo, fin)) == 0xF;
+}
+
 __attribute__((target("avx2,fma"))) static void scan_avx2(worker *w) {
     const size_t d = w->d, dv = d & ~(size_t)7;
     const float *q = w->query;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 vmax = _mm256_setzero_ps();
-    float tmax = 0.0f;
+    float tmax = 0.0f, gate = gate_of(w);
     size_t r = w->r0;
     const float *rp[4];
     int64_t ri[4];
@@ -316,36 +377,37 @@ __attribute__((target("avx2,fma"))) static void scan_avx2(worker *w) {
         __m256 a0 = s0, a1 = s0, a2 = s0, a3 = s0;
         for (size_t j = 0; j < dv; j += 8) {
             __m256 qv = _mm256_loadu_ps(q + j);
-            __m256 qa = _mm256_andnot_ps(sign, qv);
             __m256 m0 = _mm256_loadu_ps(p0 + j), m1 = _mm256_loadu_ps(p1 + j);
             __m256 m2 = _mm256_loadu_ps(p2 + j), m3 = _mm256_loadu_ps(p3 + j);
             s0 = _mm256_fmadd_ps(m0, qv, s0);
             s1 = _mm256_fmadd_ps(m1, qv, s1);
             s2 = _mm256_fmadd_ps(m2, qv, s2);
             s3 = _mm256_fmadd_ps(m3, qv, s3);
-            a0 = _mm256_fmadd_ps(_mm256_andnot_ps(sign, m0), qa, a0);
-            a1 = _mm256_fmadd_ps(_mm256_andnot_ps(sign, m1), qa, a1);
-            a2 = _mm256_fmadd_ps(_mm256_andnot_ps(sign, m2), qa, a2);
-            a3 = _mm256_fmadd_ps(_mm256_andnot_ps(sign, m3), qa, a3);
+            a0 = _mm256_add_ps(_mm256_andnot_ps(sign, m0), a0);
+            a1 = _mm256_add_ps(_mm256_andnot_ps(sign, m1), a1);
+            a2 = _mm256_add_ps(_mm256_andnot_ps(sign, m2), a2);
+            a3 = _mm256_add_ps(_mm256_andnot_ps(sign, m3), a3);
         }
-        float s[4], ts[4] = {0, 0, 0, 0}, ta[4] = {0, 0, 0, 0};
-        for (size_t j = dv; j < d; j++) {
-            float qj = q[j], qa = fabsf(qj);
-            for (int t = 0; t < 4; t++) {
-                float m = rp[t][j];
-                ts[t] += m * qj;
-                ta[t] += fabsf(m) * qa;
-            }
-        }
-        _mm_storeu_ps(s, hsum4_avx(s0, s1, s2, s3));
-        /* max(x, vmax) returns vmax where x is NaN: a NaN bound belongs to a NaN-scored row */
+        __m128 sv = hsum4_avx(s0, s1, s2, s3);
+        /* max(x, vmax) returns vmax where x is NaN: a NaN sum belongs to a NaN-scored row */
         vmax = _mm256_max_ps(a0, vmax);
-        if (cnt > 1) vmax = _mm256_max_ps(a1, vmax);
-        if (cnt > 2) vmax = _mm256_max_ps(a2, vmax);
-        if (cnt > 3) vmax = _mm256_max_ps(a3, vmax);
-        for (int t = 0; t < cnt; t++) {
-            if (ta[t] > tmax) tmax = ta[t];
-            consume(w, ri[t], s[t] + ts[t], rp[t]);
+        vmax = _mm256_max_ps(a1, vmax);
+        vmax = _mm256_max_ps(a2, vmax);
+        vmax = _mm256_max_ps(a3, vmax); /* padding lanes repeat row 0: harmless */
+        if (dv < d) {
+            float ts[4], ta[4];
+            tails4(rp, q, dv, d, ts, ta);
+            sv = _mm_add_ps(sv, _mm_loadu_ps(ts));
+            for (int t = 0; t < 4; t++)
+                if (ta[t] > tmax) tmax = ta[t];
+        }
+        if (group_fast(sv, gate)) {
+            fast_reject(w);
+        } else {
+            float s[4];
+            _mm_storeu_ps(s, sv);
+            consume_group(w, cnt, s, ri, rp);
+            gate = gate_of(w);
         }
     }
     float lanes[8];
@@ -359,7 +421,7 @@ __attribute__((target("avx512f"))) static void scan_avx512(worker *w) {
     const size_t d = w->d, dv = d & ~(size_t)15;
     const float *q = w->query;
     __m512 vmax = _mm512_setzero_ps();
-    float tmax = 0.0f;
+    float tmax = 0.0f, gate = gate_of(w);
     size_t r = w->r0;
     const float *rp[4];
     int64_t ri[4];
@@ -370,36 +432,38 @@ __attribute__((target("avx512f"))) static void scan_avx512(worker *w) {
         __m512 a0 = s0, a1 = s0, a2 = s0, a3 = s0;
         for (size_t j = 0; j < dv; j += 16) {
             __m512 qv = _mm512_loadu_ps(q + j);
-            __m512 qa = _mm512_abs_ps(qv);
             __m512 m0 = _mm512_loadu_ps(p0 + j), m1 = _mm512_loadu_ps(p1 + j);
             __m512 m2 = _mm512_loadu_ps(p2 + j), m3 = _mm512_loadu_ps(p3 + j);
             s0 = _mm512_fmadd_ps(m0, qv, s0);
             s1 = _mm512_fmadd_ps(m1, qv, s1);
             s2 = _mm512_fmadd_ps(m2, qv, s2);
             s3 = _mm512_fmadd_ps(m3, qv, s3);
-            a0 = _mm512_fmadd_ps(_mm512_abs_ps(m0), qa, a0);
-            a1 = _mm512_fmadd_ps(_mm512_abs_ps(m1), qa, a1);
-            a2 = _mm512_fmadd_ps(_mm512_abs_ps(m2), qa, a2);
-            a3 = _mm512_fmadd_ps(_mm512_abs_ps(m3), qa, a3);
-        }
-        float ts[4] = {0, 0, 0, 0}, ta[4] = {0, 0, 0, 0};
-        for (size_t j = dv; j < d; j++) {
-            float qj = q[j], qa = fabsf(qj);
-            for (int t = 0; t < 4; t++) {
-                float m = rp[t][j];
-                ts[t] += m * qj;
-                ta[t] += fabsf(m) * qa;
-            }
+            a0 = _mm512_add_ps(_mm512_abs_ps(m0), a0);
+            a1 = _mm512_add_ps(_mm512_abs_ps(m1), a1);
+            a2 = _mm512_add_ps(_mm512_abs_ps(m2), a2);
+            a3 = _mm512_add_ps(_mm512_abs_ps(m3), a3);
         }
         float s[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1),
                       _mm512_reduce_add_ps(s2), _mm512_reduce_add_ps(s3)};
         vmax = _mm512_max_ps(a0, vmax);
-        if (cnt > 1) vmax = _mm512_max_ps(a1, vmax);
-        if (cnt > 2) vmax = _mm512_max_ps(a2, vmax);
-        if (cnt > 3) vmax = _mm512_max_ps(a3, vmax);
-        for (int t = 0; t < cnt; t++) {
-            if (ta[t] > tmax) tmax = ta[t];
-            consume(w, ri[t], s[t] + ts[t], rp[t]);
+        vmax = _mm512_max_ps(a1, vmax);
+        vmax = _mm512_max_ps(a2, vmax);
+        vmax = _mm512_max_ps(a3, vmax);
+        if (dv < d) {
+            float ts[4], ta[4];
+            tails4(rp, q, dv, d, ts, ta);
+            for (int t = 0; t < 4; t++) {
+                s[t] += ts[t];
+                if (ta[t] > tmax) tmax = ta[t];
+            }
+        }
+        int fast = 1;
+        for (int t = 0; t < 4; t++) fast &= (s[t] < gate) & (s[t] > -INFINITY);
+        if (fast) {
+            fast_reject(w);
+        } else {
+            consume_group(w, cnt, s, ri, rp);
+            gate = gate_of(w);
         }
     }
     float lanes[16];
@@ -539,10 +603,15 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
     if (excluded) {
         /* The float32 error bound E over every row (see the top of this file). */
         const double u = 0x1p-24, du = (double)d * u;
+        double qmax = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            double a = fabs((double)query[j]);
+            if (!(a <= qmax)) qmax = a; /* NaN propagates: then nothing is proven */
+        }
         double E = INFINITY;
         if (du < 0.5) {
             double g = du / (1.0 - du);
-            E = (g * A / (1.0 - g) + (double)d * 0x1p-149) * 1.01;
+            E = (g * qmax * A / (1.0 - g) + (double)d * 0x1p-149) * 1.01;
         }
         int safe = 0;
         double lo = -INFINITY;
