@@ -1,6 +1,6 @@
 """Hash chain v1: the native chain_hashes / verify_chain give exactly the reference's results.
 
-Every test runs on both chain modules (the ``chain`` fixture); the comparisons between them use
+Every test runs on both backends (the ``kernel`` fixture); the comparisons between them use
 generated rows (unicode, control characters, None fields, big seqs), batches larger than the native
 code's chunk, and every kind of tampering verify has to find.
 """
@@ -22,12 +22,6 @@ from palyra_journal.kernels import CHAIN_FIELDS, GENESIS_HASH, VERIFY_FIELDS, na
 
 MODULES = {"python": pure_chain, "native": native_chain}
 NATIVE_CHUNK_ROWS = 4096  # csrc/chain.c hashes this many rows per GIL release
-
-
-@pytest.fixture(params=sorted(MODULES))
-def chain(request):
-    """The chain kernel of one backend."""
-    return MODULES[request.param]
 
 
 # ---- row builders -----------------------------------------------------------------------------
@@ -119,48 +113,48 @@ def test_verify_agrees_with_the_reference_after_a_random_edit(prev, rows, data):
 
 # ---- batches ----------------------------------------------------------------------------------
 
-def test_a_batch_larger_than_a_native_chunk_hashes_like_the_reference(chain):
+def test_a_batch_larger_than_a_native_chunk_hashes_like_the_reference(kernel):
     rows = make_rows(NATIVE_CHUNK_ROWS + 904)
     want = pure_chain.chain_hashes(GENESIS_HASH, rows)
-    assert chain.chain_hashes(GENESIS_HASH, rows) == want
+    assert kernel.chain_hashes(GENESIS_HASH, rows) == want
     assert native_chain.chain_hashes_joined(GENESIS_HASH, rows) == want
 
 
-def test_rows_bigger_than_a_native_chunk_buffer_hash_like_the_reference(chain):
+def test_rows_bigger_than_a_native_chunk_buffer_hash_like_the_reference(kernel):
     big = canonical({"blob": "x" * (3 << 20)})
     rows = [r[:10] + (big,) for r in make_rows(4)]
-    assert chain.chain_hashes(GENESIS_HASH, rows) == pure_chain.chain_hashes(GENESIS_HASH, rows)
+    assert kernel.chain_hashes(GENESIS_HASH, rows) == pure_chain.chain_hashes(GENESIS_HASH, rows)
     good = chained(GENESIS_HASH, rows)
-    assert chain.verify_chain(GENESIS_HASH, 1, good) is None
+    assert kernel.verify_chain(GENESIS_HASH, 1, good) is None
     good[3] = good[3][:10] + (big[:-3] + 'y"}',) + good[3][11:]
-    assert chain.verify_chain(GENESIS_HASH, 1, good) == (3, "hash_mismatch")
+    assert kernel.verify_chain(GENESIS_HASH, 1, good) == (3, "hash_mismatch")
 
 
-def test_chain_of_two_calls_equals_one_call(chain):
+def test_chain_of_two_calls_equals_one_call(kernel):
     rows = make_rows(300)
-    whole = chain.chain_hashes(GENESIS_HASH, rows)
-    first = chain.chain_hashes(GENESIS_HASH, rows[:120])
-    assert first + chain.chain_hashes(first[-1], rows[120:]) == whole
+    whole = kernel.chain_hashes(GENESIS_HASH, rows)
+    first = kernel.chain_hashes(GENESIS_HASH, rows[:120])
+    assert first + kernel.chain_hashes(first[-1], rows[120:]) == whole
 
 
-def test_empty_batches(chain):
-    assert chain.chain_hashes(GENESIS_HASH, []) == []
-    assert chain.verify_chain(GENESIS_HASH, 1, []) is None
+def test_empty_batches(kernel):
+    assert kernel.chain_hashes(GENESIS_HASH, []) == []
+    assert kernel.verify_chain(GENESIS_HASH, 1, []) is None
 
 
-def test_any_iterable_and_sequence_rows_are_accepted(chain):
+def test_any_iterable_and_sequence_rows_are_accepted(kernel):
     rows = make_rows(20)
     want = pure_chain.chain_hashes(GENESIS_HASH, rows)
-    assert chain.chain_hashes(GENESIS_HASH, iter(rows)) == want
-    assert chain.chain_hashes(GENESIS_HASH, [list(r) for r in rows]) == want
+    assert kernel.chain_hashes(GENESIS_HASH, iter(rows)) == want
+    assert kernel.chain_hashes(GENESIS_HASH, [list(r) for r in rows]) == want
     good = chained(GENESIS_HASH, rows)
-    assert chain.verify_chain(GENESIS_HASH, 1, (list(r) for r in good)) is None
+    assert kernel.verify_chain(GENESIS_HASH, 1, (list(r) for r in good)) is None
 
 
-def test_big_and_negative_integers_hash_like_the_reference(chain):
+def test_big_and_negative_integers_hash_like_the_reference(kernel):
     rows = [r[:0] + (s,) + r[1:9] + (t,) + r[10:]
             for r, s, t in zip(make_rows(4), (2**63 + 5, -(2**64), 0, 2**100), (-1, 2**63, -(2**63), 7))]
-    assert chain.chain_hashes(GENESIS_HASH, rows) == pure_chain.chain_hashes(GENESIS_HASH, rows)
+    assert kernel.chain_hashes(GENESIS_HASH, rows) == pure_chain.chain_hashes(GENESIS_HASH, rows)
 
 
 # ---- verification: every tamper gives the same (index, reason) ----------------------------------
@@ -206,46 +200,46 @@ TAMPERS = {
 
 
 @pytest.mark.parametrize("tamper", sorted(TAMPERS))
-def test_each_tamper_is_found_at_the_same_row_for_the_same_reason(chain, journal, tamper):
+def test_each_tamper_is_found_at_the_same_row_for_the_same_reason(kernel, journal, tamper):
     edit, expected = TAMPERS[tamper]
     rows = edit(journal)
-    assert chain.verify_chain(GENESIS_HASH, 1, rows) == expected
+    assert kernel.verify_chain(GENESIS_HASH, 1, rows) == expected
 
 
-def test_an_intact_chain_verifies(chain, journal):
-    assert chain.verify_chain(GENESIS_HASH, 1, journal) is None
+def test_an_intact_chain_verifies(kernel, journal):
+    assert kernel.verify_chain(GENESIS_HASH, 1, journal) is None
 
 
-def test_verify_checks_seq_before_null_hash_before_link_before_hash(chain, journal):
+def test_verify_checks_seq_before_null_hash_before_link_before_hash(kernel, journal):
     rows = _edit(journal, 9, "hash", None)
     rows = _edit(rows, 9, "prev_hash", "x")
-    assert chain.verify_chain(GENESIS_HASH, 1, rows) == (9, "unchained_row")
+    assert kernel.verify_chain(GENESIS_HASH, 1, rows) == (9, "unchained_row")
     rows = _edit(rows, 9, "seq", 99)
-    assert chain.verify_chain(GENESIS_HASH, 1, rows) == (9, "seq_gap")
+    assert kernel.verify_chain(GENESIS_HASH, 1, rows) == (9, "seq_gap")
     rows = _edit(journal, 9, "prev_hash", "x")
     rows = _edit(rows, 9, "actor", "mallory")
-    assert chain.verify_chain(GENESIS_HASH, 1, rows) == (9, "prev_link_mismatch")
+    assert kernel.verify_chain(GENESIS_HASH, 1, rows) == (9, "prev_link_mismatch")
     # A bad hash on an earlier row comes first, even when a later row has a seq gap.
     rows = _edit(journal, 20, "actor", "mallory")
     rows = rows[:30] + rows[31:]
-    assert chain.verify_chain(GENESIS_HASH, 1, rows) == (20, "hash_mismatch")
+    assert kernel.verify_chain(GENESIS_HASH, 1, rows) == (20, "hash_mismatch")
 
 
-def test_verify_from_the_middle_with_the_previous_hash(chain, journal):
+def test_verify_from_the_middle_with_the_previous_hash(kernel, journal):
     start = 1234
     prev = journal[start - 1][11]
-    assert chain.verify_chain(prev, start + 1, journal[start:]) is None
-    assert chain.verify_chain(prev, start, journal[start:]) == (0, "seq_gap")
-    assert chain.verify_chain("0" * 64, start + 1, journal[start:]) == (0, "prev_link_mismatch")
+    assert kernel.verify_chain(prev, start + 1, journal[start:]) is None
+    assert kernel.verify_chain(prev, start, journal[start:]) == (0, "seq_gap")
+    assert kernel.verify_chain("0" * 64, start + 1, journal[start:]) == (0, "prev_link_mismatch")
 
 
-def test_a_non_ascii_prev_hash_is_a_hash_mismatch_not_a_crash(chain):
+def test_a_non_ascii_prev_hash_is_a_hash_mismatch_not_a_crash(kernel):
     prev = "é" * 64
     rows = [r + ("0" * 64, prev) for r in make_rows(1)]
-    assert chain.verify_chain(prev, 1, rows) == (0, "hash_mismatch")
+    assert kernel.verify_chain(prev, 1, rows) == (0, "hash_mismatch")
 
 
-def test_verify_reads_sqlite_rows_straight_from_fetchmany(chain, journal):
+def test_verify_reads_sqlite_rows_straight_from_fetchmany(kernel, journal):
     db = sqlite3.connect(":memory:")
     db.execute(f"CREATE TABLE j ({', '.join(VERIFY_FIELDS)})")
     db.executemany(f"INSERT INTO j VALUES ({', '.join('?' * len(VERIFY_FIELDS))})", journal[:2500])
@@ -254,7 +248,7 @@ def test_verify_reads_sqlite_rows_straight_from_fetchmany(chain, journal):
         cur = db.execute(f"SELECT {', '.join(VERIFY_FIELDS)} FROM j ORDER BY seq")
         prev, seq = GENESIS_HASH, 1
         while rows := cur.fetchmany(1000):
-            assert chain.verify_chain(prev, seq, rows) is None
+            assert kernel.verify_chain(prev, seq, rows) is None
             prev, seq = rows[-1][11], seq + len(rows)
 
 
@@ -289,31 +283,31 @@ BAD_FIELDS = [
 
 
 @pytest.mark.parametrize("field,value,message", BAD_FIELDS)
-def test_chain_hashes_names_the_row_and_field_of_a_bad_value(chain, field, value, message):
+def test_chain_hashes_names_the_row_and_field_of_a_bad_value(kernel, field, value, message):
     rows = make_rows(4)
     k = CHAIN_FIELDS.index(field)
     rows[2] = rows[2][:k] + (value,) + rows[2][k + 1:]
     with pytest.raises(InvalidPayloadError) as err:
-        chain.chain_hashes(GENESIS_HASH, rows)
+        kernel.chain_hashes(GENESIS_HASH, rows)
     assert str(err.value) == message
 
 
-def test_the_first_bad_field_in_envelope_order_is_named(chain):
+def test_the_first_bad_field_in_envelope_order_is_named(kernel):
     row = make_rows(1)[0]
     row = (1.5,) + row[1:3] + ("\ud800",) + row[4:]  # a bad seq, and an actor with a surrogate
     with pytest.raises(InvalidPayloadError, match="row 0: actor is not valid Unicode"):
-        chain.chain_hashes(GENESIS_HASH, [row])
+        kernel.chain_hashes(GENESIS_HASH, [row])
 
 
 @pytest.mark.parametrize("row", [("too", "short"), "a string row", 42, {"seq": 1}])
-def test_a_row_of_the_wrong_shape_is_refused(chain, row):
+def test_a_row_of_the_wrong_shape_is_refused(kernel, row):
     with pytest.raises(InvalidPayloadError, match=r"row 1: expected a sequence of 11 fields"):
-        chain.chain_hashes(GENESIS_HASH, [make_rows(1)[0], row])
+        kernel.chain_hashes(GENESIS_HASH, [make_rows(1)[0], row])
     with pytest.raises(InvalidPayloadError, match=r"row 0: expected a sequence of 13 fields"):
-        chain.verify_chain(GENESIS_HASH, 1, [make_rows(1)[0]])
+        kernel.verify_chain(GENESIS_HASH, 1, [make_rows(1)[0]])
 
 
 @pytest.mark.parametrize("prev", ["é" * 64, None, b"0" * 64])
-def test_chain_hashes_refuses_a_prev_hash_that_is_not_ascii_text(chain, prev):
+def test_chain_hashes_refuses_a_prev_hash_that_is_not_ascii_text(kernel, prev):
     with pytest.raises(InvalidPayloadError, match="prev_hash must be an ASCII str"):
-        chain.chain_hashes(prev, make_rows(1))
+        kernel.chain_hashes(prev, make_rows(1))
