@@ -266,6 +266,26 @@ static size_t shortest_digits(double x, char *digits, int *exp10) {
     return split_e(t, digits, exp10);
 }
 
+/* Fast path for x (> 0) that is m / 10^k exactly as a double, m < 10^15, k <= 22: the smallest
+ * such k gives the shortest digits (at most 15 digits that read back are unique, hence the
+ * correctly rounded ones). Returns 0 when x is not of that form. */
+static size_t short_decimal(double x, char *digits, int *exp10) {
+    static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    for (int k = 1; k <= 22; k++) {
+        double p = x * P10[k];
+        if (p >= 1e15) return 0;
+        double r = nearbyint(p);
+        if (r < 1.0 || r / P10[k] != x) continue;
+        char tmp[24];
+        size_t n = put_i64(tmp, (long long)r);
+        memcpy(digits, tmp, n);
+        *exp10 = (int)n - 1 - k;
+        return n;
+    }
+    return 0;
+}
+
 size_t pj_jcs_format_double(double x, char *buf) {
     if (x == 0.0) {
         buf[0] = '0';
@@ -274,9 +294,12 @@ size_t pj_jcs_format_double(double x, char *buf) {
     if (fabs(x) < 9007199254740992.0 && x == (double)(long long)x) return put_i64(buf, (long long)x);
     char d[24];
     int e10;
-    locale_t old = uselocale(c_locale());
-    size_t k = shortest_digits(fabs(x), d, &e10);
-    uselocale(old);
+    size_t k = short_decimal(fabs(x), d, &e10);
+    if (!k) {
+        locale_t old = uselocale(c_locale());
+        k = shortest_digits(fabs(x), d, &e10);
+        uselocale(old);
+    }
     while (k > 1 && d[k - 1] == '0') k--;
     int n = e10 + 1; /* x = 0.d * 10^n */
     size_t len = 0;

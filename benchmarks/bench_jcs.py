@@ -1,0 +1,90 @@
+"""PERFORMANCE.md section 1, the JSON part of every append: canonicalize one ~330-byte event payload.
+
+Workloads (each implementation on the same payload in the same run):
+``canonicalize value``: a Python dict -> canonical text (ours native/python with redaction on,
+json.dumps(sort_keys, compact, ensure_ascii=False), orjson OPT_SORT_KEYS, rfc8785.dumps);
+``canonicalize text``: the same payload as JSON text (ours parse+redact+write, versus
+json.loads + json.dumps and orjson.loads + orjson.dumps). Missing peers are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.common import describe
+
+PAYLOAD = {
+    "tool": "web.fetch",
+    "url": "https://example.com/docs/getting-started?lang=fr",
+    "status": 200,
+    "elapsed_ms": 183.25,
+    "title": "Démarrage rapide — guide de l'utilisateur",
+    "tags": ["docs", "fetch", "fr"],
+    "request": {"method": "GET", "retries": 0, "cache": True, "agent": "palyra/1.0"},
+    "summary": "The page explains installation, configuration and the first steps of the CLI.",
+}
+TEXT = json.dumps(PAYLOAD, ensure_ascii=False).encode("utf-8")
+
+
+def _ours(backend: str):
+    if backend == "native":
+        from palyra_journal.kernels import native_jcs as mod
+    else:
+        from palyra_journal.kernels import pure_jcs as mod
+    return mod
+
+
+@pytest.mark.benchmark(group="canonicalize value")
+@pytest.mark.parametrize("impl", ["native", "python"])
+def test_canonicalize_value_ours(benchmark, impl):
+    mod = _ours(impl)
+    describe(benchmark, section=1, workload="canonicalize value", impl=f"palyra {impl}",
+             role="ours", items=1)
+    text, _ = benchmark(mod.canonicalize, PAYLOAD)
+    assert 300 <= len(text.encode()) <= 360
+
+
+@pytest.mark.benchmark(group="canonicalize value")
+def test_canonicalize_value_json(benchmark):
+    describe(benchmark, section=1, workload="canonicalize value", impl="json.dumps", role="peer", items=1)
+    benchmark(json.dumps, PAYLOAD, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.benchmark(group="canonicalize value")
+def test_canonicalize_value_orjson(benchmark):
+    orjson = pytest.importorskip("orjson")
+    describe(benchmark, section=1, workload="canonicalize value", impl="orjson", role="peer", items=1)
+    benchmark(orjson.dumps, PAYLOAD, option=orjson.OPT_SORT_KEYS)
+
+
+@pytest.mark.benchmark(group="canonicalize value")
+def test_canonicalize_value_rfc8785(benchmark):
+    rfc8785 = pytest.importorskip("rfc8785")
+    describe(benchmark, section=1, workload="canonicalize value", impl="rfc8785", role="peer", items=1)
+    benchmark(rfc8785.dumps, PAYLOAD)
+
+
+@pytest.mark.benchmark(group="canonicalize text")
+@pytest.mark.parametrize("impl", ["native", "python"])
+def test_canonicalize_text_ours(benchmark, impl):
+    mod = _ours(impl)
+    describe(benchmark, section=1, workload="canonicalize text", impl=f"palyra {impl}",
+             role="ours", items=1)
+    text, _ = benchmark(mod.canonicalize_text, TEXT)
+    assert text == _ours("python").canonicalize(PAYLOAD)[0]
+
+
+@pytest.mark.benchmark(group="canonicalize text")
+def test_canonicalize_text_json(benchmark):
+    describe(benchmark, section=1, workload="canonicalize text", impl="json", role="peer", items=1)
+    benchmark(lambda: json.dumps(json.loads(TEXT), sort_keys=True, separators=(",", ":"),
+                                 ensure_ascii=False))
+
+
+@pytest.mark.benchmark(group="canonicalize text")
+def test_canonicalize_text_orjson(benchmark):
+    orjson = pytest.importorskip("orjson")
+    describe(benchmark, section=1, workload="canonicalize text", impl="orjson", role="peer", items=1)
+    benchmark(lambda: orjson.dumps(orjson.loads(TEXT), option=orjson.OPT_SORT_KEYS))
