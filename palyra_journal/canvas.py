@@ -8,8 +8,10 @@ Why it is built this way:
   at restores; both are append-only (triggers), so storage grows with the patches, not with
   versions x state size.
 * :meth:`CanvasStore.state_at` starts from the nearest snapshot at or below the version and applies
-  at most ``interval - 1`` patches, fetched in one query and parsed in one ``json.loads`` call, so
-  its cost does not depend on how old the version is.
+  at most ``interval - 1`` patches, fetched in one query, parsed in one ``json.loads`` call and
+  applied by :func:`~palyra_journal.patch.apply_stored` (the stored patches were checked when
+  written), so its cost does not depend on how old the version is. :meth:`CanvasStore.replay`
+  uses the fully checked path: it is the verification.
 * A patch is applied to the state parsed back from its stored canonical text, and the patch is
   re-read from *its* canonical text before it is applied, so the state written now is exactly what
   :meth:`CanvasStore.replay` rebuilds later from the stored rows.
@@ -30,11 +32,12 @@ from typing import Any, Callable
 
 from . import kernels
 from .errors import (
-    CanvasClosedError, DuplicateIdError, IntegrityError, InvalidPayloadError, NotFoundError, PayloadTooLargeError,
+    CanvasClosedError, DuplicateIdError, IntegrityError, InvalidPatchError, InvalidPayloadError,
+    NotFoundError, PayloadTooLargeError,
     VersionConflictError,
 )
 from .ids import new_ulid
-from .patch import apply_ops_in_place, parse_patch
+from .patch import StalePatchError, apply_ops_in_place, apply_stored, parse_patch
 
 MAX_ID_CHARS = 1024
 MAX_HISTORY = 1000
@@ -321,8 +324,18 @@ class CanvasStore:
         if len(texts) != version - base:
             raise IntegrityError(f"canvas_id {canvas_id!r}: {version - base - len(texts)} "
                                  f"patch(es) missing between versions {base} and {version}")
-        for patch in json.loads("[" + ",".join(texts) + "]"):
-            state = apply_ops_in_place(state, parse_patch(patch)[1])
+        patches = json.loads("[" + ",".join(texts) + "]")
+        try:
+            for patch in patches:
+                state = apply_stored(state, patch)
+        except StalePatchError:  # a stored row no longer applies: the checked path says where
+            state = json.loads(text)
+            for i, patch in enumerate(patches, start=base + 1):
+                try:
+                    state = apply_ops_in_place(state, parse_patch(patch)[1])
+                except InvalidPatchError as exc:
+                    raise IntegrityError(f"canvas_id {canvas_id!r}: the stored patch for version "
+                                         f"{i} no longer applies ({exc})") from exc
         return state
 
     def history(self, canvas_id: str, *, after_version: int = 0,

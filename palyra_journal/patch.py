@@ -22,7 +22,6 @@ fails half-way leaves the caller's document untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .errors import InvalidPatchError
@@ -34,17 +33,28 @@ _AGENT_OP_KEYS = frozenset({"op", "path", "value"})
 _MISSING = object()
 
 
-@dataclass(frozen=True)
 class Op:
-    """One parsed operation: ``tokens``/``from_tokens`` are the decoded pointer reference tokens."""
+    """One parsed operation: ``tokens``/``from_tokens`` are the decoded pointer reference tokens.
 
-    index: int
-    op: str
-    path: str
-    tokens: tuple[str, ...]
-    value: Any = None
-    from_path: str | None = None
-    from_tokens: tuple[str, ...] | None = None
+    A plain slotted class rather than a frozen dataclass: ``state_at`` parses up to
+    ``interval - 1`` stored patches per call, and a frozen dataclass's ``__init__`` costs several
+    times more.
+    """
+
+    __slots__ = ("index", "op", "path", "tokens", "value", "from_path", "from_tokens")
+
+    def __init__(self, index: int, op: str, path: str, tokens: tuple[str, ...], value: Any = None,
+                 from_path: str | None = None, from_tokens: tuple[str, ...] | None = None):
+        self.index = index
+        self.op = op
+        self.path = path
+        self.tokens = tokens
+        self.value = value
+        self.from_path = from_path
+        self.from_tokens = from_tokens
+
+    def __repr__(self) -> str:
+        return f"Op({self.index}, {self.op!r}, {self.path!r})"
 
     def where(self) -> str:
         return f"op {self.index} ({self.op}) at path {self.path!r}"
@@ -63,6 +73,8 @@ def parse_pointer(pointer: Any, *, index: int = 0, op: Any = None,
                                         f"got {type(pointer).__name__}")
     if pointer == "":
         return ()
+    if pointer[0] == "/" and "~" not in pointer:  # the common case: nothing to unescape
+        return tuple(pointer[1:].split("/"))
     if pointer[0] != "/":
         raise _fail(index, op, pointer, f"{field} {pointer!r} must be empty or start with '/'")
     tokens = pointer[1:].split("/")
@@ -339,11 +351,117 @@ def apply_ops_in_place(doc: Any, ops: Sequence[Op]) -> Any:
     return doc
 
 
+class StalePatchError(Exception):
+    """:func:`apply_stored` met a patch that does not apply; rerun the checked path for the
+    error message (internal: never escapes the package)."""
+
+
+def _tokens(pointer: str) -> list[str]:
+    toks = pointer.split("/")[1:]
+    if "~" in pointer:
+        toks = [t.replace("~1", "/").replace("~0", "~") for t in toks]
+    return toks
+
+
+def _walk(doc: Any, toks: list[str]) -> Any:
+    for t in toks:
+        doc = doc[int(t)] if type(doc) is list else doc[t]
+    return doc
+
+
+def _put(doc: Any, toks: list[str], value: Any) -> Any:
+    """``add`` without checks; returns the new root."""
+    if not toks:
+        return value
+    parent = _walk(doc, toks[:-1])
+    last = toks[-1]
+    if type(parent) is list:
+        if last == "-":
+            parent.append(value)
+        else:
+            idx = int(last)
+            if idx > len(parent):
+                raise IndexError(idx)
+            parent.insert(idx, value)
+    elif type(parent) is dict:
+        parent[last] = value
+    else:
+        raise TypeError(type(parent).__name__)
+    return doc
+
+
+def _take(doc: Any, toks: list[str]) -> Any:
+    parent = _walk(doc, toks[:-1])
+    last = toks[-1]
+    if type(parent) is list:
+        return parent.pop(int(last))
+    if type(parent) is dict:
+        return parent.pop(last)
+    raise TypeError(type(parent).__name__)
+
+
+def apply_stored(doc: Any, patch: Any) -> Any:
+    """Apply a patch that was checked and applied when it was stored, to the same document
+    version, mutating ``doc``; returns the new root.
+
+    The time-travel fast path: it skips the shape checks and the :class:`Op` objects that
+    :func:`apply_ops_in_place` builds (about 3x faster), and raises :class:`StalePatchError` on
+    anything unexpected so the caller can rerun the checked path for a precise error. For every
+    valid patch the result equals :func:`apply_ops_in_place`'s (a differential test checks it).
+    """
+    try:
+        ops = patch["ops"] if type(patch) is dict else patch
+        for op in ops:
+            name = op["op"]
+            path = op["path"]
+            if name == "replace":
+                toks = _tokens(path)
+                if not toks:
+                    doc = clone(op["value"])
+                    continue
+                parent = _walk(doc, toks[:-1])
+                last = toks[-1]
+                if type(parent) is list:
+                    parent[int(last)] = clone(op["value"])
+                elif type(parent) is dict and last in parent:
+                    parent[last] = clone(op["value"])
+                else:
+                    raise KeyError(last)
+            elif name == "add":
+                doc = _put(doc, _tokens(path), clone(op["value"]))
+            elif name == "remove":
+                toks = _tokens(path)
+                if not toks:
+                    raise KeyError(path)
+                _take(doc, toks)
+            elif name == "move":
+                src, dst = _tokens(op["from"]), _tokens(path)
+                if src == dst:
+                    _walk(doc, src)
+                    continue
+                if not src or dst[:len(src)] == src:
+                    raise KeyError(path)
+                doc = _put(doc, dst, _take(doc, src))
+            elif name == "copy":
+                doc = _put(doc, _tokens(path), clone(_walk(doc, _tokens(op["from"]))))
+            elif name == "test":
+                if not json_equal(_walk(doc, _tokens(path)), op["value"]):
+                    raise ValueError(path)
+            else:
+                raise KeyError(name)
+    except StalePatchError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (any surprise means: use the checked path)
+        raise StalePatchError(repr(exc)) from exc
+    return doc
+
+
 def apply_patch(doc: Any, patch: Any) -> Any:
     """Apply ``patch`` (either form) to a copy of ``doc``; all operations or none."""
     _, ops = parse_patch(patch)
     return apply_ops_in_place(clone(doc), ops)
 
 
-__all__ = ["Op", "parse_patch", "parse_pointer", "apply_patch", "apply_ops_in_place", "clone",
+__all__ = ["Op", "parse_patch", "parse_pointer", "apply_patch", "apply_ops_in_place",
+           "apply_stored", "StalePatchError", "clone",
            "json_equal", "AGENT_OPS", "RFC6902_OPS"]

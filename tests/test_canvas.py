@@ -237,13 +237,35 @@ def test_snapshot_interval_bounds_the_patches_applied(db_path, backend, monkeypa
             store.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": i}])
         import palyra_journal.canvas as canvas_mod
         calls = []
-        real = canvas_mod.apply_ops_in_place
-        monkeypatch.setattr(canvas_mod, "apply_ops_in_place",
-                            lambda doc, ops: calls.append(1) or real(doc, ops))
+        real = canvas_mod.apply_stored
+        monkeypatch.setattr(canvas_mod, "apply_stored",
+                            lambda doc, patch: calls.append(1) or real(doc, patch))
+        counts = []
         for v in range(1, 41):
             calls.clear()
             assert store.canvas.state_at(cid, v) == {"n": v - 1}
-            assert len(calls) <= 7
+            counts.append(len(calls))
+        # snapshots at 1, 8, 16, 24, 32; version 40 is read from the state row
+        assert counts[:9] == [0, 1, 2, 3, 4, 5, 6, 0, 1] and max(counts) == 7
+
+
+def test_state_at_reports_a_stored_patch_that_no_longer_applies(db_path, backend):
+    with JournalStore.open(db_path) as store:
+        cid = _new(store, {"n": 0}).canvas_id
+        for i in range(1, 6):
+            store.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": i}])
+    raw = sqlite3.connect(db_path)
+    raw.execute("DROP TRIGGER canvas_patches_no_update")
+    raw.execute("UPDATE canvas_patches SET patch_json = '[{\"op\":\"remove\",\"path\":\"/gone\"}]' "
+                "WHERE canvas_id = ? AND version = 4", (cid,))
+    raw.commit()
+    raw.close()
+    with JournalStore.open(db_path) as store:
+        assert store.canvas.state_at(cid, 3) == {"n": 2}
+        with pytest.raises(IntegrityError, match="version 4"):
+            store.canvas.state_at(cid, 5)
+        with pytest.raises(IntegrityError, match="version 4"):
+            store.canvas.replay(cid)
 
 
 def test_restore_appends_a_new_version_with_the_old_state(store):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from palyra_journal.errors import InvalidPatchError
-from palyra_journal.patch import apply_patch, json_equal, parse_patch, parse_pointer
+from palyra_journal.patch import (
+    StalePatchError, apply_patch, apply_stored, json_equal, parse_patch, parse_pointer,
+)
 
 
 DOC = {"title": "plan", "items": [{"id": "a"}, {"id": "b"}], "a/b": 1, "m~n": 2, "": 3}
@@ -187,3 +189,23 @@ def test_json_equal_distinguishes_booleans_from_numbers():
     assert not json_equal([1], [1, 2])
     with pytest.raises(InvalidPatchError):
         apply_patch({"a": 1}, [{"op": "test", "path": "/a", "value": True}])
+
+
+@pytest.mark.parametrize("patch", [
+    [{"op": "remove", "path": "/missing"}],
+    [{"op": "remove", "path": ""}],
+    [{"op": "replace", "path": "/items/7", "value": 1}],
+    [{"op": "add", "path": "/title/x", "value": 1}],
+    [{"op": "move", "from": "/items", "path": "/items/0/x"}],
+    [{"op": "test", "path": "/title", "value": "other"}],
+    [{"op": "frobnicate", "path": "/title"}],
+    {"v": 1},
+])
+def test_the_stored_fast_path_refuses_what_does_not_apply(patch):
+    with pytest.raises(StalePatchError):
+        apply_stored(json_copy(DOC), patch)
+
+
+def json_copy(value):
+    import json
+    return json.loads(json.dumps(value))

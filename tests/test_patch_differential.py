@@ -8,7 +8,7 @@ import jsonpatch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from palyra_journal.patch import apply_patch
+from palyra_journal.patch import apply_patch, apply_stored
 
 KEYS = st.sampled_from(["a", "b", "c", "x/y", "m~n", "~1", "", "0", "10"])
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000),
@@ -106,6 +106,8 @@ def test_random_valid_patches_match_jsonpatch(case):
     expected = jsonpatch.apply_patch(copy.deepcopy(doc), copy.deepcopy(ops))
     assert apply_patch(doc, ops) == expected
     assert doc == original  # the input document is never mutated
+    # the time-travel fast path gives the same result for every valid patch
+    assert apply_stored(copy.deepcopy(doc), copy.deepcopy(ops)) == expected
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,3 +116,4 @@ def test_agent_form_matches_jsonpatch_for_its_operations(case):
     doc, ops = case
     expected = jsonpatch.apply_patch(copy.deepcopy(doc), copy.deepcopy(ops))
     assert apply_patch(doc, {"v": 1, "ops": ops}) == expected
+    assert apply_stored(copy.deepcopy(doc), {"v": 1, "ops": copy.deepcopy(ops)}) == expected

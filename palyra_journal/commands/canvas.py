@@ -42,7 +42,8 @@ def register(sub) -> None:
 
 
 def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    stamp = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return stamp[:-3] + "Z"
 
 
 def run_show(args: argparse.Namespace) -> int:
