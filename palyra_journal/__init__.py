@@ -14,6 +14,7 @@ from .errors import (
     DuplicateIdError, InvalidPatchError, InvalidPathError, InvalidPayloadError,
     InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotFoundError, PayloadTooLargeError,
     ReadOnlyError, SchemaError, SchemaTooNewError, StorageFullError, VersionConflictError,
+    CanvasClosedError, IntegrityError,
 )
 from .kernels import backend_name
 from .kernels.rules import RedactionRules
@@ -53,5 +54,5 @@ __all__ = [
     "DuplicateIdError", "NotFoundError", "VersionConflictError", "InvalidPatchError",
     "InvalidScheduleError", "InvalidStateError", "AlreadyResolvedError", "ConcurrencyError", "SchemaError",
     "NotADatabaseError", "SchemaTooNewError", "ReadOnlyError", "StorageFullError",
-    "CorruptVectorError", "BackendUnavailableError", *_LAZY,
+    "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError", *_LAZY,
 ]
