@@ -6,7 +6,13 @@
  *
  * Types are strict and the same as the reference: the eight text fields are str or None, payload_json
  * is str (spliced raw: it is already canonical), seq and timestamp_unix_ms are int (not bool). */
+/* The module is built as a stable-ABI (abi3) extension, so this file keeps to the limited API of
+ * the oldest Python supported (3.10), as cffi's own wrapper does (not in debug builds of Python). */
 #define PY_SSIZE_T_CLEAN
+#include <pyconfig.h>
+#if !defined(Py_DEBUG) && !defined(Py_TRACE_REFS) && !defined(Py_REF_DEBUG) && !defined(Py_LIMITED_API)
+#define Py_LIMITED_API 0x030A0000
+#endif
 #include <Python.h>
 
 #include "chain.h"
@@ -136,6 +142,11 @@ static int put_envelope(pj_buf *b, PyObject *const *f, int *field) {
     return b->failed ? PJ_CHAIN_NO_MEMORY : 0;
 }
 
+/* Borrowed references to the first `n` items of tuple t (which holds at least n). */
+static void tuple_items(PyObject *t, PyObject **f, int n) {
+    for (int k = 0; k < n; k++) f[k] = PyTuple_GetItem(t, k);
+}
+
 /* The row as a tuple (a new reference) holding at least `need` fields, or NULL. Any sequence but
  * text and bytes is accepted (sqlite3.Row too), as the reference does. */
 static PyObject *row_tuple(PyObject *row, Py_ssize_t need) {
@@ -153,7 +164,7 @@ static PyObject *row_tuple(PyObject *row, Py_ssize_t need) {
     } else {
         return NULL;
     }
-    if (PyTuple_GET_SIZE(t) < need) {
+    if (PyTuple_Size(t) < need) {
         Py_DECREF(t);
         return NULL;
     }
@@ -192,7 +203,7 @@ int pj_chain_hashes(const char *prev, size_t prev_len, void *rows_addr, void *ou
         rc = PJ_CHAIN_BAD_ARGS;
         goto done;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(rows);
+    Py_ssize_t n = PyTuple_Size(rows);
     if (out ? !PyList_Check(out) : (!out_hex || out_hex_len / 64 < (size_t)n)) {
         rc = PJ_CHAIN_BAD_ARGS;
         goto done;
@@ -212,14 +223,16 @@ int pj_chain_hashes(const char *prev, size_t prev_len, void *rows_addr, void *ou
         buf.len = 0;
         while (i0 + (Py_ssize_t)m < n && m < cap && buf.len < CHUNK_BYTES) {
             Py_ssize_t i = i0 + (Py_ssize_t)m;
-            PyObject *t = row_tuple(PyTuple_GET_ITEM(rows, i), N_CHAIN_FIELDS);
+            PyObject *t = row_tuple(PyTuple_GetItem(rows, i), N_CHAIN_FIELDS);
             if (!t) {
                 rc = PJ_CHAIN_BAD_ROW;
                 *err_index = i;
                 goto done;
             }
             int field = -1;
-            rc = put_envelope(&buf, &PyTuple_GET_ITEM(t, 0), &field);
+            PyObject *f[N_CHAIN_FIELDS];
+            tuple_items(t, f, N_CHAIN_FIELDS);
+            rc = put_envelope(&buf, f, &field);
             Py_DECREF(t);
             if (rc) {
                 *err_index = i;
@@ -242,13 +255,12 @@ int pj_chain_hashes(const char *prev, size_t prev_len, void *rows_addr, void *ou
         PyEval_RestoreThread(ts);
         if (out) {
             for (size_t j = 0; j < m; j++) {
-                PyObject *s = PyUnicode_New(64, 127);
+                PyObject *s = PyUnicode_FromStringAndSize(hexes + 64 * j, 64);
                 if (!s) {
                     PyErr_Clear();
                     rc = PJ_CHAIN_NO_MEMORY;
                     goto done;
                 }
-                memcpy(PyUnicode_1BYTE_DATA(s), hexes + 64 * j, 64);
                 int bad = PyList_Append(out, s);
                 Py_DECREF(s);
                 if (bad) {
@@ -271,11 +283,25 @@ done:
 
 /* ---- verify_chain ------------------------------------------------------------------------- */
 
+/* The UTF-8 of o when it is an ASCII str, else NULL. */
+static const char *ascii_text(PyObject *o, Py_ssize_t *n) {
+    if (!PyUnicode_Check(o)) return NULL;
+    const char *s = PyUnicode_AsUTF8AndSize(o, n);
+    if (!s) {
+        PyErr_Clear();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *n; i++)
+        if ((unsigned char)s[i] >= 0x80) return NULL;
+    return s;
+}
+
 /* A stored hash usable as the next prefix and comparable to a computed one: 64 ASCII characters.
  * Anything else can never equal a computed hash. */
 static const char *hash_text(PyObject *o) {
-    if (!PyUnicode_Check(o) || !PyUnicode_IS_ASCII(o) || PyUnicode_GET_LENGTH(o) != 64) return NULL;
-    return (const char *)PyUnicode_1BYTE_DATA(o);
+    Py_ssize_t n = 0;
+    const char *s = ascii_text(o, &n);
+    return s && n == 64 ? s : NULL;
 }
 
 static int same_str(PyObject *a, PyObject *b) {
@@ -308,7 +334,7 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
         rc = PJ_CHAIN_BAD_ARGS;
         goto done;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(rows);
+    Py_ssize_t n = PyTuple_Size(rows);
     if (n == 0) goto done;
     size_t cap = (size_t)n < CHUNK_ROWS ? (size_t)n : CHUNK_ROWS;
     ends = (size_t *)malloc(cap * sizeof *ends);
@@ -327,13 +353,14 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
         buf.len = 0;
         while (i0 + (Py_ssize_t)m < n && m < cap && buf.len < CHUNK_BYTES) {
             Py_ssize_t i = i0 + (Py_ssize_t)m;
-            PyObject *t = row_tuple(PyTuple_GET_ITEM(rows, i), N_VERIFY_FIELDS);
+            PyObject *t = row_tuple(PyTuple_GetItem(rows, i), N_VERIFY_FIELDS);
             if (!t) {
                 rc = PJ_CHAIN_BAD_ROW;
                 *bad_index = i;
                 goto done;
             }
-            PyObject *const *f = &PyTuple_GET_ITEM(t, 0);
+            PyObject *f[N_VERIFY_FIELDS];
+            tuple_items(t, f, N_VERIFY_FIELDS);
             int overflow = 0;
             long long seq = is_int(f[F_SEQ]) ? PyLong_AsLongLongAndOverflow(f[F_SEQ], &overflow) : 0;
             if (PyErr_Occurred()) PyErr_Clear();
@@ -346,8 +373,7 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
                 found = PJ_VERIFY_UNCHAINED_ROW;
             } else if (!same_str(f[F_PREV], p)) {
                 found = PJ_VERIFY_PREV_LINK_MISMATCH;
-            } else if (!(h = hash_text(f[F_HASH])) || !PyUnicode_IS_ASCII(p) ||
-                       !(pre = PyUnicode_AsUTF8AndSize(p, &pre_len))) {
+            } else if (!(h = hash_text(f[F_HASH])) || !(pre = ascii_text(p, &pre_len))) {
                 found = PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
             } else {
                 size_t mark = buf.len;
