@@ -362,3 +362,17 @@ def test_history_pages_and_limits(store):
     rest = store.canvas.history(cid, after_version=first[-1].version)
     assert [r.version for r in rest] == list(range(6, 12))
     assert len(store.canvas.history(cid, limit=0)) == 1  # clamped to [1, 1000]
+
+
+def test_two_writers_on_one_file_conflict_on_the_same_expected_version(db_path, backend):
+    with JournalStore.open(db_path) as a, JournalStore.open(db_path) as b:
+        cid = _new(a, {"n": 0}).canvas_id
+        seen_by_b = b.canvas.get(cid).version
+        a.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": 1}],
+                             expected_version=seen_by_b)
+        with pytest.raises(VersionConflictError) as info:
+            b.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": 2}],
+                                 expected_version=seen_by_b)
+        assert (info.value.expected, info.value.current) == (1, 2)
+        assert b.canvas.get(cid).state == {"n": 1}
+        assert b.verify().ok
