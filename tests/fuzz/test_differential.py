@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import struct
 
 import jsonpatch
 import pytest
@@ -157,6 +159,24 @@ def test_nesting_depth_limit_agrees(depth):
     for text in ("[" * depth + "]" * depth, '{"a":' * depth + "0" + "}" * depth):
         result = agree(native.canonicalize_text, pure.canonicalize_text, text, redact=False)
         assert (result[0] == "ok") == (depth <= 128), (depth, result[:2])
+
+
+def _double(bits: int) -> float:
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.integers(0, 2**64 - 1).map(_double),
+                 st.integers(-(10**6), 10**6).flatmap(
+                     lambda m: st.integers(-30, 30).map(lambda k: m / 10.0**k if k > 0 else m * 10.0**-k))))
+def test_number_text_native_pure_and_rfc8785_agree(x):
+    """Every double, from raw bit patterns and from short decimals (the native fast path)."""
+    assume(math.isfinite(x))
+    result = agree(native.canonicalize, pure.canonicalize, [x], redact=False)
+    assert result[1] == rfc8785.dumps([x]).decode("ascii")
+    text = result[1]
+    if _reads_back(x):
+        assert agree(native.canonicalize_text, pure.canonicalize_text, text, redact=False)[1] == text
 
 
 @SETTINGS
