@@ -51,7 +51,25 @@ def _dict_with_surrogate_key():
 KNOWN_FINDINGS = {
     "ingest_jsonl_one_bad_line": "events.py: ingest_jsonl parses lines with json.JSONDecoder, which "
                                  "keeps the last of duplicate keys instead of refusing them",
+    "canvas_lone_surrogate_in_session_id": "canvas.py: string fields are not checked for lone "
+                                           "surrogates; sqlite3 raises UnicodeEncodeError",
+    "cron_lone_surrogate_in_name": "cron.py: string fields are not checked for lone surrogates; "
+                                   "sqlite3 raises UnicodeEncodeError",
+    "approval_lone_surrogate_in_subject_id": "approvals.py: string fields are not checked for lone "
+                                             "surrogates; sqlite3 raises UnicodeEncodeError",
 }
+
+
+def _job(s, **kw):
+    args = dict(name="n", prompt="p", owner_principal="o", channel="c", schedule=pj.Every(1000))
+    args.update(kw)
+    return s.cron.create_job(**args)
+
+
+def _approval(s, **kw):
+    args = dict(subject_type="tool", subject_id="x", request_summary="r", principal="p")
+    args.update(kw)
+    return s.approvals.create(**args)
 
 CASES = {
     "nested_json_text_10000_levels": (lambda s: s.append("k", _DEEP_TEXT), InvalidPayloadError),
@@ -123,6 +141,53 @@ CASES = {
     "memory_duplicate_id": (lambda s: s.memory.ingest("again", principal="p",
                                                       memory_id="existing-memory"),
                             pj.DuplicateIdError),
+    "canvas_invalid_pointer_escape": (
+        lambda s: s.canvas.apply_patch("existing-canvas", [{"op": "add", "path": "/a/~2", "value": 1}]),
+        pj.InvalidPatchError),
+    "canvas_patch_second_op_fails": (
+        lambda s: s.canvas.apply_patch("existing-canvas", [{"op": "add", "path": "/b", "value": 1},
+                                                           {"op": "remove", "path": "/nope"}]),
+        pj.InvalidPatchError),
+    "canvas_stale_expected_version": (
+        lambda s: s.canvas.apply_patch("existing-canvas", [{"op": "add", "path": "/b", "value": 1}],
+                                       expected_version=7), pj.VersionConflictError),
+    "canvas_state_nested_10000_levels": (
+        lambda s: s.canvas.create(_deep_value(10_000), session_id="s", principal="p"),
+        InvalidPayloadError),
+    "canvas_patch_value_nested_10000_levels": (
+        lambda s: s.canvas.apply_patch("existing-canvas", [{"op": "add", "path": "/b",
+                                                            "value": _deep_value(10_000)}]),
+        InvalidPayloadError),
+    "canvas_state_too_large": (lambda s: s.canvas.replace_state("existing-canvas", {"x": "y" * 300_000}),
+                               PayloadTooLargeError),
+    "canvas_state_nan": (lambda s: s.canvas.replace_state("existing-canvas", {"x": math.nan}),
+                         InvalidPayloadError),
+    "canvas_lone_surrogate_in_session_id": (
+        lambda s: s.canvas.create({"a": 1}, session_id="\udc00", principal="p"), InvalidPayloadError),
+    "cron_invalid_expression": (lambda s: _job(s, schedule=pj.CronSchedule("61 * * * *")),
+                                pj.InvalidScheduleError),
+    "cron_timezone_path": (lambda s: _job(s, schedule=pj.CronSchedule("* * * * *",
+                                                                      timezone="../../etc/passwd")),
+                           pj.InvalidScheduleError),
+    "cron_every_zero": (lambda s: _job(s, schedule=pj.Every(0)), pj.InvalidScheduleError),
+    "cron_jitter_too_large": (lambda s: _job(s, jitter_ms=10**9), pj.InvalidScheduleError),
+    "cron_sql_in_policy": (lambda s: _job(s, concurrency_policy="forbid'; DROP TABLE cron_jobs;--"),
+                           pj.InvalidScheduleError),
+    "cron_lone_surrogate_in_name": (lambda s: _job(s, name="\ud800"), InvalidPayloadError),
+    "approval_resolved_twice": (lambda s: s.approvals.resolve("existing-approval", decision="deny"),
+                                pj.AlreadyResolvedError),
+    "approval_unknown_subject_type": (lambda s: _approval(s, subject_type="bogus"),
+                                      InvalidPayloadError),
+    "approval_timeboxed_without_ttl": (
+        lambda s: s.approvals.resolve("pending-approval", decision="allow", scope="timeboxed"),
+        InvalidPayloadError),
+    "approval_lone_surrogate_in_subject_id": (lambda s: _approval(s, subject_id="\ud800"),
+                                              InvalidPayloadError),
+    "memory_search_nan_embedding": (
+        lambda s: s.memory.search("x", principal="p", query_embedding=[math.nan] * 64),
+        InvalidPayloadError),
+    "memory_search_top_k_huge": (lambda s: s.memory.search("x", principal="p", top_k=10**9),
+                                 InvalidPayloadError),
     "memory_ingest_many_one_bad_item": (
         lambda s: s.memory.ingest_many([{"content": f"fine {i}", "principal": "p"}
                                         for i in range(3)] + [{"content": "", "principal": "p"}]),
@@ -134,6 +199,10 @@ def _seed(store: JournalStore) -> None:
     store.append("seed", {"hello": "world"}, event_id="existing-event")
     store.memory.ingest("existing memory about deploy checklists", principal="p",
                         memory_id="existing-memory")
+    store.canvas.create({"a": [1]}, session_id="s", principal="p", canvas_id="existing-canvas")
+    _approval(store, approval_id="existing-approval")
+    store.approvals.resolve("existing-approval", decision="allow")
+    _approval(store, approval_id="pending-approval")
 
 
 @pytest.mark.parametrize("case", [
