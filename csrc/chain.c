@@ -344,6 +344,9 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
         goto done;
     }
     int64_t expect = first_seq;
+    /* The ASCII text of p, the next prefix (NULL when p is not ASCII: no row can hash right). */
+    Py_ssize_t pre_len = 0;
+    const char *pre = ascii_text(p, &pre_len);
     for (Py_ssize_t i0 = 0; i0 < n;) {
         /* Under the GIL: the per-row checks before the hash, and each preimage. A finding stops the
          * chunk there; the rows before it still have their hashes checked, which come first. */
@@ -364,8 +367,7 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
             int overflow = 0;
             long long seq = is_int(f[F_SEQ]) ? PyLong_AsLongLongAndOverflow(f[F_SEQ], &overflow) : 0;
             if (PyErr_Occurred()) PyErr_Clear();
-            const char *pre = NULL, *h = NULL;
-            Py_ssize_t pre_len = 0;
+            const char *h = NULL;
             int field = -1;
             if (!is_int(f[F_SEQ]) || overflow || seq != expect) {
                 found = PJ_VERIFY_SEQ_GAP;
@@ -373,7 +375,7 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
                 found = PJ_VERIFY_UNCHAINED_ROW;
             } else if (!same_str(f[F_PREV], p)) {
                 found = PJ_VERIFY_PREV_LINK_MISMATCH;
-            } else if (!(h = hash_text(f[F_HASH])) || !(pre = ascii_text(p, &pre_len))) {
+            } else if (!(h = hash_text(f[F_HASH])) || !pre) {
                 found = PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
             } else {
                 size_t mark = buf.len;
@@ -400,6 +402,8 @@ int pj_chain_verify(void *prev_addr, int64_t first_seq, void *rows_addr, int64_t
             Py_INCREF(f[F_HASH]);
             Py_DECREF(p);
             p = f[F_HASH];
+            pre = h; /* p's UTF-8, alive as long as p */
+            pre_len = 64;
             Py_DECREF(t);
             expect++;
         }
