@@ -11,7 +11,7 @@ applications, so the spread across v is set by the offset from the last snapshot
 
 The report's ratio is rate(slowest) / rate(fastest) = t(fastest) / t(slowest); the target
 "slowest/fastest ≤ 2" is met when it is ≥ 0.5. ``test_state_at_sweep`` also times every offset
-0..31 and stores the slowest/fastest ratio in its extra_info.
+0..31 and stores the slowest/fastest ratio (``slowest_over_fastest``) in its extra_info.
 
 Run: ``python -m pytest benchmarks/bench_canvas.py --benchmark-only``.
 """
@@ -19,7 +19,6 @@ Run: ``python -m pytest benchmarks/bench_canvas.py --benchmark-only``.
 from __future__ import annotations
 
 import random
-import statistics
 import time
 
 import pytest
@@ -103,24 +102,25 @@ def test_state_at_fastest_offset(benchmark, canvas):
 
 @pytest.mark.benchmark(group="state_at sweep")
 def test_state_at_sweep(benchmark, canvas):
-    """Median time of ``state_at`` at every offset from a snapshot; extra_info holds the ratio."""
+    """Time of ``state_at`` at every offset from a snapshot (mean over the spread of versions,
+    best of the rounds, which is robust on a shared machine); extra_info holds the ratio."""
     store, cid = canvas
+    best: dict[int, float] = {}
 
     def sweep():
-        per_offset = {}
         for offset in range(INTERVAL):
-            times = []
-            for v in _versions(offset):
-                t0 = time.perf_counter()
+            versions = _versions(offset)
+            t0 = time.perf_counter()
+            for v in versions:
                 store.canvas.state_at(cid, v)
-                times.append(time.perf_counter() - t0)
-            per_offset[offset] = statistics.median(times)
-        return per_offset
+            per_call = (time.perf_counter() - t0) / len(versions)
+            best[offset] = min(best.get(offset, per_call), per_call)
 
-    per_offset = benchmark.pedantic(sweep, rounds=3, warmup_rounds=1)
-    slowest, fastest = max(per_offset.values()), min(per_offset.values())
+    benchmark.pedantic(sweep, rounds=5, warmup_rounds=1)
+    slowest, fastest = max(best.values()), min(best.values())
     describe(benchmark, section=5, workload=f"state_at sweep {VERSIONS} versions", impl=impl(),
              role="ours", items=INTERVAL * SAMPLES,
              slowest_over_fastest=round(slowest / fastest, 3),
+             slowest_offset=max(best, key=best.get), fastest_offset=min(best, key=best.get),
              slowest_us=round(slowest * 1e6, 1), fastest_us=round(fastest * 1e6, 1))
-    assert slowest / fastest > 0  # the figure is reported, not asserted (no timing assertions)
+    assert len(best) == INTERVAL  # the figure is reported, not asserted (no timing assertions)

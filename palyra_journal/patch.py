@@ -357,14 +357,15 @@ class StalePatchError(Exception):
 
 
 def _tokens(pointer: str) -> list[str]:
-    toks = pointer.split("/")[1:]
+    toks = pointer.split("/")
+    del toks[0]  # "" -> [] (the root); "/a/b" -> ["a", "b"]
     if "~" in pointer:
         toks = [t.replace("~1", "/").replace("~0", "~") for t in toks]
     return toks
 
 
-def _walk(doc: Any, toks: list[str]) -> Any:
-    for t in toks:
+def _parent_of(doc: Any, toks: list[str]) -> Any:
+    for t in toks[:-1]:
         doc = doc[int(t)] if type(doc) is list else doc[t]
     return doc
 
@@ -373,9 +374,12 @@ def _put(doc: Any, toks: list[str], value: Any) -> Any:
     """``add`` without checks; returns the new root."""
     if not toks:
         return value
-    parent = _walk(doc, toks[:-1])
+    parent = _parent_of(doc, toks) if len(toks) > 1 else doc
     last = toks[-1]
-    if type(parent) is list:
+    kind = type(parent)
+    if kind is dict:
+        parent[last] = value
+    elif kind is list:
         if last == "-":
             parent.append(value)
         else:
@@ -383,21 +387,25 @@ def _put(doc: Any, toks: list[str], value: Any) -> Any:
             if idx > len(parent):
                 raise IndexError(idx)
             parent.insert(idx, value)
-    elif type(parent) is dict:
-        parent[last] = value
     else:
-        raise TypeError(type(parent).__name__)
+        raise TypeError(kind.__name__)
     return doc
 
 
 def _take(doc: Any, toks: list[str]) -> Any:
-    parent = _walk(doc, toks[:-1])
-    last = toks[-1]
-    if type(parent) is list:
-        return parent.pop(int(last))
-    if type(parent) is dict:
-        return parent.pop(last)
-    raise TypeError(type(parent).__name__)
+    parent = _parent_of(doc, toks) if len(toks) > 1 else doc
+    kind = type(parent)
+    if kind is dict:
+        return parent.pop(toks[-1])
+    if kind is list:
+        return parent.pop(int(toks[-1]))
+    raise TypeError(kind.__name__)
+
+
+def _fresh(value: Any) -> Any:
+    """``clone`` for the scalars that most values are, without the call."""
+    kind = type(value)
+    return clone(value) if kind is dict or kind is list else value
 
 
 def apply_stored(doc: Any, patch: Any) -> Any:
@@ -413,44 +421,41 @@ def apply_stored(doc: Any, patch: Any) -> Any:
         ops = patch["ops"] if type(patch) is dict else patch
         for op in ops:
             name = op["op"]
-            path = op["path"]
+            toks = _tokens(op["path"])
             if name == "replace":
-                toks = _tokens(path)
                 if not toks:
-                    doc = clone(op["value"])
+                    doc = _fresh(op["value"])
                     continue
-                parent = _walk(doc, toks[:-1])
+                parent = _parent_of(doc, toks) if len(toks) > 1 else doc
                 last = toks[-1]
-                if type(parent) is list:
-                    parent[int(last)] = clone(op["value"])
-                elif type(parent) is dict and last in parent:
-                    parent[last] = clone(op["value"])
+                kind = type(parent)
+                if kind is dict and last in parent:
+                    parent[last] = _fresh(op["value"])
+                elif kind is list:
+                    parent[int(last)] = _fresh(op["value"])
                 else:
                     raise KeyError(last)
             elif name == "add":
-                doc = _put(doc, _tokens(path), clone(op["value"]))
+                doc = _put(doc, toks, _fresh(op["value"]))
             elif name == "remove":
-                toks = _tokens(path)
                 if not toks:
-                    raise KeyError(path)
+                    raise KeyError("")
                 _take(doc, toks)
             elif name == "move":
-                src, dst = _tokens(op["from"]), _tokens(path)
-                if src == dst:
-                    _walk(doc, src)
+                src = _tokens(op["from"])
+                if src == toks:
+                    _parent_of(doc, src + [""])  # the source must exist
                     continue
-                if not src or dst[:len(src)] == src:
-                    raise KeyError(path)
-                doc = _put(doc, dst, _take(doc, src))
+                if not src or toks[:len(src)] == src:
+                    raise KeyError(op["path"])
+                doc = _put(doc, toks, _take(doc, src))
             elif name == "copy":
-                doc = _put(doc, _tokens(path), clone(_walk(doc, _tokens(op["from"]))))
+                doc = _put(doc, toks, clone(_parent_of(doc, _tokens(op["from"]) + [""])))
             elif name == "test":
-                if not json_equal(_walk(doc, _tokens(path)), op["value"]):
-                    raise ValueError(path)
+                if not json_equal(_parent_of(doc, toks + [""]), op["value"]):
+                    raise ValueError(op["path"])
             else:
                 raise KeyError(name)
-    except StalePatchError:
-        raise
     except Exception as exc:  # noqa: BLE001  (any surprise means: use the checked path)
         raise StalePatchError(repr(exc)) from exc
     return doc
