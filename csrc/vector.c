@@ -14,7 +14,7 @@
  * Pass 1 keeps, per thread, the C = k + PJ_VECTOR_MARGIN rows with the best f (ties: lower index).
  * A row that was evicted or rejected has f(r) <= T, where T is the largest final heap minimum of
  * the threads that excluded rows. The candidates are rescored in double (the products of two
- * floats are exact in double; a compensated sum adds them with an error far below 2^-48 * a(r)),
+ * floats are exact in double, their double sum errs by at most eps = ~d * 2^-53 * a(r)),
  * sorted, and S_k is the k-th best rescored value. If S_k - eps_k > T + E, every excluded row has
  * s(r) <= f(r) + E <= T + E < S_k - eps_k <= s(k-th candidate): strictly below k candidates, so it
  * can neither enter the top k nor tie with its last member. Otherwise (near-ties at the boundary,
@@ -26,6 +26,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "vector.h"
+
+#include <unistd.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -42,9 +44,9 @@
 #define PJ_VECTOR_X86 0
 #endif
 
-/* Below this many matrix elements the scan stays on the calling thread (thread start-up costs more
- * than the scan). */
-#define PJ_VECTOR_PARALLEL_MIN ((size_t)1 << 20)
+/* Below this many matrix elements the scan stays on the calling thread (waking a helper costs more
+ * than it saves). */
+#define PJ_VECTOR_PARALLEL_MIN ((size_t)1 << 18)
 /* Fewest rows worth giving a thread of their own. */
 #define PJ_VECTOR_MIN_ROWS_PER_THREAD ((size_t)1024)
 #define PJ_VECTOR_MAX_THREADS 64
@@ -140,35 +142,88 @@ static int dcand_cmp(const void *pa, const void *pb) {
 /* ------------------------------------------------------------------------------------------- */
 /* Double-precision dot product                                                                  */
 
-/* The dot product of two float vectors in double: every product is exact, the sum is compensated
- * (Neumaier), so the result is within about 2^-52 * |s| + d^2 * 2^-106 * sum |p| of the exact
- * value and identical for identical rows. *abs_out receives sum |p| (for the error bound). */
-static double dot_exact(const float *row, const float *q, size_t d, double *abs_out) {
-    double s = 0.0, c = 0.0, a = 0.0;
-    for (size_t j = 0; j < d; j++) {
-        double p = (double)row[j] * (double)q[j];
-        double t = s + p;
-        if (fabs(s) >= fabs(p))
-            c += (s - t) + p;
-        else
-            c += (p - t) + s;
-        s = t;
-        a += fabs(p);
+/* The dot product of two float vectors in double, for the candidates: every product of two floats
+ * is exact in double, and the d products are summed in double, so the result is within
+ * DOT_DOUBLE_GAMMA(d) * sum |p| of the exact value (*abs_out receives sum |p| when not NULL). The
+ * summation order depends only on d and the SIMD level, so identical rows get identical scores in
+ * a call. */
+#define DOT_DOUBLE_GAMMA(d) (1.01 * (double)(d) * 0x1p-53 / (1.0 - (double)(d) * 0x1p-53))
+
+static double dot_double_scalar(const float *row, const float *q, size_t d, double *abs_out) {
+    double s[4] = {0, 0, 0, 0}, a[4] = {0, 0, 0, 0};
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+        for (int l = 0; l < 4; l++) {
+            double p = (double)row[j + (size_t)l] * (double)q[j + (size_t)l];
+            s[l] += p;
+            a[l] += fabs(p);
+        }
     }
-    if (abs_out) *abs_out = a;
-    return isfinite(s) ? s + c : s;
+    for (; j < d; j++) {
+        double p = (double)row[j] * (double)q[j];
+        s[0] += p;
+        a[0] += fabs(p);
+    }
+    if (abs_out) *abs_out = (a[0] + a[1]) + (a[2] + a[3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+#if PJ_VECTOR_X86
+__attribute__((target("avx2,fma"))) static double dot_double_avx2(const float *row, const float *q,
+                                                                  size_t d, double *abs_out) {
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, a0 = s0, a1 = s0;
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 m = _mm256_loadu_ps(row + j), v = _mm256_loadu_ps(q + j);
+        __m256d p0 = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(m)),
+                                   _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        __m256d p1 = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(m, 1)),
+                                   _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+        s0 = _mm256_add_pd(s0, p0);
+        s1 = _mm256_add_pd(s1, p1);
+        a0 = _mm256_add_pd(a0, _mm256_andnot_pd(sign, p0));
+        a1 = _mm256_add_pd(a1, _mm256_andnot_pd(sign, p1));
+    }
+    double s[4], a[4];
+    _mm256_storeu_pd(s, _mm256_add_pd(s0, s1));
+    _mm256_storeu_pd(a, _mm256_add_pd(a0, a1));
+    for (; j < d; j++) {
+        double p = (double)row[j] * (double)q[j];
+        s[0] += p;
+        a[0] += fabs(p);
+    }
+    if (abs_out) *abs_out = (a[0] + a[1]) + (a[2] + a[3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+#endif
+
+static double dot_double(int level, const float *row, const float *q, size_t d, double *abs_out) {
+#if PJ_VECTOR_X86
+    if (level == PJ_SIMD_AVX2 || level == PJ_SIMD_AVX512) return dot_double_avx2(row, q, d, abs_out);
+#else
+    (void)level;
+#endif
+    return dot_double_scalar(row, q, d, abs_out);
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* Per-thread work                                                                               */
 
+/* The rows of one pass, handed out in chunks to whichever thread asks next. */
 typedef struct {
+    atomic_size_t next_chunk;
+    size_t nchunks, chunk_rows, n;
+} scan_job;
+
+typedef struct {
+    scan_job *job;
     /* inputs */
     const float *matrix;
     const float *query;
     const unsigned char *mask;
     size_t d;
-    size_t r0, r1; /* rows [r0, r1) */
+    size_t r0, r1; /* the chunk being scanned: rows [r0, r1) */
     int level;
     int pass; /* 1: float32 heap of cap entries; 2: exact heap of cap entries above lo */
     size_t cap;
@@ -233,12 +288,12 @@ static void consume(worker *w, int64_t idx, float s, const float *row) {
         } else if (s > -INFINITY) {
             w->excluded = 1; /* s <= thr, the heap is full */
         } else { /* NaN or -inf: decide in double */
-            double e = dot_exact(row, w->query, w->d, NULL);
+            double e = dot_double(w->level, row, w->query, w->d, NULL);
             if (!isnan(e)) side_push(w, idx, e);
         }
     } else {
         if (!((double)s < w->lo) || !(s > -INFINITY)) {
-            double e = dot_exact(row, w->query, w->d, NULL);
+            double e = dot_double(w->level, row, w->query, w->d, NULL);
             if (!isnan(e)) dheap_offer(w, idx, e);
         }
     }
@@ -488,24 +543,98 @@ static void scan(worker *w) {
     scan_scalar(w);
 }
 
-static void *scan_thread(void *arg) {
-    scan((worker *)arg);
+/* Scans chunks of rows taken in increasing order from the call's shared counter until none is
+ * left: threads that get more CPU time take more chunks, which matters on a shared machine. Each
+ * worker still sees its rows in increasing index order, as consume() requires. */
+static void scan_chunks(worker *w) {
+    scan_job *job = w->job;
+    double absmax = 0.0;
+    for (;;) {
+        size_t c = atomic_fetch_add(&job->next_chunk, 1);
+        if (c >= job->nchunks) break;
+        w->r0 = c * job->chunk_rows;
+        w->r1 = w->r0 + job->chunk_rows < job->n ? w->r0 + job->chunk_rows : job->n;
+        scan(w);
+        if (!(w->absmax <= absmax)) absmax = w->absmax; /* NaN propagates */
+    }
+    w->absmax = absmax;
+}
+
+/* A pool of helper threads, started on first use and kept for the life of the process, so that a
+ * parallel scan costs a wake-up rather than a thread start. One call uses it at a time; a call
+ * that finds it busy (or a forked child that inherited it mid-call) scans on its own thread. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    size_t helpers;   /* helper threads running */
+    unsigned long gen; /* incremented per job */
+    worker *ws;
+    size_t nt;
+    size_t pending; /* helpers that have not finished the current job */
+    pid_t pid;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
+          NULL, 0, 0, 0};
+static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
+/* The job generation a helper was started in: it waits for the next one. */
+static unsigned long helper_gen0[PJ_VECTOR_MAX_THREADS];
+
+static void *pool_main(void *arg) {
+    size_t id = (size_t)(uintptr_t)arg; /* 1 .. helpers */
+    pthread_mutex_lock(&pool.lock);
+    unsigned long seen = helper_gen0[id];
+    for (;;) {
+        while (pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+        seen = pool.gen;
+        worker *w = id < pool.nt ? &pool.ws[id] : NULL;
+        pthread_mutex_unlock(&pool.lock);
+        if (w) scan_chunks(w);
+        pthread_mutex_lock(&pool.lock);
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
     return NULL;
 }
 
-/* Runs scan() on every worker, one thread each beyond the first (which runs here). A thread that
- * cannot start has its rows scanned here instead. */
-static void run_workers(worker *ws, size_t nt) {
-    pthread_t tid[PJ_VECTOR_MAX_THREADS];
-    int started[PJ_VECTOR_MAX_THREADS];
-    for (size_t t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, scan_thread, &ws[t]) == 0;
-    scan(&ws[0]);
-    for (size_t t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            scan(&ws[t]);
+/* Runs scan_chunks() on every worker: ws[0] here, the others on the pool's helpers. Called with
+ * pool_busy held. */
+static void run_pooled(worker *ws, size_t nt) {
+    pthread_mutex_lock(&pool.lock);
+    pid_t pid = getpid();
+    if (pool.pid != pid) { /* first use, or a forked child: the parent's helpers are not here */
+        pool.pid = pid;
+        pool.helpers = 0;
     }
+    while (pool.helpers + 1 < nt) {
+        pthread_t tid;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0) break;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        helper_gen0[pool.helpers + 1] = pool.gen;
+        int rc = pthread_create(&tid, &attr, pool_main, (void *)(uintptr_t)(pool.helpers + 1));
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;
+        pool.helpers++;
+    }
+    pool.ws = ws;
+    pool.nt = nt;
+    pool.pending = pool.helpers;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    scan_chunks(&ws[0]);
+    for (size_t t = pool.helpers + 1; t < nt; t++) scan_chunks(&ws[t]); /* helpers missing */
+    pthread_mutex_lock(&pool.lock);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pool.ws = NULL;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void run_workers(worker *ws, size_t nt) {
+    if (nt > 1 && pthread_mutex_trylock(&pool_busy) == 0) {
+        run_pooled(ws, nt);
+        pthread_mutex_unlock(&pool_busy);
+        return;
+    }
+    for (size_t t = 0; t < nt; t++) scan_chunks(&ws[t]);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -516,8 +645,8 @@ static size_t thread_count(size_t n, size_t d) {
     if (forced > 0) {
         nt = (size_t)forced;
     } else {
-        int same = d != 0 && n > PJ_VECTOR_PARALLEL_MIN / d; /* n * d > 2^20, without overflow */
-        nt = same ? (size_t)pj_cpu_count() : 1;
+        int large = d != 0 && n > PJ_VECTOR_PARALLEL_MIN / d; /* n * d > 2^18, no overflow */
+        nt = large ? (size_t)pj_cpu_count() : 1;
         size_t by_rows = n / PJ_VECTOR_MIN_ROWS_PER_THREAD;
         if (nt > by_rows) nt = by_rows;
     }
@@ -543,6 +672,16 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
     if (out_cap < k) return PJ_VECTOR_ERR_OUTCAP;
     if (k == 0) return 0;
     if (!out_ids || !out_scores || (d != 0 && (!matrix || !query))) return PJ_VECTOR_ERR_ARGS;
+    if (d == 0) { /* every score is an exact 0: the first k rows in scope */
+        size_t m = 0;
+        for (size_t i = 0; i < n && m < k; i++) {
+            if (mask && !mask[i]) continue;
+            out_ids[m] = (int64_t)i;
+            out_scores[m] = 0.0;
+            m++;
+        }
+        return (int64_t)m;
+    }
 
     const int level = pj_cpu_simd_level();
     const size_t nt = thread_count(n, d);
@@ -553,14 +692,23 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
     memset(ws, 0, sizeof(ws));
     int64_t result = PJ_VECTOR_ERR_NOMEM;
     dcand *all = NULL;
+    scan_job job;
+    job.n = n;
+    job.chunk_rows = n;
+    if (nt > 1) { /* ~1 MB chunks, at least 8 per thread, at least 256 rows */
+        size_t rows = ((size_t)1 << 18) / d, per = n / (nt * 8);
+        job.chunk_rows = rows < per ? rows : per;
+        if (job.chunk_rows < 256) job.chunk_rows = 256;
+    }
+    job.nchunks = n / job.chunk_rows + (n % job.chunk_rows != 0);
+    atomic_init(&job.next_chunk, 0);
     for (size_t t = 0; t < nt; t++) {
         worker *w = &ws[t];
+        w->job = &job;
         w->matrix = matrix;
         w->query = query;
         w->mask = mask;
         w->d = d;
-        w->r0 = n / nt * t + (t < n % nt ? t : n % nt);
-        w->r1 = w->r0 + n / nt + (t < n % nt ? 1 : 0);
         w->level = level;
         w->pass = 1;
         w->cap = cap;
@@ -589,7 +737,7 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
     for (size_t t = 0; t < nt; t++) {
         for (size_t i = 0; i < ws[t].size; i++) {
             int64_t idx = ws[t].fheap[i].idx;
-            double e = dot_exact(matrix + (size_t)idx * d, query, d, NULL);
+            double e = dot_double(level, matrix + (size_t)idx * d, query, d, NULL);
             if (!isnan(e)) {
                 all[m].key = e;
                 all[m].idx = idx;
@@ -617,8 +765,8 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
         double lo = -INFINITY;
         if (m >= k) {
             double absk;
-            double sk = dot_exact(matrix + (size_t)all[k - 1].idx * d, query, d, &absk);
-            double eps = absk * 0x1p-48;
+            double sk = dot_double(level, matrix + (size_t)all[k - 1].idx * d, query, d, &absk);
+            double eps = absk * DOT_DOUBLE_GAMMA(d);
             safe = (sk - eps) > T + E; /* false when anything is NaN */
             lo = (sk - eps) - E;
             if (isnan(lo)) lo = -INFINITY;
@@ -627,6 +775,7 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
         if (!safe) {
             /* Pass 2: evaluate exactly every row whose float32 score reaches lo. */
             atomic_fetch_add(&exact_passes, 1ULL);
+            atomic_store(&job.next_chunk, 0);
             for (size_t t = 0; t < nt; t++) {
                 worker *w = &ws[t];
                 w->pass = 2;

@@ -236,3 +236,41 @@ def test_kernel_refuses_lengths_that_overflow_and_short_outputs():
     assert lib.pj_vector_topk(ptr, 4, 4, ptr, ffi.NULL, 4, out_i, out_s, 3) == -3
     assert lib.pj_vector_topk(ffi.NULL, 4, 4, ptr, ffi.NULL, 4, out_i, out_s, 4) == -1
     assert lib.pj_vector_topk(ptr, 4, 4, ptr, ffi.NULL, 4, out_i, out_s, 4) == 4
+
+
+def test_concurrent_callers_share_the_thread_pool_safely(native_vector):
+    """cffi releases the GIL: several Python threads may scan at once (one uses the pool, the
+    others scan on their own thread) and each must get its own exact result."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(31)
+    matrix = rng.standard_normal((20_000, 48)).astype(np.float32)
+    queries = rng.standard_normal((12, 48)).astype(np.float32)
+    previous = native_vector.set_threads(2)
+    try:
+        with ThreadPoolExecutor(4) as ex:
+            got = list(ex.map(lambda q: native_vector.topk(matrix, q, 25), queries))
+    finally:
+        native_vector.set_threads(previous)
+    for q, result in zip(queries, got):
+        assert_same(result, reference(matrix, q, 25))
+
+
+def test_a_forked_child_scans_with_its_own_threads(native_vector):
+    import multiprocessing
+    rng = np.random.default_rng(32)
+    matrix = rng.standard_normal((4000, 32)).astype(np.float32)
+    query = rng.standard_normal(32).astype(np.float32)
+    previous = native_vector.set_threads(2)
+    try:
+        native_vector.topk(matrix, query, 5)  # the parent's pool exists before the fork
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:
+            ids = pool.apply_async(_child_topk, (matrix, query)).get(timeout=60)
+    finally:
+        native_vector.set_threads(previous)
+    np.testing.assert_array_equal(ids, reference(matrix, query, 5)[0])
+
+
+def _child_topk(matrix, query):
+    from palyra_journal.kernels import native_vector
+    return native_vector.topk(matrix, query, 5)[0]
