@@ -219,3 +219,19 @@ def test_cron_claim_due_survives_sigkill(db_path, backend, capsys):
     with capsys.disabled():
         print(f"\n[crash/cron/{backend}] {ROUNDS} kill rounds, {claimed_total} claims reported, "
               f"{len(runs)} runs checked at the end")
+
+
+@pytest.mark.parametrize("level, pragma", [("normal", 1), ("full", 2), ("FULL", 2)])
+def test_synchronous_option_sets_the_durability_level(db_path, backend, level, pragma):
+    """The crash rounds alternate both levels; this pins that the option reaches SQLite."""
+    with JournalStore.open(db_path, synchronous=level) as store:
+        with store.read() as conn:
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_unknown_synchronous_level_is_refused(db_path, backend):
+    from palyra_journal import JournalError
+    with pytest.raises(JournalError, match="synchronous"):
+        JournalStore.open(db_path, synchronous="sometimes")
+    assert not db_path.exists()
