@@ -32,9 +32,10 @@ enum {
 };
 
 /* A chunk is hashed with the GIL released once its envelopes are written: big enough that the
- * release costs nothing, small enough to bound the buffer for huge batches. */
+ * release costs nothing, small enough that the envelopes are still in cache when hashed and the
+ * buffer stays bounded for huge batches. */
 #define CHUNK_ROWS 4096
-#define CHUNK_BYTES ((size_t)4 << 20)
+#define CHUNK_BYTES ((size_t)1 << 20)
 
 /* ---- envelope ------------------------------------------------------------------------------- */
 

@@ -21,7 +21,7 @@ from palyra_journal.errors import InvalidPayloadError
 from palyra_journal.kernels import CHAIN_FIELDS, GENESIS_HASH, VERIFY_FIELDS, native_chain, pure_chain
 
 MODULES = {"python": pure_chain, "native": native_chain}
-NATIVE_CHUNK_ROWS = 4096  # csrc/chain.c hashes this many rows per GIL release
+NATIVE_CHUNK_ROWS = 4096  # csrc/chain.c hashes at most this many rows (and ~1 MiB) per GIL release
 
 
 # ---- row builders -----------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def test_a_batch_larger_than_a_native_chunk_hashes_like_the_reference(kernel):
 
 
 def test_rows_bigger_than_a_native_chunk_buffer_hash_like_the_reference(kernel):
-    big = canonical({"blob": "x" * (3 << 20)})
+    big = canonical({"blob": "x" * (3 << 20)})  # each row over a native chunk's bytes
     rows = [r[:10] + (big,) for r in make_rows(4)]
     assert kernel.chain_hashes(GENESIS_HASH, rows) == pure_chain.chain_hashes(GENESIS_HASH, rows)
     good = chained(GENESIS_HASH, rows)
