@@ -17,13 +17,13 @@ import json
 
 import pytest
 
-from benchmarks.common import describe, scaled
+from benchmarks.common import describe
 from palyra_journal.kernels import GENESIS_HASH, native_chain, pure_chain
 from palyra_journal.kernels.native_cpu import SHA_NAMES, set_sha_limit
 from palyra_journal._native import lib
 
 N_HASH = 10_000
-N_VERIFY = scaled(100_000, 100_000)
+N_VERIFY = 100_000
 
 
 def make_rows(n: int) -> list[tuple]:
