@@ -22,6 +22,12 @@
 
 #define MAX_DEPTH 128
 #define MAX_SAFE_INT 9007199254740991LL
+/* Integral doubles in [2**53, 1e21) would be written as integer literals beyond MAX_SAFE_INT, which
+ * no strict reader (this one included) accepts: they are refused on input. */
+static inline int unreadable_integral(double x) {
+    double a = fabs(x);
+    return a >= 9007199254740992.0 && a < 1e21 && a == floor(a);
+}
 static const char REDACTED_Q[] = "\"<redacted>\"";
 #define REDACTED_Q_LEN 12
 
@@ -695,6 +701,7 @@ static int t_number(wstate *w, const unsigned char *s, size_t n, size_t *pi, pj_
     uselocale(old);
     if (lit != small) free(lit);
     if (!isfinite(x)) return fail(w, PJ_JCS_E_NOT_FINITE, start, i);
+    if (unreadable_integral(x)) return fail(w, PJ_JCS_E_FLOAT_RANGE, start, i);
     char buf[40];
     pj_buf_put(out, buf, pj_jcs_format_double(x, buf));
     return 0;
@@ -1061,6 +1068,7 @@ static int v_int(wstate *w, PyObject *v, pj_buf *out) {
 static int v_float(wstate *w, PyObject *v, pj_buf *out) {
     double x = PyFloat_AS_DOUBLE(v);
     if (!isfinite(x)) return verr(w, PJ_JCS_V_FLOAT, v);
+    if (unreadable_integral(x)) return verr(w, PJ_JCS_V_FLOAT_RANGE, v);
     char buf[40];
     pj_buf_put(out, buf, pj_jcs_format_double(x, buf));
     return 0;

@@ -24,6 +24,7 @@
 #define PJ_JCS_E_DUPLICATE 12
 #define PJ_JCS_E_LITERAL 13
 #define PJ_JCS_E_NUMBER 14
+#define PJ_JCS_E_FLOAT_RANGE 15
 /* Error codes of Python values. */
 #define PJ_JCS_V_TYPE 101
 #define PJ_JCS_V_KEY_TYPE 102
@@ -32,6 +33,7 @@
 #define PJ_JCS_V_INT_RANGE 105
 #define PJ_JCS_V_FLOAT 106
 #define PJ_JCS_V_DEPTH 107
+#define PJ_JCS_V_FLOAT_RANGE 108
 /* Out of memory, or bad arguments. */
 #define PJ_JCS_NO_MEMORY 200
 

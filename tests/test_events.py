@@ -122,6 +122,8 @@ def test_custom_redaction_rules_apply(db_path, backend):
     ({"x": float("nan")}, "payload"),
     ({"items": [1, {"when": object()}]}, "when"),
     ({"big": 2**53}, "big"),
+    ({"f": [1e16]}, r"payload\.f\[0\]: number 1e\+16 is an integer beyond"),
+    ('{"f": 1e16}', "payload: number 1e16 at byte 6 is an integer beyond"),
     ({1: "non-string key"}, "payload"),
     ("{\"a\": NaN}", "payload"),
     (b"\xff\xfe", "payload"),
@@ -131,6 +133,24 @@ def test_invalid_payloads_are_refused_and_nothing_is_written(store, payload, fra
     with pytest.raises(pj.InvalidPayloadError, match=fragment):
         store.append("k", payload)
     assert count(store) == 0
+
+
+def test_every_accepted_float_survives_export_and_ingest(tmp_path, backend):
+    """Floats near the I-JSON edge: what the store accepts, an export of it ingests again."""
+    values = [2.0**53 - 1, 1e21, -1e21, 1e300, 0.1, 1e-7, 123.0, 5e-324]
+    src, dst = tmp_path / "a.db", tmp_path / "b.db"
+    with JournalStore.open(src) as store:
+        store.append_many([{"kind": "k", "payload": {"x": x}} for x in values])
+        with pytest.raises(pj.InvalidPayloadError, match=r"^events\[1\]\.payload(: payload)?\.x: number"):
+            store.append_many([{"kind": "k", "payload": {"x": 1.0}}, {"kind": "k", "payload": {"x": 1e20}}])
+        buf = io.BytesIO()
+        store.export_jsonl(buf)
+        head = store.head()
+    buf.seek(0)
+    with JournalStore.open(dst) as store:
+        assert store.ingest_jsonl(buf) == len(values)
+        assert store.head() == head
+        assert [e.payload["x"] for e in store.events()] == values
 
 
 def test_payload_too_large_names_both_numbers(db_path, backend):

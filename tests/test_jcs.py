@@ -44,27 +44,96 @@ def test_spec_vectors_text_and_value(kernel, shared_data):
         assert kernel.canonicalize(json.loads(raw), redact=False) == (expected, False), name
 
 
+def _unreadable(x: float) -> bool:
+    """Integral doubles in [2**53, 1e21): refused, their canonical text would not read back."""
+    return 2.0**53 <= abs(x) < 1e21
+
+
 def test_es6_numbers(kernel, shared_data):
     lines = (shared_data / "jcs" / "es6-numbers-20k.txt").read_text().split()
     assert len(lines) == 20000
     wrong = []
+    refused = 0
     for line in lines:
         hexbits, expected = line.split(",")
         x = struct.unpack(">d", bytes.fromhex(hexbits.zfill(16)))[0]
+        if _unreadable(x):
+            with pytest.raises(InvalidPayloadError, match="beyond"):
+                kernel.canonicalize(x)
+            refused += 1
+            continue
         got = kernel.canonicalize(x)[0]
         if got != expected:
+            wrong.append((hexbits, expected, got))
+    assert wrong == []
+    assert 0 < refused < 20000
+
+
+def test_es6_numbers_formatter(shared_data):
+    """The formatters themselves write every double of the vectors, refused ones included."""
+    from palyra_journal.kernels import native_jcs
+    wrong = []
+    for line in (shared_data / "jcs" / "es6-numbers-20k.txt").read_text().split():
+        hexbits, expected = line.split(",")
+        x = struct.unpack(">d", bytes.fromhex(hexbits.zfill(16)))[0]
+        got = (pure_jcs.format_number(x), native_jcs.format_number(x))
+        if got != (expected, expected):
             wrong.append((hexbits, expected, got))
     assert wrong == []
 
 
 @pytest.mark.parametrize("x,text", [
-    (1e21, "1e+21"), (1e20, "100000000000000000000"), (0.000001, "0.000001"), (1e-7, "1e-7"),
+    (1e21, "1e+21"), (-1e21, "-1e+21"), (0.000001, "0.000001"), (1e-7, "1e-7"),
     (9.999999999999997e-7, "9.999999999999997e-7"), (-0.0, "0"), (5.0, "5"), (-2.5, "-2.5"),
-    (2.0**53, "9007199254740992"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (2.0**53 - 1, "9007199254740991"), (-(2.0**53 - 1), "-9007199254740991"), (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"), (1e15, "1000000000000000"),
 ])
 def test_number_layout(kernel, x, text):
     assert kernel.canonicalize(x) == (text, False)
     assert kernel.canonicalize_text(repr(x).encode()) == (text, False)
+
+
+_BEYOND = "is an integer beyond ±(2**53-1) once canonical; I-JSON cannot carry it exactly"
+
+
+@pytest.mark.parametrize("x", [2.0**53, -(2.0**53), 2.0**53 + 2, 1e16, -1.5e17, 1e20,
+                               9.999999999999999e20, -9.999999999999999e20])
+def test_big_integral_float_refused(kernel, x):
+    """An integral double in [2**53, 1e21) would be written as an unreadable integer literal."""
+    with pytest.raises(InvalidPayloadError) as exc:
+        kernel.canonicalize({"x": x})
+    assert str(exc.value) == f"payload.x: number {x!r} {_BEYOND}"
+    with pytest.raises(InvalidPayloadError) as exc:
+        kernel.canonicalize_text(f'{{"x": {x!r}}}')
+    assert str(exc.value) == f"payload: number {x!r} at byte 6 {_BEYOND}"
+
+
+@pytest.mark.parametrize("text,message", [
+    (b"[1e16]", f"payload: number 1e16 at byte 1 {_BEYOND}"),
+    (b"9007199254740993.0", f"payload: number 9007199254740993.0 at byte 0 {_BEYOND}"),
+    (b'{"a":[0.5,-9.007199254740992E15]}', f"payload: number -9.007199254740992E15 at byte 10 {_BEYOND}"),
+])
+def test_big_integral_float_text_literals(kernel, text, message):
+    with pytest.raises(InvalidPayloadError) as exc:
+        kernel.canonicalize_text(text)
+    assert str(exc.value) == message
+
+
+def test_big_integral_float_edges_allowed(kernel):
+    assert kernel.canonicalize_text(b"[9007199254740991.0, 1e21, -1E21, 1.5e300, 9.0e15]") == (
+        "[9007199254740991,1e+21,-1e+21,1.5e+300,9000000000000000]", False)
+    assert kernel.canonicalize([2.0**53 - 1, 1e21, 123.0]) == (
+        "[9007199254740991,1e+21,123]", False)
+
+
+def test_big_integral_float_refused_under_sensitive_key_and_in_embedded_text(kernel):
+    """Validation covers redacted values; JSON text inside a string holding one is not JSON."""
+    with pytest.raises(InvalidPayloadError, match=r"^payload\.token: number 1e\+16 is an integer"):
+        kernel.canonicalize({"token": 1e16})
+    with pytest.raises(InvalidPayloadError, match=r"^payload: number 1e16 at byte 10 is an integer"):
+        kernel.canonicalize_text(b'{"token": 1e16}')
+    embedded = '{"password": 1e16}'
+    assert kernel.canonicalize({"s": embedded}) == (json.dumps({"s": embedded}, separators=(",", ":")), False)
 
 
 def test_integers_and_literals(kernel):
@@ -221,8 +290,9 @@ def test_any_top_level_value(kernel):
 
 # ---------------------------------------------------------------------------- generated
 
+_floats = st.floats(allow_nan=False, allow_infinity=False)
 _scalars = (st.none() | st.booleans() | st.integers(-MAX, MAX)
-            | st.floats(allow_nan=False, allow_infinity=False) | st.text())
+            | _floats.filter(lambda x: not _unreadable(x)) | st.text())
 _json = st.recursive(
     _scalars,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
@@ -236,6 +306,20 @@ def test_matches_rfc8785_oracle(kernel, value):
     expected = rfc8785.dumps(value).decode("utf-8")
     assert kernel.canonicalize(value, redact=False) == (expected, False)
     assert kernel.canonicalize_text(json.dumps(value), redact=False) == (expected, False)
+
+
+@HYPO
+@given(x=_floats | st.integers(53, 70).map(lambda e: float(2**e)) | st.sampled_from([1e21, 2.0**53 - 1]))
+def test_every_accepted_float_reads_back(kernel, x):
+    """Whatever canonicalize writes for a double, canonicalize_text reads back unchanged."""
+    try:
+        text = kernel.canonicalize([x])[0]
+    except InvalidPayloadError as exc:
+        assert _unreadable(x) and "beyond" in str(exc)
+        return
+    assert not _unreadable(x)
+    assert kernel.canonicalize_text(text) == (text, False)
+    assert float(json.loads(text)[0]) == x
 
 
 @HYPO

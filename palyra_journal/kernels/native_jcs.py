@@ -24,6 +24,7 @@ _VALUE_KINDS = {
     lib.PJ_JCS_V_INT_RANGE: "int_range",
     lib.PJ_JCS_V_FLOAT: "float",
     lib.PJ_JCS_V_DEPTH: "depth",
+    lib.PJ_JCS_V_FLOAT_RANGE: "float_range",
 }
 
 _local = threading.local()
@@ -68,6 +69,12 @@ def _c_rules(rules: RedactionRules):
 
 def _object_at(ptr):
     return ctypes.cast(int(ffi.cast("uintptr_t", ptr)), ctypes.py_object).value
+
+
+def format_number(x: float) -> str:
+    """ECMAScript Number.prototype.toString of a finite double, from the C formatter."""
+    buf = ffi.new("char[40]")
+    return ffi.unpack(buf, lib.pj_jcs_format_double(float(x), buf)).decode("ascii")
 
 
 def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):

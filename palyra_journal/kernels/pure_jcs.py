@@ -20,6 +20,10 @@ from .rules import DEFAULT_RULES, KEY_TOKENS, REDACTED, VALUE_PREFIXES, Redactio
 MAX_SAFE_INT = 2**53 - 1
 #: Deepest nesting of arrays/objects; the top container is depth 1.
 MAX_DEPTH = 128
+#: Integral doubles in [2**53, 1e21) would be written as integer literals beyond MAX_SAFE_INT,
+#: which no strict reader (this one included) accepts: they are refused on input.
+_BIG_INTEGRAL_LOW = 9007199254740992.0
+_EXPONENT_FROM = 1e21
 
 _quote = json.encoder.encode_basestring  # minimal escaping, lowercase \u00xx: exactly RFC 8785
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -192,10 +196,11 @@ class _Walker:
                 self.fail("int_range", v)
         elif t is float or isinstance(v, float):
             x = float(v)
-            if math.isfinite(x):
-                out.append(format_number(x))
-            else:
+            if not math.isfinite(x):
                 self.fail("float", v)
+            if _BIG_INTEGRAL_LOW <= abs(x) < _EXPONENT_FROM and x.is_integer():
+                self.fail("float_range", v)
+            out.append(format_number(x))
         elif t is dict or isinstance(v, dict):
             if depth >= MAX_DEPTH:
                 self.fail("depth", v)
@@ -269,7 +274,7 @@ def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
 
 # Error codes of the strict parser; the native parser uses the same numbers.
 E_UTF8, E_BOM, E_CHAR, E_END, E_TRAILING, E_CONTROL, E_ESCAPE, E_SURROGATE, E_DEPTH, \
-    E_INT_RANGE, E_NOT_FINITE, E_DUPLICATE, E_LITERAL, E_NUMBER = range(1, 15)
+    E_INT_RANGE, E_NOT_FINITE, E_DUPLICATE, E_LITERAL, E_NUMBER, E_FLOAT_RANGE = range(1, 16)
 
 
 class _TextError(Exception):
@@ -294,9 +299,14 @@ def _checked_int(lit: str) -> int:
     return v
 
 
+def unreadable_integral(x: float) -> bool:
+    """True for an integral double in [2**53, 1e21): its canonical text would not read back."""
+    return _BIG_INTEGRAL_LOW <= abs(x) < _EXPONENT_FROM and x.is_integer()
+
+
 def _checked_float(lit: str) -> float:
     v = float(lit)
-    if not math.isfinite(v):
+    if not math.isfinite(v) or unreadable_integral(v):
         raise ValueError(lit)
     return v
 
@@ -510,6 +520,8 @@ class _StrictParser:
         x = float(lit)
         if not math.isfinite(x):
             raise _TextError(E_NOT_FINITE, start, i)
+        if unreadable_integral(x):
+            raise _TextError(E_FLOAT_RANGE, start, i)
         return x, i
 
 
@@ -602,6 +614,9 @@ def value_error_message(path: str, kind: str, obj) -> str:
         return f"{path}: integer {int.__repr__(obj)} is outside ±(2**53-1)"
     if kind == "float":
         return f"{path}: float {float.__repr__(float(obj))} is not finite"
+    if kind == "float_range":
+        return (f"{path}: number {float.__repr__(float(obj))} is an integer beyond ±(2**53-1) "
+                "once canonical; I-JSON cannot carry it exactly")
     if kind == "depth":
         return f"{path}: nesting deeper than {MAX_DEPTH}"
     return f"{path}: invalid value ({kind})"
@@ -622,6 +637,9 @@ def text_error_message(root: str, b: bytes, code: int, offset: int, end: int) ->
         return f"{root}: nesting deeper than {MAX_DEPTH} at byte {offset}"
     if code == E_INT_RANGE:
         return f"{root}: integer {_literal(b, offset, end)} at byte {offset} is outside ±(2**53-1)"
+    if code == E_FLOAT_RANGE:
+        return (f"{root}: number {_literal(b, offset, end)} at byte {offset} is an integer beyond "
+                "±(2**53-1) once canonical; I-JSON cannot carry it exactly")
     if code == E_NOT_FINITE:
         return f"{root}: number {_literal(b, offset, end)} at byte {offset} is not a finite double"
     if code == E_DUPLICATE:
