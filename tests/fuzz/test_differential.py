@@ -47,8 +47,16 @@ SECRET_STRINGS = st.sampled_from([
     "secret=", "ftp://a:b@c", "mailto:a:b@c", "x://:@",
 ])
 KEYS = st.one_of(TEXT, SENSITIVE_KEYS)
+
+
+def _reads_back(x: float) -> bool:
+    """False for integral doubles in [2**53, 1e21): canonical JSON writes them as integer literals
+    beyond I-JSON's exact range, so they are tested apart (refused, or read back unchanged)."""
+    return not (2**53 <= abs(x) < 1e21)
+
+
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-SAFE_INT, SAFE_INT),
-                    st.floats(allow_nan=False, allow_infinity=False), TEXT)
+                    st.floats(allow_nan=False, allow_infinity=False).filter(_reads_back), TEXT)
 
 
 def json_values(keys=TEXT, scalars=SCALARS, max_leaves=25):
@@ -59,16 +67,8 @@ def json_values(keys=TEXT, scalars=SCALARS, max_leaves=25):
 
 VALUES = json_values()
 
-
-def _reads_back(x: float) -> bool:
-    """Floats whose canonical text is an integer literal beyond 2**53 do not read back (finding)."""
-    return not (2**53 <= abs(x) < 1e21)
-
-
-#: Scalars whose canonical text parses again; see test_large_integral_float_reads_back.
-READABLE_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-SAFE_INT, SAFE_INT),
-                             st.floats(allow_nan=False, allow_infinity=False).filter(_reads_back),
-                             TEXT)
+#: Scalars whose canonical text parses again (see test_large_integral_float_reads_back).
+READABLE_SCALARS = SCALARS
 
 
 @st.composite
@@ -112,13 +112,13 @@ def test_redaction_native_matches_pure_and_is_a_fixed_point(value):
     assert from_text[1:] == result[1:]
 
 
-@pytest.mark.xfail(strict=True, reason="kernels (pure_jcs and jcs.c): an integral float in "
-                   "[2**53, 1e21) is accepted as a value and written as an integer literal, which the "
-                   "text parser then refuses as outside ±(2**53-1): export_jsonl -> ingest_jsonl fails")
 @pytest.mark.parametrize("x", [2.0**53, 1e20, -1.5e17, 9.999999999999999e20])
 def test_large_integral_float_reads_back(x):
-    text = agree(native.canonicalize, pure.canonicalize, {"x": x}, redact=False)[1]
-    assert agree(native.canonicalize_text, pure.canonicalize_text, text, redact=False)[1] == text
+    """Either both backends refuse the value, or its canonical text reads back unchanged."""
+    result = agree(native.canonicalize, pure.canonicalize, {"x": x}, redact=False)
+    if result[0] == "ok":
+        text = result[1]
+        assert agree(native.canonicalize_text, pure.canonicalize_text, text, redact=False)[1] == text
 
 
 MUTATION_BYTES = st.sampled_from(list(b'{}[]:,"\\ue0-+.1 \t\n\x00\x7f\xc3\xa9\xed\xa0\x80\xff')
@@ -173,6 +173,8 @@ def test_number_text_native_pure_and_rfc8785_agree(x):
     """Every double, from raw bit patterns and from short decimals (the native fast path)."""
     assume(math.isfinite(x))
     result = agree(native.canonicalize, pure.canonicalize, [x], redact=False)
+    if not _reads_back(x) and result[0] == "error":
+        return  # refusing these is the consistent fix of test_large_integral_float_reads_back
     assert result[1] == rfc8785.dumps([x]).decode("ascii")
     text = result[1]
     if _reads_back(x):
