@@ -46,7 +46,9 @@
 
 /* Below this many matrix elements the scan stays on the calling thread (waking a helper costs more
  * than it saves). */
-#define PJ_VECTOR_PARALLEL_MIN ((size_t)1 << 18)
+#define PJ_VECTOR_PARALLEL_MIN ((size_t)1 << 20)
+/* From this row length on, the AVX kernels scan one row at a time instead of groups of 4 rows. */
+#define PJ_VECTOR_ROWS_MIN_D 96
 /* Fewest rows worth giving a thread of their own. */
 #define PJ_VECTOR_MIN_ROWS_PER_THREAD ((size_t)1024)
 #define PJ_VECTOR_MAX_THREADS 64
@@ -472,6 +474,69 @@ __attribute__((target("avx2,fma"))) static void scan_avx2(worker *w) {
     w->absmax = sum;
 }
 
+/* One row at a time, four accumulators along the row: a single sequential stream per thread, which
+ * the hardware prefetchers follow best when long rows come from DRAM (measured ~1.4x the 4-row
+ * groups at d = 384). Used for d >= PJ_VECTOR_ROWS_MIN_D, at the AVX-512 level too (its group
+ * kernel keeps the short rows, where one row is too little work to hide the per-row overhead). */
+__attribute__((target("avx2,fma"))) static void scan_avx2_rows(worker *w) {
+    const size_t d = w->d, d32 = d & ~(size_t)31, dv = d & ~(size_t)7;
+    const float *q = w->query;
+    const unsigned char *mask = w->mask;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 vmax = _mm256_setzero_ps();
+    float tmax = 0.0f, gate = gate_of(w);
+    for (size_t r = w->r0; r < w->r1; r++) {
+        if (mask && !mask[r]) continue;
+        const float *p = w->matrix + r * d;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        __m256 a0 = s0, a1 = s0, a2 = s0, a3 = s0;
+        size_t j = 0;
+        for (; j < d32; j += 32) {
+            __m256 m0 = _mm256_loadu_ps(p + j), m1 = _mm256_loadu_ps(p + j + 8);
+            __m256 m2 = _mm256_loadu_ps(p + j + 16), m3 = _mm256_loadu_ps(p + j + 24);
+            s0 = _mm256_fmadd_ps(m0, _mm256_loadu_ps(q + j), s0);
+            s1 = _mm256_fmadd_ps(m1, _mm256_loadu_ps(q + j + 8), s1);
+            s2 = _mm256_fmadd_ps(m2, _mm256_loadu_ps(q + j + 16), s2);
+            s3 = _mm256_fmadd_ps(m3, _mm256_loadu_ps(q + j + 24), s3);
+            a0 = _mm256_add_ps(_mm256_andnot_ps(sign, m0), a0);
+            a1 = _mm256_add_ps(_mm256_andnot_ps(sign, m1), a1);
+            a2 = _mm256_add_ps(_mm256_andnot_ps(sign, m2), a2);
+            a3 = _mm256_add_ps(_mm256_andnot_ps(sign, m3), a3);
+        }
+        for (; j < dv; j += 8) {
+            __m256 m0 = _mm256_loadu_ps(p + j);
+            s0 = _mm256_fmadd_ps(m0, _mm256_loadu_ps(q + j), s0);
+            a0 = _mm256_add_ps(_mm256_andnot_ps(sign, m0), a0);
+        }
+        __m256 sv = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+        __m256 av = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+        vmax = _mm256_max_ps(av, vmax);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(sv), _mm256_extractf128_ps(sv, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        float s = _mm_cvtss_f32(h);
+        if (dv < d) {
+            float ta = 0.0f;
+            for (size_t t = dv; t < d; t++) {
+                s += p[t] * q[t];
+                ta += fabsf(p[t]);
+            }
+            if (ta > tmax) tmax = ta;
+        }
+        if (s < gate && s > -INFINITY) {
+            fast_reject(w);
+        } else {
+            consume(w, (int64_t)r, s, p);
+            gate = gate_of(w);
+        }
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmax);
+    double sum = tmax;
+    for (int l = 0; l < 8; l++) sum += lanes[l];
+    w->absmax = sum;
+}
+
 __attribute__((target("avx512f"))) static void scan_avx512(worker *w) {
     const size_t d = w->d, dv = d & ~(size_t)15;
     const float *q = w->query;
@@ -531,12 +596,13 @@ __attribute__((target("avx512f"))) static void scan_avx512(worker *w) {
 
 static void scan(worker *w) {
 #if PJ_VECTOR_X86
-    if (w->level == PJ_SIMD_AVX512) {
-        scan_avx512(w);
-        return;
-    }
-    if (w->level == PJ_SIMD_AVX2) {
-        scan_avx2(w);
+    if (w->level == PJ_SIMD_AVX512 || w->level == PJ_SIMD_AVX2) {
+        if (w->d >= PJ_VECTOR_ROWS_MIN_D)
+            scan_avx2_rows(w);
+        else if (w->level == PJ_SIMD_AVX512)
+            scan_avx512(w);
+        else
+            scan_avx2(w);
         return;
     }
 #endif
@@ -645,7 +711,7 @@ static size_t thread_count(size_t n, size_t d) {
     if (forced > 0) {
         nt = (size_t)forced;
     } else {
-        int large = d != 0 && n > PJ_VECTOR_PARALLEL_MIN / d; /* n * d > 2^18, no overflow */
+        int large = d != 0 && n > PJ_VECTOR_PARALLEL_MIN / d; /* n * d > 2^20, no overflow */
         nt = large ? (size_t)pj_cpu_count() : 1;
         size_t by_rows = n / PJ_VECTOR_MIN_ROWS_PER_THREAD;
         if (nt > by_rows) nt = by_rows;
