@@ -93,7 +93,7 @@ def run_suite(out: Path, scale: str, select: str | None) -> tuple[Path, str]:
     if select:
         cmd += ["-k", select]
     proc = subprocess.run(cmd, env=env, cwd=str(HERE.parent), capture_output=True, text=True)
-    if proc.returncode not in (0, 5) or not result.exists():
+    if proc.returncode not in (0, 5) or not result.exists() or not result.stat().st_size:
         sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-5000:])
         raise SystemExit(f"benchmark run failed (pytest exit {proc.returncode})")
     return result, proc.stdout
@@ -184,7 +184,7 @@ def section_tables(rows: list[dict]) -> str:
         for workload, group in sorted(by_section[sec].items(), key=lambda kv: (kv[0].split()[0], kv[1][0].get("x") or 0, kv[0])):
             floor = reference(group, "floor")
             out.append(f"\n**{workload}**\n")
-            out.append("| implementation | role | median per round | rate | vs floor | vs ours (native) |")
+            out.append("| implementation | role | median per round | rate | rate vs floor | palyra native rate vs this |")
             out.append("|---|---|---|---|---|---|")
             ours = next((r for r in group if r["impl"] == "palyra native"), None)
             for r in sorted(group, key=lambda r: -r["rate"]):
