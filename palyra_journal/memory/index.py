@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import CorruptVectorError
+from .bulk_read import IndexRows, read_index_rows
 from .ingest import SOURCES
 
 NO_EXPIRY = np.iinfo(np.int64).max
@@ -72,7 +73,52 @@ class VectorIndex:
         return self.n - self.dead
 
     def load(self, conn: sqlite3.Connection) -> None:
-        """Read every vector of this key with one SELECT into one buffer (no per-row arrays)."""
+        """Read every vector of this key and its scope fields, from one snapshot.
+
+        The bulk read (``bulk_read``: aggregates, no per-row Python objects) is tried first; when
+        it cannot carry the rows exactly, the joined row-by-row read below does.
+        """
+        own_tx = not conn.in_transaction
+        if own_tx:
+            conn.execute("BEGIN")
+        try:
+            try:
+                bulk = read_index_rows(conn, *self.key)
+            except sqlite3.Error:
+                bulk = None  # e.g. a value that is not UTF-8: the row-by-row read decides
+            if bulk is None:
+                self._load_rows(conn)
+            else:
+                self._set_rows(bulk)
+        finally:
+            if own_tx:
+                conn.execute("COMMIT")
+
+    def _set_rows(self, rows: IndexRows) -> None:
+        self._clear()
+        n = len(rows.ids)
+        if not n:
+            return
+        self.matrix = rows.matrix
+        self.n = n
+        self.ids = rows.ids
+        self._row_of = None
+        self.alive = np.ones(n, dtype=np.bool_)
+        self.principal = self._codes(rows.principal)
+        self.channel = self._codes(rows.channel)
+        self.session = self._codes(rows.session)
+        self.source = rows.source
+        self.expiry = rows.expiry
+        self.tags = rows.tags
+
+    def _codes(self, column: tuple[list, np.ndarray]) -> np.ndarray:
+        """int32 codes of a factorized column: each distinct value coded once."""
+        values, pos = column
+        lut = np.array([self._code(v) for v in values] or [-1], dtype=np.int32)
+        return lut[pos]
+
+    def _load_rows(self, conn: sqlite3.Connection) -> None:
+        """The joined read, one Python row per item: exact for any stored value."""
         rows = conn.execute(LOAD_SQL, self.key).fetchall()
         self._clear()
         if not rows:
