@@ -29,9 +29,19 @@ def _worker(out, db, wid, seconds, seed):
     rng = random.Random(seed)
     ok, busy, other = Counter(), Counter(), []
     appended, ingested, claimed, finalized = [], [], [], []
-    # the last worker barely waits for the lock, so ConcurrencyError really happens under load
-    store = JournalStore.open(db, busy_timeout_ms=1 if wid == WORKERS - 1 else 2_000)
     deadline = time.monotonic() + seconds
+    store = None
+    while store is None:  # opening may meet the lock too (WAL switch, migration check)
+        try:
+            # the last worker barely waits for the lock, so ConcurrencyError really happens
+            store = JournalStore.open(db, busy_timeout_ms=1 if wid == WORKERS - 1 else 2_000)
+        except ConcurrencyError:
+            busy["open"] += 1
+        except Exception as exc:  # noqa: BLE001
+            other.append(f"open: {type(exc).__module__}.{type(exc).__name__}: {exc}")
+            report(out, {"wid": wid, "ok": ok, "busy": busy, "other": other, "appended": [],
+                         "ingested": [], "claimed": [], "finalized": []})
+            return
     i = 0
     while time.monotonic() < deadline:
         i += 1
@@ -61,7 +71,10 @@ def _worker(out, db, wid, seconds, seed):
             busy[op] += 1
         except Exception as exc:  # noqa: BLE001 - anything else is the finding
             other.append(f"{op}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
-    store.close()
+    try:
+        store.close()
+    except Exception as exc:  # noqa: BLE001
+        other.append(f"close: {type(exc).__module__}.{type(exc).__name__}: {exc}")
     report(out, {"wid": wid, "ok": ok, "busy": busy, "other": other, "appended": appended,
                  "ingested": ingested, "claimed": claimed, "finalized": finalized})
 
