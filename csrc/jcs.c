@@ -356,6 +356,7 @@ struct pj_jcs_ctx {
     pj_buf arena;
     pj_buf tmp;
     pj_buf path;
+    pj_buf line; /* event lines: the decoded text of a string payload */
     member *mem;
     size_t mem_len, mem_cap;
     size_t *order, *order2;
@@ -369,6 +370,7 @@ pj_jcs_ctx *pj_jcs_ctx_new(void) {
     pj_buf_init(&c->arena);
     pj_buf_init(&c->tmp);
     pj_buf_init(&c->path);
+    pj_buf_init(&c->line);
     return c;
 }
 
@@ -378,6 +380,7 @@ void pj_jcs_ctx_free(pj_jcs_ctx *c) {
     pj_buf_free(&c->arena);
     pj_buf_free(&c->tmp);
     pj_buf_free(&c->path);
+    pj_buf_free(&c->line);
     free(c->mem);
     free(c->order);
     free(c->order2);
@@ -916,6 +919,23 @@ static int emit_string_value(wstate *w, const unsigned char *s, size_t n, pj_buf
     return 0;
 }
 
+/* UTF-8 (unless the bytes come from a Python str, hence valid) and no BOM; 0 or an error code. */
+static int text_precheck(const unsigned char *s, size_t n, int check_utf8, pj_jcs_result *res) {
+    if (check_utf8) {
+        size_t bad = pj_utf8_valid_prefix((const char *)s, n);
+        if (bad < n) {
+            res->err_offset = res->err_end = bad;
+            return PJ_JCS_E_UTF8;
+        }
+    }
+    if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
+        res->err_offset = 0;
+        res->err_end = 3;
+        return PJ_JCS_E_BOM;
+    }
+    return 0;
+}
+
 static void reset(pj_jcs_ctx *c) {
     c->out.len = 0;
     c->arena.len = 0;
@@ -930,16 +950,8 @@ int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, si
     if (!ctx || !rules || (!text && n)) return PJ_JCS_NO_MEMORY;
     reset(ctx);
     const unsigned char *s = (const unsigned char *)(text ? text : "");
-    size_t bad = pj_utf8_valid_prefix((const char *)s, n);
-    if (bad < n) {
-        res->err_offset = res->err_end = bad;
-        return PJ_JCS_E_UTF8;
-    }
-    if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
-        res->err_offset = 0;
-        res->err_end = 3;
-        return PJ_JCS_E_BOM;
-    }
+    int pre = text_precheck(s, n, 1, res);
+    if (pre) return pre;
     wstate w;
     w.ctx = ctx;
     w.rules = rules;
@@ -1165,4 +1177,302 @@ int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int reda
     }
     PyGILState_Release(gil);
     return rc ? w.err : 0;
+}
+
+/* ------------------------------------------------------------------------- batches */
+
+static void wstate_init(wstate *w, pj_jcs_ctx *ctx, const pj_jcs_rules *rules, int redact) {
+    w->ctx = ctx;
+    w->rules = rules;
+    w->redact = redact ? 1 : 0;
+    w->changed = 0;
+    w->err = 0;
+    w->err_obj = NULL;
+    w->npath = 0;
+}
+
+/* Append the canonical text in ctx->out as a str to `texts` and the flag to `flags`. */
+static int emit_result(pj_jcs_ctx *ctx, int changed, PyObject *texts, PyObject *flags) {
+    PyObject *t = PyUnicode_DecodeUTF8(ctx->out.data ? ctx->out.data : "", (Py_ssize_t)ctx->out.len,
+                                       NULL);
+    if (!t) return -1;
+    int rc = PyList_Append(texts, t);
+    Py_DECREF(t);
+    if (rc) return -1;
+    return PyList_Append(flags, changed ? Py_True : Py_False);
+}
+
+/* One item of a batch into ctx->out: 0, or an error code. */
+static int many_item(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, PyObject *v, int redact,
+                     int payloads, int *changed) {
+    reset(ctx);
+    wstate w;
+    wstate_init(&w, ctx, rules, redact);
+    int rc;
+    if (payloads && v == Py_None) {
+        pj_buf_put(&ctx->out, "{}", 2);
+        rc = 0;
+    } else if (payloads && (PyUnicode_Check(v) || PyBytes_Check(v))) {
+        Py_ssize_t n;
+        const char *s;
+        int from_str = PyUnicode_Check(v);
+        if (from_str) {
+            s = PyUnicode_AsUTF8AndSize(v, &n);
+            if (!s) {
+                PyErr_Clear();
+                return PJ_JCS_E_SURROGATE;
+            }
+        } else {
+            s = PyBytes_AS_STRING(v);
+            n = PyBytes_GET_SIZE(v);
+        }
+        pj_jcs_result tmp;
+        rc = text_precheck((const unsigned char *)s, (size_t)n, !from_str, &tmp);
+        if (rc) return rc;
+        rc = t_document(&w, (const unsigned char *)s, (size_t)n, &ctx->out) ? w.err : 0;
+    } else {
+        rc = v_value(&w, v, 0, &ctx->out) ? w.err : 0;
+    }
+    if (!rc && (ctx->out.failed || ctx->arena.failed)) rc = PJ_JCS_NO_MEMORY;
+    *changed = w.changed;
+    return rc;
+}
+
+int pj_jcs_many(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *values, int redact, int payloads,
+                long long max_bytes, void *texts, void *flags, pj_jcs_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!ctx || !rules || !values || !texts || !flags) return PJ_JCS_NO_MEMORY;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *vals = (PyObject *)values, *tl = (PyObject *)texts, *fl = (PyObject *)flags;
+    int rc = 0;
+    if (!PyList_Check(vals) || !PyList_Check(tl) || !PyList_Check(fl)) {
+        rc = PJ_JCS_NO_MEMORY;
+    } else {
+        Py_ssize_t n = PyList_GET_SIZE(vals);
+        for (Py_ssize_t i = 0; i < n && i < PyList_GET_SIZE(vals); i++) {
+            int changed = 0;
+            rc = many_item(ctx, rules, PyList_GET_ITEM(vals, i), redact, payloads, &changed);
+            res->err_index = (size_t)i;
+            if (rc) break;
+            if (max_bytes >= 0 && ctx->out.len > (unsigned long long)max_bytes) {
+                res->out_len = ctx->out.len;
+                rc = PJ_JCS_TOO_LARGE;
+                break;
+            }
+            if (emit_result(ctx, changed, tl, fl)) {
+                PyErr_Clear();
+                rc = PJ_JCS_NO_MEMORY;
+                break;
+            }
+        }
+    }
+    PyGILState_Release(gil);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- event lines */
+
+enum { F_KIND, F_ACTOR, F_EVENT_ID, F_SESSION_ID, F_RUN_ID, F_PRINCIPAL, F_DEVICE_ID, F_CHANNEL,
+       F_TIMESTAMP, F_PAYLOAD, F_IGNORED, F_UNKNOWN };
+#define N_TEXT_FIELDS 8
+#define N_COLUMNS 11
+
+static int field_of(const unsigned char *k, size_t n) {
+    static const char *const names[] = {"kind", "actor", "event_id", "session_id", "run_id",
+                                        "principal", "device_id", "channel",
+                                        "timestamp_unix_ms", "payload"};
+    static const char *const ignored[] = {"seq", "hash", "prev_hash", "redacted",
+                                          "created_at_unix_ms"};
+    for (int f = 0; f < 10; f++)
+        if (strlen(names[f]) == n && memcmp(names[f], k, n) == 0) return f;
+    for (int f = 0; f < 5; f++)
+        if (strlen(ignored[f]) == n && memcmp(ignored[f], k, n) == 0) return F_IGNORED;
+    return F_UNKNOWN;
+}
+
+/* One line into the Python values vals[0..N_COLUMNS) (new references; NULL = not set yet).
+ * Returns 0, or -1 when the line is not on the fast path (any doubt: the caller falls back). */
+static int line_fields(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, int redact,
+                       const unsigned char *s, size_t n, PyObject **vals, int *changed) {
+    if (pj_utf8_valid_prefix((const char *)s, n) < n) return -1;
+    wstate w;
+    wstate_init(&w, ctx, rules, redact);
+    size_t i = skip_ws(s, n, 0);
+    if (i >= n || s[i] != '{') return -1;
+    i = skip_ws(s, n, i + 1);
+    unsigned seen = 0;
+    int have_payload = 0;
+    if (i < n && s[i] == '}') {
+        i++;
+    } else {
+        for (;;) {
+            if (i >= n || s[i] != '"') return -1;
+            size_t mark = ctx->arena.len;
+            const unsigned char *kp;
+            size_t kl;
+            if (t_string(&w, s, n, &i, &kp, &kl)) return -1;
+            int f = field_of(kp, kl);
+            ctx->arena.len = mark;
+            if (f == F_UNKNOWN) return -1;
+            if (f != F_IGNORED) {
+                if (seen & (1u << f)) return -1;
+                seen |= 1u << f;
+            }
+            i = skip_ws(s, n, i);
+            if (i >= n || s[i] != ':') return -1;
+            i = skip_ws(s, n, i + 1);
+            if (i >= n) return -1;
+            if (f < N_TEXT_FIELDS || f == F_TIMESTAMP) {
+                PyObject *o;
+                if (n - i >= 4 && memcmp(s + i, "null", 4) == 0) {
+                    i += 4;
+                    Py_INCREF(Py_None);
+                    o = Py_None;
+                } else if (f < N_TEXT_FIELDS) {
+                    if (s[i] != '"') return -1;
+                    const unsigned char *dp;
+                    size_t dl;
+                    if (t_string(&w, s, n, &i, &dp, &dl)) return -1;
+                    o = PyUnicode_DecodeUTF8((const char *)dp, (Py_ssize_t)dl, NULL);
+                    ctx->arena.len = mark;
+                    if (!o) {
+                        PyErr_Clear();
+                        return -1;
+                    }
+                } else {
+                    size_t st = i;
+                    if (s[i] == '-') i++;
+                    size_t ds = i;
+                    while (i < n && is_digit(s[i])) i++;
+                    size_t nd = i - ds;
+                    if (nd == 0 || nd > 16 || (nd > 1 && s[ds] == '0')) return -1;
+                    if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return -1;
+                    long long v = 0;
+                    for (size_t k = ds; k < i; k++) v = v * 10 + (s[k] - '0');
+                    if (v > MAX_SAFE_INT) return -1;
+                    o = PyLong_FromLongLong(s[st] == '-' ? -v : v);
+                    if (!o) {
+                        PyErr_Clear();
+                        return -1;
+                    }
+                }
+                vals[f] = o;
+            } else if (f == F_PAYLOAD) {
+                ctx->out.len = 0;
+                if (n - i >= 4 && memcmp(s + i, "null", 4) == 0) {
+                    i += 4;
+                    pj_buf_put(&ctx->out, "{}", 2);
+                } else if (s[i] == '"') {
+                    /* a string payload is JSON text: canonicalize its decoded bytes (copied,
+                     * since they may live on the arena the walk pushes onto) */
+                    const unsigned char *dp;
+                    size_t dl;
+                    if (t_string(&w, s, n, &i, &dp, &dl)) return -1;
+                    pj_buf *cp = &ctx->line;
+                    cp->len = 0;
+                    pj_buf_put(cp, dp, dl);
+                    ctx->arena.len = mark;
+                    if (cp->failed) return -1;
+                    pj_jcs_result tmp;
+                    if (text_precheck((const unsigned char *)cp->data, cp->len, 0, &tmp)) return -1;
+                    if (t_document(&w, (const unsigned char *)(cp->data ? cp->data : ""), cp->len,
+                                   &ctx->out))
+                        return -1;
+                } else if (t_value(&w, s, n, &i, 0, &ctx->out)) {
+                    return -1;
+                }
+                have_payload = 1;
+            } else {
+                /* export-only keys: valid JSON, ignored */
+                size_t keep = ctx->out.len;
+                int r = w.redact, ch = w.changed;
+                w.redact = 0;
+                int rc = t_value(&w, s, n, &i, 0, &ctx->out);
+                w.redact = r;
+                w.changed = ch;
+                ctx->out.len = keep;
+                if (rc) return -1;
+            }
+            i = skip_ws(s, n, i);
+            if (i < n && s[i] == ',') {
+                i = skip_ws(s, n, i + 1);
+                continue;
+            }
+            if (i < n && s[i] == '}') {
+                i++;
+                break;
+            }
+            return -1;
+        }
+    }
+    if (skip_ws(s, n, i) != n) return -1;
+    if (!have_payload) {
+        ctx->out.len = 0;
+        pj_buf_put(&ctx->out, "{}", 2);
+    }
+    if (ctx->out.failed || ctx->arena.failed) return -1;
+    *changed = w.changed;
+    return 0;
+}
+
+int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, int redact,
+                       long long max_bytes, void *columns, pj_jcs_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!ctx || !rules || !lines || !columns) return PJ_JCS_NO_MEMORY;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *ls = (PyObject *)lines, *cols = (PyObject *)columns;
+    int rc = 0;
+    if (!PyList_Check(ls) || !PyList_Check(cols) || PyList_GET_SIZE(cols) != N_COLUMNS) {
+        PyGILState_Release(gil);
+        return PJ_JCS_NO_MEMORY;
+    }
+    for (Py_ssize_t c = 0; c < N_COLUMNS; c++) {
+        if (!PyList_Check(PyList_GET_ITEM(cols, c))) {
+            PyGILState_Release(gil);
+            return PJ_JCS_NO_MEMORY;
+        }
+    }
+    PyObject *system = PyUnicode_FromString("system");
+    if (!system) {
+        PyErr_Clear();
+        PyGILState_Release(gil);
+        return PJ_JCS_NO_MEMORY;
+    }
+    Py_ssize_t nl = PyList_GET_SIZE(ls);
+    for (Py_ssize_t li = 0; li < nl && li < PyList_GET_SIZE(ls); li++) {
+        PyObject *line = PyList_GET_ITEM(ls, li);
+        res->err_index = (size_t)li;
+        if (!PyBytes_Check(line)) {
+            rc = PJ_JCS_SLOW_PATH;
+            break;
+        }
+        reset(ctx);
+        PyObject *vals[F_PAYLOAD] = {NULL};
+        int changed = 0;
+        if (line_fields(ctx, rules, redact, (const unsigned char *)PyBytes_AS_STRING(line),
+                        (size_t)PyBytes_GET_SIZE(line), vals, &changed)) {
+            rc = PJ_JCS_SLOW_PATH;
+        } else if (max_bytes >= 0 && ctx->out.len > (unsigned long long)max_bytes) {
+            rc = PJ_JCS_SLOW_PATH;
+        }
+        if (!rc) {
+            if (!vals[F_ACTOR]) {
+                Py_INCREF(system);
+                vals[F_ACTOR] = system;
+            }
+            for (int f = 0; f < F_PAYLOAD && !rc; f++) {
+                PyObject *o = vals[f] ? vals[f] : Py_None;
+                if (PyList_Append(PyList_GET_ITEM(cols, f), o)) rc = PJ_JCS_NO_MEMORY;
+            }
+            if (!rc && emit_result(ctx, changed, PyList_GET_ITEM(cols, F_PAYLOAD),
+                                   PyList_GET_ITEM(cols, F_PAYLOAD + 1)))
+                rc = PJ_JCS_NO_MEMORY;
+            if (rc) PyErr_Clear();
+        }
+        for (int f = 0; f < F_PAYLOAD; f++) Py_XDECREF(vals[f]);
+        if (rc) break;
+    }
+    Py_DECREF(system);
+    PyGILState_Release(gil);
+    return rc;
 }

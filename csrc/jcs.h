@@ -36,6 +36,8 @@
 #define PJ_JCS_V_FLOAT_RANGE 108
 /* Out of memory, or bad arguments. */
 #define PJ_JCS_NO_MEMORY 200
+#define PJ_JCS_TOO_LARGE 201
+#define PJ_JCS_SLOW_PATH 202
 
 typedef struct pj_jcs_ctx pj_jcs_ctx;
 typedef struct pj_jcs_rules pj_jcs_rules;
@@ -49,6 +51,7 @@ typedef struct {
     void *err_obj;        /* value errors: the offending object (borrowed) */
     const char *err_path; /* value errors: the path after the root, e.g. ".items[3].when" */
     size_t err_path_len;
+    size_t err_index;     /* batches: the item the error is about */
 } pj_jcs_result;
 
 pj_jcs_ctx *pj_jcs_ctx_new(void);
@@ -67,6 +70,19 @@ int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, si
 /* Canonicalize the Python value `obj` (a PyObject *, kept alive by the caller); takes the GIL. */
 int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
                  pj_jcs_result *res);
+/* Canonicalize every item of the Python list `values`, appending each text as a str to the list
+ * `texts` and its redaction flag (True/False) to the list `flags`; takes the GIL. With `payloads`,
+ * None is written "{}" and str/bytes items are JSON text. max_bytes >= 0 refuses a longer text
+ * (PJ_JCS_TOO_LARGE, its size in out_len). Stops at the first bad item (res->err_index). */
+int pj_jcs_many(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *values, int redact, int payloads,
+                long long max_bytes, void *texts, void *flags, pj_jcs_result *res);
+/* Parse JSON lines (a list of bytes), each an event object, into 11 column lists: kind, actor,
+ * event_id, session_id, run_id, principal, device_id, channel, timestamp_unix_ms (str, int or
+ * None; actor "system" when absent), canonical payload str, redaction flag. Only the plain case
+ * is handled: anything unusual (an error, an unknown or repeated key, a non-str field, a payload
+ * over max_bytes) returns PJ_JCS_SLOW_PATH and the caller uses its reference path. GIL taken. */
+int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, int redact,
+                       long long max_bytes, void *columns, pj_jcs_result *res);
 /* ECMAScript Number.prototype.toString of a finite double into buf (>= 32 bytes); returns length. */
 size_t pj_jcs_format_double(double x, char *buf);
 

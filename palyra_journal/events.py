@@ -434,6 +434,16 @@ class Journal:
             return f"line {linenos[i]}"
 
         try:
+            store = self.store
+            cols = kernels.event_lines(lines, rules=store.redaction,
+                                       max_bytes=store.max_payload_bytes)
+            if cols is not None:
+                (kinds, actors, ids, sess, runs, princs, devs, chans, tss, texts,
+                 flags) = cols
+                batch = self._prepare_columns(label, kinds, actors, [sess, runs, princs, devs, chans],
+                                              ids, tss, None, (texts, flags))
+                self._write_batch(batch, return_records=False)
+                return len(lines)
             evs = []
             decode = _LINE_DECODER.decode
             for i, raw in enumerate(lines):
@@ -469,21 +479,31 @@ class Journal:
                 bad = sorted(str(k) for k in ev.keys() - allowed)
                 raise InvalidPayloadError(f"{label(i)}: unknown key {bad[0]!r} (allowed: "
                                           f"{', '.join(sorted(EVENT_KEYS))})")
+        kinds = [ev.get("kind") for ev in evs]
+        actors = [ev.get("actor", "system") for ev in evs]
+        optional = [[ev.get(name) for ev in evs] for name in OPTIONAL_FIELDS]
+        ids = [ev.get("event_id") for ev in evs]
+        tss = [ev.get("timestamp_unix_ms") for ev in evs]
+        payloads = [ev.get("payload") for ev in evs]
+        return self._prepare_columns(label, kinds, actors, optional, ids, tss, payloads, None)
+
+    def _prepare_columns(self, label: Callable[[int], str], kinds: list, actors: list,
+                         optional: list, ids: list, tss: list, payloads: list | None,
+                         canonical: tuple | None) -> _Prepared:
+        """Validate a batch given column by column and canonicalize its payloads (no I/O).
+
+        ``tss`` holds None where the store clock applies. ``canonical`` is ``(texts, flags)`` when
+        the payloads are already canonical (the native line parser), else ``payloads`` are.
+        """
         store = self.store
         b = _Prepared()
         b.labels = label
-        kinds = [ev.get("kind") for ev in evs]
         _check_column(kinds, "kind", label, nullable=False)
         if "" in kinds:
             raise InvalidPayloadError(f"{label(kinds.index(''))}.kind must be a non-empty str")
-        actors = [ev.get("actor", "system") for ev in evs]
         _check_column(actors, "actor", label, nullable=False)
-        optional = []
-        for name in OPTIONAL_FIELDS:
-            col = [ev.get(name) for ev in evs]
+        for name, col in zip(OPTIONAL_FIELDS, optional):
             _check_column(col, name, label, nullable=True)
-            optional.append(col)
-        ids = [ev.get("event_id") for ev in evs]
         _check_column(ids, "event_id", label, nullable=True)
         if "" in ids:
             raise InvalidPayloadError(f"{label(ids.index(''))}.event_id must be a non-empty str")
@@ -502,33 +522,29 @@ class Journal:
                     raise DuplicateIdError(
                         f"{label(i)}.event_id {v!r} repeats {label(seen[v])} in the same batch")
                 seen[v] = i
-        tss = [ev.get("timestamp_unix_ms", now) for ev in evs]
         types = set(map(type, tss))
         if types != {int}:
-            for i, v in enumerate(tss):
-                if v is None:
-                    tss[i] = now
-                else:
-                    _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
+            if types == {type(None)}:
+                tss = [now] * len(tss)
+            else:
+                for i, v in enumerate(tss):
+                    if v is None:
+                        tss[i] = now
+                    else:
+                        _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
         if min(tss) < -MAX_TIMESTAMP or max(tss) > MAX_TIMESTAMP:
             for i, v in enumerate(tss):
                 _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
-        texts = []
-        reds = []
-        canon = self._canonical
-        add_text = texts.append
-        add_red = reds.append
-        for i, ev in enumerate(evs):
-            text, red = canon(ev.get("payload"), f"{label(i)}.payload")
-            add_text(text)
-            add_red(red)
+        if canonical is None:
+            canonical = kernels.canonicalize_many(
+                payloads, rules=store.redaction, max_bytes=store.max_payload_bytes,
+                root=lambda i: f"{label(i)}.payload", payloads=True)
         b.ids = ids
         b.kinds = kinds
         b.actors = actors
         b.optional = optional
         b.timestamps = tss
-        b.texts = texts
-        b.redacted = reds
+        b.texts, b.redacted = canonical
         b.now = now
         return b
 

@@ -365,3 +365,120 @@ def test_append_only_triggers(store):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(sql)
     assert store.verify().ok
+
+
+# ------------------------------------------------------------------- native line parser
+def _native_kernels():
+    from palyra_journal.kernels import native
+    return native
+
+
+PLAIN_LINES = [
+    b'{"kind":"k","payload":{"b":1,"a":[1,2.5,"\\u00e9"]},"timestamp_unix_ms":-0}\n',
+    b' {"actor":"a","run_id":null,"payload":"[2, {\\"token\\": \\"x\\"}]", "seq": 9, "hash": "x"}\r\n',
+    b'{"kind":"k","event_id":"e1","session_id":"s","principal":"p","device_id":"d","channel":"c",'
+    b'"timestamp_unix_ms":1700000000000,"payload":null,"redacted":true,"prev_hash":null,'
+    b'"created_at_unix_ms":5}',
+    b'{}',
+    '{"kind":"ké","payload":{"Authorization":"Bearer x","n":"sk-1","u":"https://a:b@h"}}'.encode(),
+]
+
+
+def test_event_lines_columns_match_the_reference_decoding():
+    cols = _native_kernels().event_lines(PLAIN_LINES)
+    assert cols is not None
+    evs = [json.loads(line) for line in PLAIN_LINES]
+    names = ("kind", "actor", "event_id", "session_id", "run_id", "principal", "device_id",
+             "channel", "timestamp_unix_ms")
+    for k, name in enumerate(names):
+        default = "system" if name == "actor" else None
+        assert cols[k] == [ev.get(name, default) for ev in evs], name
+    texts, flags = pj.kernels.pure.canonicalize_many([ev.get("payload") for ev in evs],
+                                                      payloads=True)
+    assert (cols[9], cols[10]) == (texts, flags)
+    assert pj.kernels.pure.event_lines(PLAIN_LINES) is None  # the reference has no fast path
+
+
+@pytest.mark.parametrize("line", [
+    b'{"kind":"k","kind":"j"}', b'{"kind":"k","bogus":1}', b'{"payload":{"a":1e16}}',
+    b'{"timestamp_unix_ms":1.5}', b'{"timestamp_unix_ms":01}', b'{"kind":5}', b'[1]',
+    b'{"payload":{"a":1,"a":2}}', b'{"kind":"\\ud800"}', b'{"kind":"k"} x', b'{"seq":NaN}',
+    b'\xef\xbb\xbf{}', b'{"kind":"\xff"}', b'{"payload":"\\ufeff[]"}', b'{"kind":"k",}',
+    b'{"timestamp_unix_ms":12345678901234567}', b'{"payload":{"s":"' + b"x" * 300 + b'"}}',
+])
+def test_event_lines_leave_anything_unusual_to_the_reference(line):
+    assert _native_kernels().event_lines([b"{}", line], max_bytes=100) is None
+
+
+INGEST_CASES = [
+    b'{"kind":"k","payload":{"a":1,"a":2}}\n',  # the reference lets the last one win
+    b'{"kind":"k","payload":{"a":1e16}}\n',
+    b'{"kind":"k","timestamp_unix_ms":1.5}\n',
+    b'{"kind":"k","bogus":1}\n',
+    b'{"kind":""}\n',
+    b'{"kind":"k","payload":"[1,"}\n',
+    b'{"kind":"k","seq":1e999,"hash":"\\ud800"}\n',  # export-only keys are ignored
+    b'{"kind":"k","event_id":"dup"}\n{"kind":"k","event_id":"dup"}\n',
+    b'{"kind":"k","payload":{"s":"' + "é".encode() * 60 + b'"}}\n',
+]
+
+
+@pytest.mark.parametrize("case", INGEST_CASES)
+def test_ingest_outcome_is_the_same_on_both_backends(tmp_path, case):
+    """Rows or error message: the native fast path and its fallback agree with the reference."""
+    data = b'{"kind":"first","event_id":"e0"}\n' + case
+    outcomes = []
+    previous = pj.kernels.backend_name()
+    for name in ("python", "native"):
+        pj.kernels.set_backend(name)
+        try:
+            with JournalStore.open(tmp_path / f"{name}.db", clock=lambda: 1_000,
+                                   max_payload_bytes=100) as store:
+                try:
+                    store.ingest_jsonl(io.BytesIO(data))
+                    outcome = "ok"
+                except pj.JournalError as exc:
+                    outcome = f"{type(exc).__name__}: {exc}"
+                with store.read() as conn:
+                    rows = conn.execute("SELECT seq, event_id, kind, payload_json, redacted, hash "
+                                        "FROM journal_events WHERE event_id = 'e0' OR event_id "
+                                        "= 'dup' OR kind != 'k' ORDER BY seq").fetchall()
+                    n = conn.execute("SELECT COUNT(*) FROM journal_events").fetchone()[0]
+                outcomes.append((outcome, rows, n))
+        finally:
+            pj.kernels.set_backend(previous)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_ingest_generated_lines_same_rows_on_both_backends(tmp_path):
+    """A varied workload through the native fast path stores exactly the reference's rows."""
+    import random
+    rng = random.Random(7)
+    lines = []
+    for i in range(300):
+        ev = {"kind": rng.choice(["a", "b.c", "ü"]), "event_id": f"e{i}",
+              "payload": {"n": rng.randint(-10**15, 10**15), "f": rng.uniform(-1e6, 1e6),
+                          "s": rng.choice(["x", "é\n\"", "Bearer t", '{"token":"v"}']),
+                          "l": [None, True, 1e-7], rng.choice(["token", "k", "pinCode"]): "v"}}
+        for name in ("actor", "session_id", "run_id", "principal", "device_id", "channel"):
+            if rng.random() < 0.5:
+                ev[name] = rng.choice([None, "x", "日本"]) if name != "actor" else "agent"
+        if rng.random() < 0.5:
+            ev["timestamp_unix_ms"] = rng.randint(-2**53 + 1, 2**53 - 1)
+        if rng.random() < 0.2:
+            ev["payload"] = json.dumps(ev["payload"], ensure_ascii=rng.random() < 0.5)
+        lines.append(json.dumps(ev, ensure_ascii=rng.random() < 0.5, indent=None))
+    data = ("\n".join(lines) + "\n").encode()
+    assert _native_kernels().event_lines(data.splitlines()) is not None
+    tables = []
+    previous = pj.kernels.backend_name()
+    for name in ("python", "native"):
+        pj.kernels.set_backend(name)
+        try:
+            with JournalStore.open(tmp_path / f"{name}.db", clock=lambda: 1_000) as store:
+                assert store.ingest_jsonl(io.BytesIO(data), batch_size=128) == 300
+                with store.read() as conn:
+                    tables.append(conn.execute("SELECT * FROM journal_events ORDER BY seq").fetchall())
+        finally:
+            pj.kernels.set_backend(previous)
+    assert tables[0] == tables[1]

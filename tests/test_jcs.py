@@ -344,3 +344,61 @@ def test_garbage_text_same_outcome(data):
             return str(exc)
 
     assert outcome(native.canonicalize_text) == outcome(pure_jcs.canonicalize_text)
+
+
+# ------------------------------------------------------------------------------ batches
+
+_payload_items = st.one_of(
+    _json.filter(lambda v: v is not None and not isinstance(v, str)),
+    st.none(),
+    _json.map(json.dumps),
+    _json.map(lambda v: json.dumps(v).encode("utf-8")),
+    st.sampled_from([{"token": "x"}, '{"password": "p", "a": [1, 2]}', b'{"k": "Bearer abc"}']),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(_payload_items, max_size=8), payloads=st.booleans())
+def test_canonicalize_many_native_equals_pure(values, payloads):
+    native = _native()
+    if not payloads:  # plain values: bytes are not JSON, None is null
+        values = [v for v in values if type(v) is not bytes]
+    expected = pure_jcs.canonicalize_many(values, payloads=payloads)
+    assert native.canonicalize_many(values, payloads=payloads) == expected
+    one = pure_jcs.canonicalize_payload if payloads else pure_jcs.canonicalize
+    assert expected == ([one(v)[0] for v in values], [one(v)[1] for v in values])
+
+
+def _batch_outcome(fn, values, **kw):
+    try:
+        return fn(values, **kw)
+    except InvalidPayloadError as exc:
+        return type(exc).__name__, str(exc), exc.index, getattr(exc, "size", None)
+
+
+@pytest.mark.parametrize("values,message,index", [
+    ([{}, {"x": {1}}], "events[1].payload.x: set is not JSON", 1),
+    ([None, "[1,", {}], "events[1].payload: invalid JSON at byte 3: unexpected end of input", 1),
+    (["{}", b"\xff"], "events[1].payload: invalid UTF-8 at byte 0", 1),
+    (['"\ud800"'], "events[0].payload: lone surrogate U+D800 at byte 1", 0),
+    ([{"a": 1e16}], f"events[0].payload.a: number 1e+16 {_BEYOND}", 0),
+    ([[1], {"s": "é" * 40}], "events[1].payload: canonical payload is 88 bytes; max_payload_bytes is 50", 1),
+])
+def test_canonicalize_many_errors_name_the_item(kernel, values, message, index):
+    out = _batch_outcome(kernel.canonicalize_many, values, payloads=True, max_bytes=50,
+                         root=lambda i: f"events[{i}].payload")
+    assert out[1:3] == (message, index)
+    if "max_payload_bytes" in message:
+        assert out[0] == "PayloadTooLargeError" and out[3] == 88
+    assert out == _batch_outcome(pure_jcs.canonicalize_many, values, payloads=True, max_bytes=50,
+                                 root=lambda i: f"events[{i}].payload")
+
+
+def test_canonicalize_many_payload_forms(kernel):
+    values = [None, "[2, 1]", b'{"b":1,"a":2}', bytearray(b"[]"), memoryview(b"true"),
+              {"token": "t"}, ("x",)]
+    assert kernel.canonicalize_many(values, payloads=True) == (
+        ["{}", "[2,1]", '{"a":2,"b":1}', "[]", "true", '{"token":"<redacted>"}', '["x"]'],
+        [False, False, False, False, False, True, False])
+    assert kernel.canonicalize_many(["[1]", None], redact=False) == (['"[1]"', "null"], [False, False])
+    assert kernel.canonicalize_many([]) == ([], [])

@@ -16,6 +16,13 @@ The interface (both backends implement exactly these names):
     redaction changed anything. Raises InvalidPayloadError naming the path of a bad value.
 ``canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True) -> (str, bool)``
     The same for JSON text (``str`` or UTF-8 ``bytes``), parsed strictly; errors name the offset.
+``canonicalize_many(values, *, rules, redact=True, max_bytes=None, root=None, payloads=False)``
+    ``(texts, redacted_flags)`` of a batch in one call; ``payloads=True`` reads None as ``{}`` and
+    str/bytes as JSON text. The first bad item raises as its single call would (root ``root(i)``),
+    with ``index`` set on the exception; a text over ``max_bytes`` raises PayloadTooLargeError.
+``event_lines(lines, *, rules, redact=True, max_bytes=None) -> columns | None``
+    A batch of JSON event lines (bytes) as envelope columns plus canonical payloads, or None when
+    the caller must take its reference path (always None on the pure backend).
 ``sha256(data) -> bytes``
 ``chain_hashes(prev_hash, rows) -> list[str]``
     ``rows``: sequence of tuples in :data:`CHAIN_FIELDS` order; returns each row's hex hash.
@@ -45,7 +52,7 @@ VERIFY_FIELDS = CHAIN_FIELDS + ("hash", "prev_hash")
 #: The ``prev_hash`` of seq 1.
 GENESIS_HASH = "0" * 64
 
-_EXPORTED = ("canonicalize", "canonicalize_text", "sha256", "chain_hashes", "verify_chain",
+_EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
              "topk", "cpu_info")
 
 _active: ModuleType | None = None

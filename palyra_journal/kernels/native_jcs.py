@@ -93,6 +93,77 @@ def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     raise InvalidPayloadError(pure_jcs.value_error_message(path, _VALUE_KINDS[rc], obj))
 
 
+def _one_payload(value, *, rules, redact, root):
+    return pure_jcs.canonicalize_payload(value, rules=rules, redact=redact, root=root,
+                                         text=canonicalize_text, obj=canonicalize)
+
+
+def _batch_error(rc, res, values, rules, redact, max_bytes, root, payloads):
+    """The exception for item ``res.err_index`` of a failed batch, as its single call raises it."""
+    if rc == lib.PJ_JCS_NO_MEMORY:
+        return MemoryError("canonical JSON: out of memory")
+    i = res.err_index
+    where = root(i)
+    if rc == lib.PJ_JCS_TOO_LARGE:
+        exc = pure_jcs.too_large_error(where, res.out_len, max_bytes)
+    else:
+        one = _one_payload if payloads else canonicalize
+        try:
+            one(values[i], rules=rules, redact=redact, root=where)
+        except InvalidPayloadError as e:
+            exc = e
+        else:  # pragma: no cover - the batch and the single call disagree: a kernel bug
+            exc = InvalidPayloadError(f"{where}: refused by the batch kernel (code {rc})")
+    exc.index = i
+    return exc
+
+
+def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=None, root=None,
+                      payloads=False):
+    """Canonicalize a batch in one native call (see pure_jcs.canonicalize_many for the contract)."""
+    rules = rules if type(rules) is RedactionRules else RedactionRules.coerce(rules)
+    cr = _c_rules(rules)
+    vals = values if type(values) is list else list(values)
+    if payloads:
+        types = set(map(type, vals))
+        if bytearray in types or memoryview in types:
+            vals = [bytes(v) if type(v) is bytearray or type(v) is memoryview else v for v in vals]
+    ctx, res = _state()
+    texts: list = []
+    flags: list = []
+    rc = lib.pj_jcs_many(ctx, cr, ffi.cast("void *", id(vals)), 1 if redact else 0,
+                         1 if payloads else 0, -1 if max_bytes is None else max_bytes,
+                         ffi.cast("void *", id(texts)), ffi.cast("void *", id(flags)), res)
+    if rc:
+        raise _batch_error(rc, res, vals, rules, redact, max_bytes,
+                           root or pure_jcs.default_batch_root, payloads)
+    return texts, flags
+
+
+def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
+    """Columns of a batch of JSON event lines (bytes), or None when the reference path is needed.
+
+    Returns ``(kinds, actors, event_ids, session_ids, run_ids, principals, device_ids, channels,
+    timestamps, texts, redacted)``: envelope fields as parsed (None when absent or null, actor
+    "system" when absent), payloads canonical and redacted. Only plain lines take this path; any
+    doubt (an error, an unknown or repeated key, a field of another type, a payload over
+    ``max_bytes``) returns None, and the caller's reference path decides, error messages included.
+    """
+    rules = rules if type(rules) is RedactionRules else RedactionRules.coerce(rules)
+    cr = _c_rules(rules)
+    ls = lines if type(lines) is list else list(lines)
+    cols = [[] for _ in range(11)]
+    ctx, res = _state()
+    rc = lib.pj_jcs_event_lines(ctx, cr, ffi.cast("void *", id(ls)), 1 if redact else 0,
+                                -1 if max_bytes is None else max_bytes,
+                                ffi.cast("void *", id(cols)), res)
+    if rc == 0:
+        return tuple(cols)
+    if rc == lib.PJ_JCS_NO_MEMORY:
+        raise MemoryError("canonical JSON: out of memory")
+    return None
+
+
 def canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     """RFC 8785 text of the (redacted) JSON ``text`` and whether redaction changed anything."""
     cr = _c_rules(rules if type(rules) is RedactionRules else RedactionRules.coerce(rules))
@@ -107,4 +178,5 @@ def canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True, root="payload")
         pure_jcs.text_error_message(root, b, rc, res.err_offset, res.err_end))
 
 
-__all__ = ["canonicalize", "canonicalize_text"]
+__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines",
+           "format_number"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from .pure_chain import chain_hashes, sha256, verify_chain
-from .pure_jcs import canonicalize, canonicalize_text
+from .pure_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
 from .pure_vector import topk
 
 
@@ -14,5 +14,5 @@ def cpu_info() -> dict:
             "threads": 1}
 
 
-__all__ = ["canonicalize", "canonicalize_text", "sha256", "chain_hashes", "verify_chain", "topk",
+__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain", "topk",
            "cpu_info"]

@@ -13,7 +13,7 @@ import json
 import math
 import re
 
-from ..errors import InvalidPayloadError
+from ..errors import InvalidPayloadError, PayloadTooLargeError
 from .rules import DEFAULT_RULES, KEY_TOKENS, REDACTED, VALUE_PREFIXES, RedactionRules
 
 #: Largest magnitude of an integer (I-JSON: every double-based reader gets the same number).
@@ -573,6 +573,69 @@ def canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True, root="payload")
     return "".join(out), w.changed
 
 
+# ------------------------------------------------------------------------------- batches
+
+def default_batch_root(i: int) -> str:
+    return f"payload[{i}]"
+
+
+def too_large_error(root: str, size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"{root}: canonical payload is {size} bytes; max_payload_bytes is {limit}", size, limit)
+
+
+def canonicalize_payload(value, *, rules=DEFAULT_RULES, redact=True, root="payload",
+                         text=canonicalize_text, obj=canonicalize):
+    """A journal payload: None is ``{}``, str and bytes-likes are JSON text, the rest a value."""
+    if value is None:
+        return "{}", False
+    t = type(value)
+    if t is str or t is bytes:
+        return text(value, rules=rules, redact=redact, root=root)
+    if t is bytearray or t is memoryview:
+        return text(bytes(value), rules=rules, redact=redact, root=root)
+    return obj(value, rules=rules, redact=redact, root=root)
+
+
+def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=None, root=None,
+                      payloads=False):
+    """Canonicalize a batch: ``(texts, redacted_flags)``, two lists in the order of ``values``.
+
+    With ``payloads=True`` the items are journal payloads (:func:`canonicalize_payload`). The first
+    bad item raises InvalidPayloadError, or PayloadTooLargeError when its UTF-8 text is longer than
+    ``max_bytes``, with the message of the single call for root ``root(i)`` (default
+    ``payload[i]``) and the item's index in the exception's ``index`` attribute.
+    """
+    rules = RedactionRules.coerce(rules)
+    root = root or default_batch_root
+    texts: list = []
+    flags: list = []
+    one = canonicalize_payload if payloads else canonicalize
+    for i, v in enumerate(values):
+        try:
+            text, red = one(v, rules=rules, redact=redact, root=root(i))
+            if max_bytes is not None and len(text) * 4 > max_bytes:
+                size = len(text.encode("utf-8"))
+                if size > max_bytes:
+                    raise too_large_error(root(i), size, max_bytes)
+        except InvalidPayloadError as exc:
+            exc.index = i
+            raise
+        texts.append(text)
+        flags.append(red)
+    return texts, flags
+
+
+def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
+    """The native fast path of JSON-lines ingestion; the reference has none: always None.
+
+    The native kernel turns a batch of event lines (bytes) into columns; None tells the caller to
+    use its reference path (json.loads per line, then :func:`canonicalize_many`), which also finds
+    the precise error of a bad line.
+    """
+    return None
+
+
 # ------------------------------------------------------------------------ error messages
 
 def _short_repr(obj, limit: int = 60) -> str:
@@ -676,5 +739,6 @@ def text_error_message(root: str, b: bytes, code: int, offset: int, end: int) ->
     return f"{root}: invalid JSON at byte {offset}: {reason}"
 
 
-__all__ = ["canonicalize", "canonicalize_text", "format_number", "key_is_sensitive",
+__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "canonicalize_payload",
+           "event_lines", "format_number", "key_is_sensitive",
            "value_is_secret", "MAX_SAFE_INT", "MAX_DEPTH"]
