@@ -627,16 +627,21 @@ static void scan_chunks(worker *w) {
 }
 
 /* A pool of helper threads, started on first use and kept for the life of the process, so that a
- * parallel scan costs a wake-up rather than a thread start. One call uses it at a time; a call
- * that finds it busy (or a forked child that inherited it mid-call) scans on its own thread. */
+ * parallel scan costs a wake-up rather than a thread start. After a job, helpers spin briefly
+ * (about 50 us) before sleeping, so that back-to-back queries do not pay a futex wake-up each
+ * (which costs more than a whole scan of a 10k x 64 matrix on a busy machine). One call uses the
+ * pool at a time; a call that finds it busy (or a forked child that inherited it mid-call) scans
+ * on its own thread. */
+#define PJ_VECTOR_SPINS 4000
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
-    size_t helpers;   /* helper threads running */
-    unsigned long gen; /* incremented per job */
+    size_t helpers;    /* helper threads running */
+    atomic_ulong gen;  /* incremented (under lock) per job; ws and nt are set before */
     worker *ws;
     size_t nt;
-    size_t pending; /* helpers that have not finished the current job */
+    atomic_size_t pending; /* helpers that have not finished the current job */
     pid_t pid;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
           NULL, 0, 0, 0};
@@ -644,18 +649,37 @@ static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
 /* The job generation a helper was started in: it waits for the next one. */
 static unsigned long helper_gen0[PJ_VECTOR_MAX_THREADS];
 
+static inline void cpu_relax(void) {
+#if PJ_VECTOR_X86
+    _mm_pause();
+#endif
+}
+
 static void *pool_main(void *arg) {
     size_t id = (size_t)(uintptr_t)arg; /* 1 .. helpers */
     pthread_mutex_lock(&pool.lock);
     unsigned long seen = helper_gen0[id];
+    pthread_mutex_unlock(&pool.lock);
     for (;;) {
-        while (pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-        seen = pool.gen;
+        /* Every helper acknowledges every job, so the generation moves by exactly one. */
+        int spins = 0;
+        while (atomic_load(&pool.gen) == seen && spins < PJ_VECTOR_SPINS) {
+            cpu_relax();
+            spins++;
+        }
+        if (atomic_load(&pool.gen) == seen) {
+            pthread_mutex_lock(&pool.lock);
+            while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen++;
         worker *w = id < pool.nt ? &pool.ws[id] : NULL;
-        pthread_mutex_unlock(&pool.lock);
         if (w) scan_chunks(w);
-        pthread_mutex_lock(&pool.lock);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        if (atomic_fetch_sub(&pool.pending, 1) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
     }
     return NULL;
 }
@@ -674,22 +698,28 @@ static void run_pooled(worker *ws, size_t nt) {
         pthread_attr_t attr;
         if (pthread_attr_init(&attr) != 0) break;
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        helper_gen0[pool.helpers + 1] = pool.gen;
+        helper_gen0[pool.helpers + 1] = atomic_load(&pool.gen);
         int rc = pthread_create(&tid, &attr, pool_main, (void *)(uintptr_t)(pool.helpers + 1));
         pthread_attr_destroy(&attr);
         if (rc != 0) break;
         pool.helpers++;
     }
+    size_t helpers = pool.helpers;
     pool.ws = ws;
     pool.nt = nt;
-    pool.pending = pool.helpers;
-    pool.gen++;
+    atomic_store(&pool.pending, helpers);
+    atomic_fetch_add(&pool.gen, 1);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     scan_chunks(&ws[0]);
-    for (size_t t = pool.helpers + 1; t < nt; t++) scan_chunks(&ws[t]); /* helpers missing */
+    for (size_t t = helpers + 1; t < nt; t++) scan_chunks(&ws[t]); /* helpers missing */
+    int spins = 0;
+    while (atomic_load(&pool.pending) > 0 && spins < PJ_VECTOR_SPINS) {
+        cpu_relax();
+        spins++;
+    }
     pthread_mutex_lock(&pool.lock);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.lock);
     pool.ws = NULL;
     pthread_mutex_unlock(&pool.lock);
 }
