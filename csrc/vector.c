@@ -785,7 +785,7 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
     if (cap > n || cap < k) cap = n;
 
     worker ws[PJ_VECTOR_MAX_THREADS];
-    memset(ws, 0, sizeof(ws));
+    memset(ws, 0, nt * sizeof(worker));
     int64_t result = PJ_VECTOR_ERR_NOMEM;
     dcand *all = NULL;
     scan_job job;

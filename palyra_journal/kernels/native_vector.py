@@ -22,19 +22,18 @@ def topk(matrix: np.ndarray, query, k: int, mask=None) -> tuple[np.ndarray, np.n
     want = min(k, n)
     if want == 0:
         return _EMPTY_IDS.copy(), _EMPTY_SCORES.copy()
-    ids = np.empty(want, dtype=np.int64)
-    scores = np.empty(want, dtype=np.float64)
+    out = np.empty(2 * want, dtype=np.int64)  # ids, then the scores' bytes: one allocation
+    out_ptr = ffi.from_buffer("int64_t[]", out, require_writable=True)
     mask_ptr = ffi.NULL if mask is None else ffi.from_buffer("unsigned char[]", mask.view(np.uint8))
     got = lib.pj_vector_topk(
         ffi.from_buffer("float[]", matrix), n, d, ffi.from_buffer("float[]", q), mask_ptr, want,
-        ffi.from_buffer("int64_t[]", ids, require_writable=True),
-        ffi.from_buffer("double[]", scores, require_writable=True), want,
+        out_ptr, ffi.cast("double *", out_ptr + want), want,
     )
     if got < 0:
         if got == -2:
             raise MemoryError(f"top-k over a {n}x{d} matrix: out of memory")
         raise ValueError(f"top-k kernel refused a {n}x{d} matrix with k={k} (code {got})")
-    return ids[:got], scores[:got]
+    return out[:got], out[want:want + got].view(np.float64)
 
 
 def set_threads(threads: int) -> int:
