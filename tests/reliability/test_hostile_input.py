@@ -279,15 +279,18 @@ def test_sql_metacharacters_in_every_string_field_are_stored_verbatim(db_path, b
         conn.close()
 
 
-@pytest.mark.parametrize("query", FTS_QUERIES)
-def test_fts_operators_and_quotes_in_queries_never_fail(query, db_path, backend):
+def test_fts_operators_and_quotes_in_queries_never_fail(db_path, backend):
     with JournalStore.open(db_path) as store:
         store.memory.ingest("deploy checklist for the start of the week", principal="p")
         store.memory.ingest('a "quoted" NEAR value with AND OR NOT words', principal="p")
         before = table_snapshot(db_path)
-        for mode in ("hybrid", "lexical", "vector"):
-            hits = store.memory.search(query, principal="p", mode=mode)
-            assert isinstance(hits, list)
+        for query in FTS_QUERIES:
+            for mode in ("hybrid", "lexical", "vector"):
+                hits = store.memory.search(query, principal="p", mode=mode)
+                assert isinstance(hits, list), (query, mode)
+        assert [h.item.content for h in store.memory.search('"quoted" NEAR(', principal="p",
+                                                            mode="lexical")] == \
+            ['a "quoted" NEAR value with AND OR NOT words']
         assert table_snapshot(db_path) == before
 
 
@@ -299,7 +302,7 @@ def _bytes(path) -> bytes:
 
 @pytest.mark.parametrize("path", ["a/../journal.db", "../journal.db", "a/b/../../journal.db",
                                   "x/..", ".."])
-def test_path_with_dotdot_component_is_refused(path, tmp_path, monkeypatch, backend):
+def test_path_with_dotdot_component_is_refused(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InvalidPathError, match=r"\.\."):
         JournalStore.open(path)
@@ -308,7 +311,7 @@ def test_path_with_dotdot_component_is_refused(path, tmp_path, monkeypatch, back
     assert sorted(os.listdir(tmp_path)) == [], "a refused path created something"
 
 
-def test_file_that_is_not_sqlite_is_refused_untouched(db_path, backend):
+def test_file_that_is_not_sqlite_is_refused_untouched(db_path):
     junk = b"this is not a database\n" * 400 + bytes(range(256)) * 8
     db_path.write_bytes(junk)
     with pytest.raises(NotADatabaseError, match="not a SQLite database"):
@@ -332,7 +335,7 @@ def _damage(data: bytes, how: str) -> bytes:
                    reason="store.py translate_sqlite_error: 'database disk image is malformed' "
                    "(SQLITE_CORRUPT) is not translated; sqlite3.DatabaseError escapes open()")
 @pytest.mark.parametrize("how", ["truncated_half", "header_only", "zeroed_page_2", "garbage_page_3"])
-def test_damaged_sqlite_file_is_refused_untouched(db_path, backend, how):
+def test_damaged_sqlite_file_is_refused_untouched(db_path, how):
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i, "pad": "x" * 500}} for i in range(400)])
         store.checkpoint("truncate")
@@ -344,7 +347,7 @@ def test_damaged_sqlite_file_is_refused_untouched(db_path, backend, how):
     assert _bytes(db_path) == damaged
 
 
-def test_database_from_a_newer_schema_is_refused_untouched(db_path, backend):
+def test_database_from_a_newer_schema_is_refused_untouched(db_path):
     with JournalStore.open(db_path) as store:
         store.append("k", {})
     conn = raw_connection(db_path)
@@ -417,7 +420,7 @@ def _attempt_as_nobody(path) -> dict:
     return json.loads(lines[0])
 
 
-def test_read_only_file_by_permissions(world_dir, backend):
+def test_read_only_file_by_permissions(world_dir):
     """chmod 0444 on the file and 0555 on its directory; as root the attempt runs as nobody."""
     d = os.path.join(world_dir, "db")
     path = os.path.join(d, "journal.db")
@@ -439,7 +442,7 @@ def test_read_only_file_by_permissions(world_dir, backend):
 @pytest.mark.xfail(strict=True, raises=AssertionError,
                    reason="store.py _make_parents: Path.exists() raises "
                    "PermissionError on an untraversable parent, which escapes JournalStore.open")
-def test_directory_that_cannot_be_entered(world_dir, backend):
+def test_directory_that_cannot_be_entered(world_dir):
     """A path under a directory the user may not traverse: a JournalError, not a PermissionError."""
     locked = os.path.join(world_dir, "locked")
     os.mkdir(locked, 0o700)
@@ -486,7 +489,7 @@ def test_vector_blob_of_wrong_length_is_an_error_not_zeros(db_path, backend):
 
 
 # ------------------------------------------------------------------------------ modes
-def test_new_directories_are_0700_and_files_0600(tmp_path, backend):
+def test_new_directories_are_0700_and_files_0600(tmp_path):
     old = os.umask(0o022)
     try:
         path = tmp_path / "a" / "b" / "c" / "journal.db"
@@ -504,7 +507,7 @@ def test_new_directories_are_0700_and_files_0600(tmp_path, backend):
         os.umask(old)
 
 
-def test_existing_wide_file_is_narrowed_to_0600(db_path, backend):
+def test_existing_wide_file_is_narrowed_to_0600(db_path):
     JournalStore.open(db_path).close()
     os.chmod(db_path, 0o666)
     with JournalStore.open(db_path) as store:
