@@ -27,6 +27,7 @@ from .errors import (
     AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError,
     PayloadTooLargeError,
 )
+from .fields import check_text
 from .ids import new_ulid
 
 SUBJECT_TYPES = ("tool", "channel_send", "secret_access", "browser_action", "node_capability",
@@ -35,7 +36,6 @@ DECISIONS = ("allow", "deny", "timeout", "error")
 SCOPES = ("once", "session", "timeboxed")
 #: Decisions that :meth:`ApprovalStore.standing_decision` can return.
 STANDING_DECISIONS = ("allow", "deny")
-MAX_ID_CHARS = 1024
 MAX_LIST = 1000
 _MAX_MS = 2**53 - 1
 
@@ -94,16 +94,6 @@ def _record(row: tuple) -> ApprovalRecord:
 
 
 # ---------------------------------------------------------------------------------------- checks
-def _check_text(name: str, value: Any, *, nullable: bool) -> None:
-    if value is None:
-        if nullable:
-            return
-        raise InvalidPayloadError(f"{name} is required (a non-empty string), got None")
-    if not isinstance(value, str) or not value:
-        raise InvalidPayloadError(f"{name} must be a non-empty string, got {value!r}")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidPayloadError(f"{name} is {len(value)} characters long; the limit is "
-                                  f"{MAX_ID_CHARS}")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -160,12 +150,12 @@ class ApprovalStore:
                expires_at_unix_ms: int | None = None) -> ApprovalRecord:
         """Record a pending request (decision None); writes ``approval.requested``."""
         _check_choice("subject_type", subject_type, SUBJECT_TYPES)
-        _check_text("subject_id", subject_id, nullable=False)
-        _check_text("principal", principal, nullable=False)
+        check_text("subject_id", subject_id, nullable=False)
+        check_text("principal", principal, nullable=False)
         for name, value in (("session_id", session_id), ("run_id", run_id),
                             ("device_id", device_id), ("channel", channel),
                             ("approval_id", approval_id)):
-            _check_text(name, value, nullable=True)
+            check_text(name, value, nullable=True)
         _check_ms("expires_at_unix_ms", expires_at_unix_ms, nullable=True)
         summary = self._redacted_text("request_summary", request_summary, nullable=False)
         policy = (None if policy_snapshot is None
@@ -196,7 +186,7 @@ class ApprovalStore:
 
         ``scope="timeboxed"`` needs ``scope_ttl_ms > 0``; the other scopes take no TTL.
         """
-        _check_text("approval_id", approval_id, nullable=False)
+        check_text("approval_id", approval_id, nullable=False)
         _check_choice("decision", decision, DECISIONS)
         _check_choice("scope", scope, SCOPES)
         if scope == "timeboxed":
@@ -204,7 +194,7 @@ class ApprovalStore:
         elif scope_ttl_ms is not None:
             raise InvalidPayloadError(f"scope_ttl_ms applies only to scope 'timeboxed', got "
                                       f"scope_ttl_ms={scope_ttl_ms!r} with scope {scope!r}")
-        _check_text("resolved_by", resolved_by, nullable=True)
+        check_text("resolved_by", resolved_by, nullable=True)
         reason_text = self._redacted_text("reason", reason, nullable=True)
         store = self._store
         with store.write() as conn:
@@ -252,7 +242,7 @@ class ApprovalStore:
 
     # ------------------------------------------------------------------ reads
     def get(self, approval_id: str) -> ApprovalRecord | None:
-        _check_text("approval_id", approval_id, nullable=False)
+        check_text("approval_id", approval_id, nullable=False)
         with self._store.read() as conn:
             row = conn.execute(f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
         return None if row is None else _record(row)
@@ -269,7 +259,7 @@ class ApprovalStore:
         """
         where, params = [], []
         if after_id is not None:
-            _check_text("after_id", after_id, nullable=False)
+            check_text("after_id", after_id, nullable=False)
             where.append("approval_id > ?")
             params.append(after_id)
         if not isinstance(limit, int) or isinstance(limit, bool):
@@ -280,7 +270,7 @@ class ApprovalStore:
             where.append("decision IS NULL" if pending else "decision IS NOT NULL")
         for name, value in (("principal", principal), ("subject_id", subject_id)):
             if value is not None:
-                _check_text(name, value, nullable=False)
+                check_text(name, value, nullable=False)
                 where.append(f"{name} = ?")
                 params.append(value)
         if subject_type is not None:
@@ -309,9 +299,9 @@ class ApprovalStore:
         ``resolved_at + scope_ttl_ms`` (exclusive), in any session; a ``once`` decision never
         applies again.
         """
-        _check_text("principal", principal, nullable=False)
-        _check_text("subject_id", subject_id, nullable=False)
-        _check_text("session_id", session_id, nullable=True)
+        check_text("principal", principal, nullable=False)
+        check_text("subject_id", subject_id, nullable=False)
+        check_text("session_id", session_id, nullable=True)
         now = (self._store.now_ms() if now_unix_ms is None
                else _check_ms("now_unix_ms", now_unix_ms, nullable=False))
         sql = (f"{_SELECT} WHERE subject_id = ? AND principal = ? "

@@ -36,10 +36,10 @@ from .errors import (
     NotFoundError, PayloadTooLargeError,
     VersionConflictError,
 )
+from .fields import check_text
 from .ids import new_ulid
 from .patch import StalePatchError, apply_ops_in_place, apply_stored, parse_patch
 
-MAX_ID_CHARS = 1024
 MAX_HISTORY = 1000
 MAX_SCHEMA_VERSION = 2**31 - 1
 
@@ -104,16 +104,6 @@ def _snapshot(row: tuple, state: Any = None, *, parsed: bool = False) -> CanvasS
 
 
 # ---------------------------------------------------------------------------------------- checks
-def _check_text(name: str, value: Any, *, nullable: bool) -> None:
-    if value is None:
-        if nullable:
-            return
-        raise InvalidPayloadError(f"{name} is required (a non-empty string), got None")
-    if not isinstance(value, str) or not value:
-        raise InvalidPayloadError(f"{name} must be a non-empty string, got {value!r}")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidPayloadError(f"{name} is {len(value)} characters long; the limit is "
-                                  f"{MAX_ID_CHARS}")
 
 
 def _check_int(name: str, value: Any, *, minimum: int, maximum: int = 2**53 - 1) -> int:
@@ -149,7 +139,7 @@ class CanvasStore:
 
     @staticmethod
     def _row(conn, canvas_id: Any) -> tuple:
-        _check_text("canvas_id", canvas_id, nullable=False)
+        check_text("canvas_id", canvas_id, nullable=False)
         row = conn.execute(_STATE_SELECT, (canvas_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"canvas_id {canvas_id!r} not found")
@@ -197,11 +187,11 @@ class CanvasStore:
                schema_version: int = 1, actor_principal: str | None = None,
                actor_device_id: str | None = None) -> CanvasSnapshot:
         """A new canvas at version 1 (its first snapshot); ``canvas_id`` defaults to a ULID."""
-        _check_text("session_id", session_id, nullable=False)
-        _check_text("principal", principal, nullable=False)
-        _check_text("canvas_id", canvas_id, nullable=True)
-        _check_text("actor_principal", actor_principal, nullable=True)
-        _check_text("actor_device_id", actor_device_id, nullable=True)
+        check_text("session_id", session_id, nullable=False)
+        check_text("principal", principal, nullable=False)
+        check_text("canvas_id", canvas_id, nullable=True)
+        check_text("actor_principal", actor_principal, nullable=True)
+        check_text("actor_device_id", actor_device_id, nullable=True)
         _check_int("schema_version", schema_version, minimum=1, maximum=MAX_SCHEMA_VERSION)
         text = self._canonical(state, "state")
         store = self._store
@@ -227,8 +217,8 @@ class CanvasStore:
                     actor_principal: str | None = None,
                     actor_device_id: str | None = None) -> CanvasSnapshot:
         """Apply ``patch`` (agent form or RFC 6902, all ops or none) as the next version."""
-        _check_text("actor_principal", actor_principal, nullable=True)
-        _check_text("actor_device_id", actor_device_id, nullable=True)
+        check_text("actor_principal", actor_principal, nullable=True)
+        check_text("actor_device_id", actor_device_id, nullable=True)
         form, _ = parse_patch(patch)  # shape errors first, naming op index and path
         patch_text = self._canonical(patch, "patch")
         _, ops = parse_patch(json.loads(patch_text))  # apply exactly what is stored
@@ -246,8 +236,8 @@ class CanvasStore:
                       actor_principal: str | None = None, actor_device_id: str | None = None,
                       schema_version: int | None = None) -> CanvasSnapshot:
         """Replace the whole document as the next version (stored as a root ``replace`` patch)."""
-        _check_text("actor_principal", actor_principal, nullable=True)
-        _check_text("actor_device_id", actor_device_id, nullable=True)
+        check_text("actor_principal", actor_principal, nullable=True)
+        check_text("actor_device_id", actor_device_id, nullable=True)
         if schema_version is not None:
             _check_int("schema_version", schema_version, minimum=1, maximum=MAX_SCHEMA_VERSION)
         new_text = self._canonical(state, "state")
@@ -264,8 +254,8 @@ class CanvasStore:
                 actor_principal: str | None = None,
                 actor_device_id: str | None = None) -> CanvasSnapshot:
         """Append version current+1 holding ``state_at(version)``; history is never rewound."""
-        _check_text("actor_principal", actor_principal, nullable=True)
-        _check_text("actor_device_id", actor_device_id, nullable=True)
+        check_text("actor_principal", actor_principal, nullable=True)
+        check_text("actor_device_id", actor_device_id, nullable=True)
         with self._store.write() as conn:
             row = self._row(conn, canvas_id)
             self._check_writable(row, expected_version)
@@ -278,7 +268,7 @@ class CanvasStore:
 
     def close(self, canvas_id: str, *, reason: str = "closed_by_operator") -> CanvasSnapshot:
         """Close the canvas: it keeps its history and stays readable, but refuses changes."""
-        _check_text("reason", reason, nullable=False)
+        check_text("reason", reason, nullable=False)
         store = self._store
         with store.write() as conn:
             row = self._row(conn, canvas_id)
@@ -294,7 +284,7 @@ class CanvasStore:
     # ------------------------------------------------------------------ reads
     def get(self, canvas_id: str) -> CanvasSnapshot | None:
         """The latest version, or None for an unknown id."""
-        _check_text("canvas_id", canvas_id, nullable=False)
+        check_text("canvas_id", canvas_id, nullable=False)
         with self._store.read() as conn:
             row = conn.execute(_STATE_SELECT, (canvas_id,)).fetchone()
         return None if row is None else _snapshot(row)

@@ -30,6 +30,7 @@ from . import kernels
 from .errors import (
     DuplicateIdError, InvalidPayloadError, InvalidScheduleError, InvalidStateError, NotFoundError,
 )
+from .fields import check_unicode
 from .ids import new_ulid
 from .schedule import At, Every, Schedule, coerce_schedule, schedule_from_dict, schedule_json
 
@@ -177,6 +178,7 @@ def _text(name: str, value: Any, *, nullable: bool, empty_ok: bool = False) -> s
         raise InvalidPayloadError(f"{name} must be a non-empty string")
     if "\x00" in value:
         raise InvalidPayloadError(f"{name} must not contain NUL characters")
+    check_unicode(name, value)
     return value
 
 

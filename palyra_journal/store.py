@@ -45,7 +45,7 @@ def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException
         return StorageFullError(f"{prefix}storage is full ({msg}); nothing was written")
     if "readonly" in low or "read-only" in low:
         return ReadOnlyError(f"{prefix}the database is read-only ({msg})")
-    if "file is not a database" in low or "not a database" in low:
+    if "file is not a database" in low or "not a database" in low or "malformed" in low:
         return NotADatabaseError(f"{prefix}not a SQLite database ({msg})")
     if isinstance(exc, sqlite3.IntegrityError) and "unique" in low:
         return DuplicateIdError(f"{prefix}duplicate id ({msg})")
@@ -70,14 +70,18 @@ def _check_path(path: "str | os.PathLike[str]") -> str:
 
 
 def _make_parents(path: str) -> None:
+    """Create the missing parent directories of ``path``, each with mode 0700."""
     parent = Path(path).parent
     missing = []
     p = parent
-    while not p.exists():
-        missing.append(p)
-        if p.parent == p:
-            break
-        p = p.parent
+    try:
+        while not p.exists():
+            missing.append(p)
+            if p.parent == p:
+                break
+            p = p.parent
+    except OSError as exc:  # a directory on the way cannot be entered
+        raise InvalidPathError(f"cannot reach directory {str(p)!r}: {exc.strerror}") from exc
     for d in reversed(missing):
         try:
             d.mkdir(mode=0o700)

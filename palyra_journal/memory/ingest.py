@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Iterable
@@ -19,6 +18,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import InvalidPayloadError, PayloadTooLargeError
+from ..fields import check_unicode
 
 SOURCES = ("manual", "summary", "import", "tape:user_message", "tape:tool_result")
 MAX_TAGS = 32
@@ -36,17 +36,18 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+# Control characters (category Cc) that are not whitespace for str.split(): removed outright.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
 def normalize_text(text: Any, field: str = "content") -> str:
     """Controls other than whitespace removed, whitespace runs collapsed to one space, trimmed."""
     if not isinstance(text, str):
         raise InvalidPayloadError(f"{field} must be a str, got {type(text).__name__}")
     if not text.isprintable():  # fast path: printable text has no controls to remove
-        text = "".join(ch for ch in text
-                       if ch.isspace() or unicodedata.category(ch) != "Cc")
+        text = _CONTROLS.sub("", text)
     text = " ".join(text.split())
-    for ch in text:
-        if "\ud800" <= ch <= "\udfff":
-            raise InvalidPayloadError(f"{field} holds a lone surrogate {ch!r}: not valid Unicode text")
+    check_unicode(field, text)
     return text
 
 
@@ -108,8 +109,7 @@ def check_name(value: Any, field: str, *, optional: bool) -> str | None:
         raise InvalidPayloadError(f"{field} must be a non-empty str, got {_short(value)}")
     if len(value) > MAX_ID_CHARS:
         raise InvalidPayloadError(f"{field} is {len(value)} characters long, at most {MAX_ID_CHARS}")
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise InvalidPayloadError(f"{field} {_short(value)} holds a lone surrogate")
+    check_unicode(field, value)
     return value
 
 

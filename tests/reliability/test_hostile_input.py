@@ -51,12 +51,6 @@ def _dict_with_surrogate_key():
 KNOWN_FINDINGS = {
     "ingest_jsonl_one_bad_line": "events.py: ingest_jsonl parses lines with json.JSONDecoder, which "
                                  "keeps the last of duplicate keys instead of refusing them",
-    "canvas_lone_surrogate_in_session_id": "canvas.py: string fields are not checked for lone "
-                                           "surrogates; sqlite3 raises UnicodeEncodeError",
-    "cron_lone_surrogate_in_name": "cron.py: string fields are not checked for lone surrogates; "
-                                   "sqlite3 raises UnicodeEncodeError",
-    "approval_lone_surrogate_in_subject_id": "approvals.py: string fields are not checked for lone "
-                                             "surrogates; sqlite3 raises UnicodeEncodeError",
 }
 
 
@@ -331,9 +325,6 @@ def _damage(data: bytes, how: str) -> bytes:
     return data[:2 * page] + bytes((i * 131 + 7) % 256 for i in range(page)) + data[3 * page:]
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.DatabaseError,
-                   reason="store.py translate_sqlite_error: 'database disk image is malformed' "
-                   "(SQLITE_CORRUPT) is not translated; sqlite3.DatabaseError escapes open()")
 @pytest.mark.parametrize("how", ["truncated_half", "header_only", "zeroed_page_2", "garbage_page_3"])
 def test_damaged_sqlite_file_is_refused_untouched(db_path, how):
     with JournalStore.open(db_path) as store:
@@ -439,9 +430,6 @@ def test_read_only_file_by_permissions(world_dir):
     assert _bytes(path) == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="store.py _make_parents: Path.exists() raises "
-                   "PermissionError on an untraversable parent, which escapes JournalStore.open")
 def test_directory_that_cannot_be_entered(world_dir):
     """A path under a directory the user may not traverse: a JournalError, not a PermissionError."""
     locked = os.path.join(world_dir, "locked")
