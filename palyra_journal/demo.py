@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .approvals import demo_step as approvals_step
+from .canvas import demo_step as canvas_step
+from .cron import demo_step as cron_step
+from .memory.demo import demo_step as memory_step
 from .store import JournalStore
 
 TOOLS = ("web.search", "fs.read", "fs.write", "shell.exec", "http.fetch", "calendar.list",
@@ -107,9 +111,27 @@ def step_journal(ctx: DemoContext) -> dict[str, Any]:
     }
 
 
-#: The demo's steps in order: (name, function). Other domains append theirs.
+def step_audit(ctx: DemoContext) -> dict[str, Any]:
+    """Verify the whole chain again: it now holds the canvas, cron and approval events too."""
+    t0 = time.perf_counter()
+    report = ctx.store.verify()
+    with ctx.store.read() as conn:
+        kinds = dict(conn.execute(
+            "SELECT substr(kind, 1, instr(kind, '.') - 1), COUNT(*) FROM journal_events "
+            "WHERE kind GLOB 'canvas.*' OR kind GLOB 'cron.*' OR kind GLOB 'approval.*' "
+            "GROUP BY 1").fetchall())
+    return {"chain_ok": report.ok, "checked": report.checked,
+            "domain_events": kinds, "ms": round((time.perf_counter() - t0) * 1e3, 1)}
+
+
+#: The demo's steps in order: (name, function taking the context, returning the summary dict).
 STEPS: list[tuple[str, Callable[[DemoContext], dict[str, Any]]]] = [
     ("journal", step_journal),
+    ("memory", lambda ctx: memory_step(ctx.store, None)),
+    ("canvas", lambda ctx: canvas_step(ctx.store, None)),
+    ("cron", lambda ctx: cron_step(ctx.store)),
+    ("approvals", lambda ctx: approvals_step(ctx.store, None)),
+    ("audit", step_audit),
 ]
 
 
@@ -146,18 +168,14 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"({j['verify_per_s']:,}/s)",
         ]
     for name, result in summary["steps"].items():
-        if name != "journal":
+        if name not in ("journal", "audit"):
             lines.append(f"  {name:<9} " + ", ".join(f"{k}={v}" for k, v in result.items()))
+    audit = summary["steps"].get("audit")
+    if audit:
+        domains = ", ".join(f"{n} {k}" for k, n in sorted(audit["domain_events"].items()))
+        lines.append(f"  audit     {'OK' if audit['chain_ok'] else 'BROKEN'}: the whole chain "
+                     f"({audit['checked']} events, including {domains}) verifies")
     head = summary["head"]
     if head:
         lines.append(f"  head      {head['seq']}:{head['hash']}")
     return "\n".join(lines)
-
-from .cron import demo_step as _cron_demo_step  # noqa: E402  (cron's demo step)
-STEPS.append(("cron", lambda ctx: _cron_demo_step(ctx.store)))
-from .memory.demo import demo_step as _memory_demo_step  # noqa: E402  (memory's demo step)
-STEPS.append(("memory", lambda ctx: _memory_demo_step(ctx.store, None)))
-from .canvas import demo_step as _canvas_demo_step  # noqa: E402  (canvas's demo step)
-STEPS.append(("canvas", lambda ctx: _canvas_demo_step(ctx.store, None)))
-from .approvals import demo_step as _approvals_demo_step  # noqa: E402  (approvals' demo step)
-STEPS.append(("approvals", lambda ctx: _approvals_demo_step(ctx.store, None)))
