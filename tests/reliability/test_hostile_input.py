@@ -49,8 +49,6 @@ def _dict_with_surrogate_key():
 #: Cases that fail today because the landed code is wrong: strict, so a fix turns them red until
 #: the mark is removed.
 KNOWN_FINDINGS = {
-    "ingest_jsonl_one_bad_line": "events.py: ingest_jsonl parses lines with json.JSONDecoder, which "
-                                 "keeps the last of duplicate keys instead of refusing them",
 }
 
 
