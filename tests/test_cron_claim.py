@@ -20,8 +20,10 @@ STEPS = 4
 WORKERS = 4
 
 
-def _worker(path: str, clock, stop, worker_id: str, claimed) -> None:
+def _worker(path: str, clock, stop, worker_id: str, claimed, ready) -> None:
     store = pj.JournalStore.open(path, clock=lambda: clock.value)
+    with ready.get_lock():
+        ready.value += 1
     n = 0
     try:
         while not stop.value:
@@ -29,8 +31,9 @@ def _worker(path: str, clock, stop, worker_id: str, claimed) -> None:
             # one, so the forbid policy never turns a slot into a skipped run here
             got = store.cron.claim_due(worker_id=worker_id, limit=32, lease_ms=500)
             n += len(got)
-            if not got:
-                time.sleep(0.002)
+            # a worker hands its claims to an executor before polling again; without that pause
+            # the one holding the lock re-takes it at once (SQLite's busy handler is not fair)
+            time.sleep(0.002)
     finally:
         claimed[int(worker_id[1:])] = n
         store.close()
@@ -41,15 +44,20 @@ def test_four_processes_claim_each_slot_exactly_once(db_path, backend):
     clock = ctx.Value("q", T0, lock=False)
     stop = ctx.Value("b", 0, lock=False)
     claimed = ctx.Array("q", WORKERS, lock=False)
+    ready = ctx.Value("i", 0)
     with pj.JournalStore.open(db_path, clock=lambda: clock.value) as store:
         for i in range(JOBS):
             store.cron.create_job(name=f"job{i}", prompt="p", owner_principal="o", channel=None,
                                   schedule=Every(1_000), job_id=f"job{i:04d}")
-    procs = [ctx.Process(target=_worker, args=(str(db_path), clock, stop, f"w{i}", claimed))
+    procs = [ctx.Process(target=_worker, args=(str(db_path), clock, stop, f"w{i}", claimed, ready))
              for i in range(WORKERS)]
     for p in procs:
         p.start()
     try:
+        deadline = time.monotonic() + 60
+        while ready.value < WORKERS:  # every worker polls before the first slot falls due
+            assert time.monotonic() < deadline, f"only {ready.value} workers started"
+            time.sleep(0.005)
         with pj.JournalStore.open(db_path, clock=lambda: clock.value) as store:
             for step in range(1, STEPS + 1):
                 clock.value = T0 + step * 1_000
