@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from benchmarks.common import describe
+from .common import describe
 from palyra_journal import JournalStore, kernels
 
 VERSIONS = 10_000

@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from benchmarks.common import describe
+from .common import describe
 from palyra_journal.kernels import GENESIS_HASH, native_chain, pure_chain
 from palyra_journal.kernels.native_cpu import SHA_NAMES, set_sha_limit
 from palyra_journal._native import lib
@@ -64,7 +64,7 @@ def test_payloads_are_the_described_size():
 def test_chain_hashes(benchmark, impl):
     fn = {"native": native_chain.chain_hashes, "native joined": native_chain.chain_hashes_joined,
           "python": pure_chain.chain_hashes}[impl]
-    describe(benchmark, section=1, workload="chain_hashes 10000", impl=f"palyra {impl}",
+    describe(benchmark, section=0, workload="chain_hashes 10000", impl=f"palyra {impl}",
              role="ours", items=N_HASH)
     if impl == "python":
         out = benchmark.pedantic(fn, args=(GENESIS_HASH, ROWS), rounds=5, iterations=1)
@@ -78,7 +78,7 @@ def test_chain_hashes_hashlib_loop(benchmark):
     hashes = native_chain.chain_hashes(GENESIS_HASH, ROWS)
     preimages = [p.encode() + b"\n" + pure_chain.envelope_text(r).encode()
                  for r, p in zip(ROWS, [GENESIS_HASH] + hashes[:-1])]
-    describe(benchmark, section=1, workload="chain_hashes 10000", impl="hashlib loop (prebuilt preimages)",
+    describe(benchmark, section=0, workload="chain_hashes 10000", impl="hashlib loop (prebuilt preimages)",
              role="peer", items=N_HASH)
     sha = hashlib.sha256
     out = benchmark(lambda: [sha(p).hexdigest() for p in preimages])
@@ -88,7 +88,7 @@ def test_chain_hashes_hashlib_loop(benchmark):
 @pytest.mark.benchmark(group="verify_chain 100000")
 @pytest.mark.parametrize("impl", ["native", "python"])
 def test_verify_chain(benchmark, verify_rows, impl):
-    describe(benchmark, section=2, workload=f"verify_chain {N_VERIFY}", impl=f"palyra {impl} kernel",
+    describe(benchmark, section=0, workload=f"verify_chain {N_VERIFY}", impl=f"palyra {impl} kernel",
              role="ours", items=N_VERIFY)
     if impl == "python":
         res = benchmark.pedantic(pure_chain.verify_chain, args=(GENESIS_HASH, 1, verify_rows),
@@ -107,7 +107,7 @@ PATHS = sorted({"portable", SHA_NAMES[lib.pj_cpu_sha_detected()]})
 def test_sha256_native(benchmark, size, path):
     data = bytes(range(256)) * (SIZES[size] // 256) or bytes(SIZES[size])
     benchmark.group = f"sha256 {size}"
-    describe(benchmark, section=1, workload=f"sha256 {size}", impl=f"palyra native {path}",
+    describe(benchmark, section=0, workload=f"sha256 {size}", impl=f"palyra native {path}",
              role="ours", items=1)
     set_sha_limit("portable" if path == "portable" else None)
     try:
@@ -121,6 +121,6 @@ def test_sha256_native(benchmark, size, path):
 def test_sha256_hashlib(benchmark, size):
     data = bytes(range(256)) * (SIZES[size] // 256) or bytes(SIZES[size])
     benchmark.group = f"sha256 {size}"
-    describe(benchmark, section=1, workload=f"sha256 {size}", impl="hashlib", role="peer", items=1)
+    describe(benchmark, section=0, workload=f"sha256 {size}", impl="hashlib", role="peer", items=1)
     sha = hashlib.sha256
     benchmark(lambda: sha(data).digest())

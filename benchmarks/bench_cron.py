@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.common import describe, scaled
+from .common import describe, scaled
 from palyra_journal import Every, JournalStore, kernels
 from palyra_journal.ids import new_ulid
 

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from benchmarks.common import describe
+from .common import describe
 
 PAYLOAD = {
     "tool": "web.fetch",
@@ -40,7 +40,7 @@ def _ours(backend: str):
 @pytest.mark.parametrize("impl", ["native", "python"])
 def test_canonicalize_value_ours(benchmark, impl):
     mod = _ours(impl)
-    describe(benchmark, section=1, workload="canonicalize value", impl=f"palyra {impl}",
+    describe(benchmark, section=0, workload="canonicalize value", impl=f"palyra {impl}",
              role="ours", items=1)
     text, _ = benchmark(mod.canonicalize, PAYLOAD)
     assert 300 <= len(text.encode()) <= 360
@@ -48,21 +48,21 @@ def test_canonicalize_value_ours(benchmark, impl):
 
 @pytest.mark.benchmark(group="canonicalize value")
 def test_canonicalize_value_json(benchmark):
-    describe(benchmark, section=1, workload="canonicalize value", impl="json.dumps", role="peer", items=1)
+    describe(benchmark, section=0, workload="canonicalize value", impl="json.dumps", role="peer", items=1)
     benchmark(json.dumps, PAYLOAD, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @pytest.mark.benchmark(group="canonicalize value")
 def test_canonicalize_value_orjson(benchmark):
     orjson = pytest.importorskip("orjson")
-    describe(benchmark, section=1, workload="canonicalize value", impl="orjson", role="peer", items=1)
+    describe(benchmark, section=0, workload="canonicalize value", impl="orjson", role="peer", items=1)
     benchmark(orjson.dumps, PAYLOAD, option=orjson.OPT_SORT_KEYS)
 
 
 @pytest.mark.benchmark(group="canonicalize value")
 def test_canonicalize_value_rfc8785(benchmark):
     rfc8785 = pytest.importorskip("rfc8785")
-    describe(benchmark, section=1, workload="canonicalize value", impl="rfc8785", role="peer", items=1)
+    describe(benchmark, section=0, workload="canonicalize value", impl="rfc8785", role="peer", items=1)
     benchmark(rfc8785.dumps, PAYLOAD)
 
 
@@ -70,7 +70,7 @@ def test_canonicalize_value_rfc8785(benchmark):
 @pytest.mark.parametrize("impl", ["native", "python"])
 def test_canonicalize_text_ours(benchmark, impl):
     mod = _ours(impl)
-    describe(benchmark, section=1, workload="canonicalize text", impl=f"palyra {impl}",
+    describe(benchmark, section=0, workload="canonicalize text", impl=f"palyra {impl}",
              role="ours", items=1)
     text, _ = benchmark(mod.canonicalize_text, TEXT)
     assert text == _ours("python").canonicalize(PAYLOAD)[0]
@@ -78,7 +78,7 @@ def test_canonicalize_text_ours(benchmark, impl):
 
 @pytest.mark.benchmark(group="canonicalize text")
 def test_canonicalize_text_json(benchmark):
-    describe(benchmark, section=1, workload="canonicalize text", impl="json", role="peer", items=1)
+    describe(benchmark, section=0, workload="canonicalize text", impl="json", role="peer", items=1)
     benchmark(lambda: json.dumps(json.loads(TEXT), sort_keys=True, separators=(",", ":"),
                                  ensure_ascii=False))
 
@@ -86,5 +86,5 @@ def test_canonicalize_text_json(benchmark):
 @pytest.mark.benchmark(group="canonicalize text")
 def test_canonicalize_text_orjson(benchmark):
     orjson = pytest.importorskip("orjson")
-    describe(benchmark, section=1, workload="canonicalize text", impl="orjson", role="peer", items=1)
+    describe(benchmark, section=0, workload="canonicalize text", impl="orjson", role="peer", items=1)
     benchmark(lambda: orjson.dumps(orjson.loads(TEXT), option=orjson.OPT_SORT_KEYS))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.common import describe, scaled
+from .common import describe, scaled
 from palyra_journal import JournalStore, kernels
 from palyra_journal.events import COLUMNS, VERIFY_BATCH
 
@@ -371,3 +371,38 @@ def test_verify_peer_python_loop(benchmark, verify_db):
              items=N_VERIFY)
     assert benchmark.pedantic(job, rounds=ROUNDS, iterations=1) == N_VERIFY
     conn.close()
+
+
+# ---------------------------------------------------------------------------- 1. batch-size sweep
+SWEEP_EVENTS = scaled(4_000, 20_000)
+SWEEP_BATCHES = (1, 10, 100, 1_000)
+
+
+@pytest.mark.parametrize("batch", SWEEP_BATCHES)
+def test_append_many_batch_sweep_ours(benchmark, workdir, events_batch, batch):
+    """Throughput vs events per transaction (the report's plot), native backend."""
+    evs = events_batch[:SWEEP_EVENTS]
+
+    def job(path):
+        with JournalStore.open(path) as store:
+            for part in chunks(evs, batch):
+                store.append_many(part)
+    describe(benchmark, section=1, workload=f"append_many batch {batch}",
+             impl=f"palyra {kernels.backend_name()}", role="ours", items=len(evs), x=batch)
+    run_fresh(benchmark, workdir, job)
+
+
+@pytest.mark.parametrize("batch", SWEEP_BATCHES)
+def test_append_many_batch_sweep_floor(benchmark, workdir, final_rows, batch):
+    rows = final_rows[:SWEEP_EVENTS]
+
+    def job(path):
+        conn = raw_connect(path)
+        for part in chunks(rows, batch):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(INSERT, part)
+            conn.execute("COMMIT")
+        conn.close()
+    describe(benchmark, section=1, workload=f"append_many batch {batch}", impl="raw sqlite3",
+             role="floor", items=len(rows), x=batch)
+    run_fresh(benchmark, workdir, job)

@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from benchmarks.common import FULL, describe
+from .common import FULL, describe
 
 OPENBLAS_ENV = {name: os.environ.pop(name, None) for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
 

@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 SECTIONS = {
+    0: "0. Kernels (one call, native vs pure vs the best peer)",
     1: "1. Appending events",
     2: "2. Verifying the chain",
     3: "3. Vector recall (exact top-k, one query at a time)",
@@ -87,6 +88,8 @@ def run_suite(out: Path, scale: str, select: str | None) -> tuple[Path, str]:
     """Run pytest-benchmark over the suite; returns the JSON path and pytest's output."""
     result = out / "benchmarks.json"
     env = dict(os.environ, PALYRA_BENCH_SCALE=scale)
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # PERFORMANCE.md "Fair peers"
+        env.pop(name, None)
     cmd = [sys.executable, "-m", "pytest", str(HERE), "-q", "-p", "no:cacheprovider",
            "-o", "addopts=", "-rs", f"--benchmark-json={result}", "--benchmark-disable-gc",
            "--benchmark-min-rounds=3", "--benchmark-max-time=0.5", "--benchmark-warmup=off"]

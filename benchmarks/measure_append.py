@@ -1,0 +1,104 @@
+"""Quick ratios for PERFORMANCE.md section 1: ours against the raw-SQLite floor, same process.
+
+Each workload runs ``ROUNDS`` alternating rounds (ours, floor, ours, floor, ...) on fresh files,
+and the ratio of the median rates is printed (1.0 = as fast as the floor). The floor is the one of
+``bench_journal.py``: the already-final rows inserted with the standard ``sqlite3`` module.
+Run: ``python -m benchmarks.measure_append [N] [ROUNDS]`` (defaults 20 000 events, 5 rounds).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from palyra_journal import JournalStore, kernels
+from palyra_journal.events import COLUMNS
+
+from .bench_journal import BATCH, INGEST_BATCH, INSERT, chunks, make_events, raw_connect
+
+N_SINGLE_SHARE = 4  # append (one transaction per event) runs on N / 4 events
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    events = make_events(n)
+    single = events[: n // N_SINGLE_SHARE]
+    with tempfile.TemporaryDirectory(prefix="pj-measure-") as d:
+        work = Path(d)
+        counter = [0]
+
+        def fresh() -> Path:
+            counter[0] += 1
+            path = work / f"db{counter[0]}.db"
+            JournalStore.open(path).close()
+            return path
+
+        with JournalStore.open(fresh()) as store:
+            store.append_many(events)
+            with store.read() as conn:
+                rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM journal_events "
+                                    "ORDER BY seq").fetchall()
+        jsonl = work / "events.jsonl"
+        jsonl.write_text("".join(json.dumps(ev, ensure_ascii=False) + "\n" for ev in events),
+                         encoding="utf-8")
+
+        def ours_append(path):
+            with JournalStore.open(path) as store:
+                append = store.append
+                for ev in single:
+                    append(ev["kind"], ev["payload"], actor=ev["actor"],
+                           session_id=ev["session_id"], run_id=ev["run_id"],
+                           principal=ev["principal"], channel=ev["channel"])
+
+        def floor_append(path):
+            conn = raw_connect(path)
+            for row in rows[: len(single)]:
+                conn.execute(INSERT, row)
+            conn.close()
+
+        def ours_many(path):
+            with JournalStore.open(path) as store:
+                for part in chunks(events, BATCH):
+                    store.append_many(part)
+
+        def floor_batches(size):
+            def job(path):
+                conn = raw_connect(path)
+                for part in chunks(rows, size):
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.executemany(INSERT, part)
+                    conn.execute("COMMIT")
+                conn.close()
+            return job
+
+        def ours_ingest(path):
+            with JournalStore.open(path) as store:
+                store.ingest_jsonl(jsonl, batch_size=INGEST_BATCH)
+
+        workloads = [("append", ours_append, floor_append),
+                     ("append_many", ours_many, floor_batches(BATCH)),
+                     ("ingest_jsonl", ours_ingest, floor_batches(INGEST_BATCH))]
+        only = sys.argv[3].split(",") if len(sys.argv) > 3 else None
+        print(f"backend {kernels.backend_name()}, {n} events, {rounds} rounds")
+        for name, ours, floor in workloads:
+            if only and name not in only:
+                continue
+            t_ours, t_floor = [], []
+            for _ in range(rounds):
+                for fn, acc in ((ours, t_ours), (floor, t_floor)):
+                    path = fresh()
+                    t0 = time.perf_counter()
+                    fn(path)
+                    acc.append(time.perf_counter() - t0)
+            mo, mf = statistics.median(t_ours), statistics.median(t_floor)
+            print(f"{name:13s} ours {mo * 1e3:8.1f} ms  floor {mf * 1e3:8.1f} ms  "
+                  f"ratio {mf / mo:.2f}")
+
+
+if __name__ == "__main__":
+    main()
