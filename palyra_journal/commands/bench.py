@@ -20,6 +20,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from importlib.util import find_spec
+    if find_spec("pytest") is None or find_spec("pytest_benchmark") is None:
+        from ..errors import JournalError
+        raise JournalError("the benchmark suite needs pytest and pytest-benchmark: "
+                           "pip install 'palyra-journal[bench]'")
     try:
         from .. import benchsuite
     except ImportError:
