@@ -22,12 +22,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
-from . import kernels
-from .errors import (
-    AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError,
-    PayloadTooLargeError,
-)
-from .fields import check_text
+from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
+from .fields import canonical_within_limit, check_text
 from .ids import new_ulid
 
 SUBJECT_TYPES = ("tool", "channel_send", "secret_access", "browser_action", "node_capability",
@@ -121,14 +117,8 @@ class ApprovalStore:
     # ------------------------------------------------------------------ redaction
     def _redacted_json(self, name: str, value: Any) -> str:
         """Canonical JSON of the redacted value, within ``max_payload_bytes``."""
-        text, _ = kernels.canonicalize(value, rules=self._store.redaction, redact=True)
-        limit = self._store.max_payload_bytes
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"{name}: canonical size {size} bytes exceeds max_payload_bytes {limit}",
-                size, limit)
-        return text
+        return canonical_within_limit(value, name, rules=self._store.redaction, redact=True,
+                                      limit=self._store.max_payload_bytes)
 
     def _redacted_text(self, name: str, value: Any, *, nullable: bool) -> str | None:
         """A free-text field after redaction (a secret-looking string becomes ``<redacted>``,

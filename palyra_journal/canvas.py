@@ -33,10 +33,9 @@ from typing import Any, Callable
 from . import kernels
 from .errors import (
     CanvasClosedError, DuplicateIdError, IntegrityError, InvalidPatchError, InvalidPayloadError,
-    NotFoundError, PayloadTooLargeError,
-    VersionConflictError,
+    NotFoundError, VersionConflictError,
 )
-from .fields import check_text
+from .fields import canonical_within_limit, check_text
 from .ids import new_ulid
 from .patch import StalePatchError, apply_ops_in_place, apply_stored, parse_patch
 
@@ -128,14 +127,8 @@ class CanvasStore:
     # ------------------------------------------------------------------ helpers
     def _canonical(self, value: Any, what: str) -> str:
         """Canonical JSON (not redacted) of a state or patch, within ``max_payload_bytes``."""
-        text, _ = kernels.canonicalize(value, rules=self._store.redaction, redact=False)
-        limit = self._store.max_payload_bytes
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"{what}: canonical size {size} bytes exceeds max_payload_bytes {limit}",
-                size, limit)
-        return text
+        return canonical_within_limit(value, what, rules=self._store.redaction, redact=False,
+                                      limit=self._store.max_payload_bytes)
 
     @staticmethod
     def _row(conn, canvas_id: Any) -> tuple:

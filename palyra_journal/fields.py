@@ -43,3 +43,19 @@ def check_text(name: str, value: Any, *, nullable: bool, max_chars: int = MAX_ID
     if len(value) > max_chars:
         raise InvalidPayloadError(f"{name} is {len(value)} characters long; the limit is {max_chars}")
     check_unicode(name, value)
+
+
+def canonical_within_limit(value: Any, what: str, *, rules: Any, redact: bool, limit: int) -> str:
+    """Canonical JSON of ``value`` (redacted when asked) whose UTF-8 size is at most ``limit``.
+
+    The common step of every domain that stores a JSON document (canvas states and patches,
+    approval snapshots and prompts): one size rule, one error with both numbers.
+    """
+    from . import kernels
+    from .errors import PayloadTooLargeError
+    text, _ = kernels.canonicalize(value, rules=rules, redact=redact)
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    if size > limit:
+        raise PayloadTooLargeError(
+            f"{what}: canonical size {size} bytes exceeds max_payload_bytes {limit}", size, limit)
+    return text

@@ -27,7 +27,7 @@ from .errors import (
     ConcurrencyError, DuplicateIdError, InvalidPathError, JournalError, NotADatabaseError,
     ReadOnlyError, SchemaError, StorageFullError,
 )
-from .kernels import DEFAULT_RULES, RedactionRules
+from .kernels import RedactionRules
 
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 
