@@ -9,9 +9,9 @@ Why it is built this way:
   versions x state size.
 * :meth:`CanvasStore.state_at` starts from the nearest snapshot at or below the version and applies
   at most ``interval - 1`` patches, fetched in one query, parsed in one ``json.loads`` call and
-  applied by :func:`~palyra_journal.patch.apply_stored` (the stored patches were checked when
-  written), so its cost does not depend on how old the version is. :meth:`CanvasStore.replay`
-  uses the fully checked path: it is the verification.
+  applied in one loop by :func:`~palyra_journal.patch.apply_stored_all` (the stored patches were
+  checked when written), so its cost does not depend on how old the version is.
+  :meth:`CanvasStore.replay` uses the fully checked path: it is the verification.
 * A patch is applied to the state parsed back from its stored canonical text, and the patch is
   re-read from *its* canonical text before it is applied, so the state written now is exactly what
   :meth:`CanvasStore.replay` rebuilds later from the stored rows.
@@ -37,7 +37,7 @@ from .errors import (
 )
 from .fields import canonical_within_limit, check_text
 from .ids import new_ulid
-from .patch import StalePatchError, apply_ops_in_place, apply_stored, parse_patch
+from .patch import StalePatchError, apply_ops_in_place, apply_stored_all, parse_patch
 
 MAX_HISTORY = 1000
 MAX_SCHEMA_VERSION = 2**31 - 1
@@ -309,8 +309,7 @@ class CanvasStore:
                                  f"patch(es) missing between versions {base} and {version}")
         patches = json.loads("[" + ",".join(texts) + "]")
         try:
-            for patch in patches:
-                state = apply_stored(state, patch)
+            state = apply_stored_all(state, patches)
         except StalePatchError:  # a stored row no longer applies: the checked path says where
             state = json.loads(text)
             for i, patch in enumerate(patches, start=base + 1):

@@ -237,9 +237,9 @@ def test_snapshot_interval_bounds_the_patches_applied(db_path, backend, monkeypa
             store.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": i}])
         import palyra_journal.canvas as canvas_mod
         calls = []
-        real = canvas_mod.apply_stored
-        monkeypatch.setattr(canvas_mod, "apply_stored",
-                            lambda doc, patch: calls.append(1) or real(doc, patch))
+        real = canvas_mod.apply_stored_all
+        monkeypatch.setattr(canvas_mod, "apply_stored_all",
+                            lambda doc, patches: calls.extend(patches) or real(doc, patches))
         counts = []
         for v in range(1, 41):
             calls.clear()
