@@ -427,12 +427,13 @@ def apply_stored_all(doc: Any, patches: Iterable[Any]) -> Any:
     unexpected so the caller can rerun the checked path for a precise error. For every valid patch
     the result equals :func:`apply_ops_in_place`'s (a differential test checks it).
     """
-    tokens = _tokens
+    tokens, cached = _tokens, _TOKEN_CACHE.get
     try:
         for patch in patches:
             for op in (patch["ops"] if type(patch) is dict else patch):
                 name = op["op"]
-                toks = tokens(op["path"])
+                path = op["path"]
+                toks = cached(path) or tokens(path)
                 if name == "replace":
                     value = op["value"]
                     kind = type(value)
