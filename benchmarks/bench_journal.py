@@ -9,8 +9,8 @@ and the real schema (indexes and triggers), so the floor pays what we pay in SQL
 - peers: json.dumps + hashlib + sqlite3, orjson + hashlib + sqlite3 (no redaction: a lower bound
   on their work), and a Python hashlib loop that recomputes the chain from the columns.
 
-Scaled for a shared 2-core machine: 10 000 events appended in batches (2 000 one transaction
-each) and 50 000 verified with --quick; PALYRA_BENCH_SCALE=full runs PERFORMANCE.md's 100 000 and
+Scaled for a shared 2-core machine: 5 000 events appended in batches (1 000 one transaction
+each) and 30 000 verified with --quick; PALYRA_BENCH_SCALE=full runs PERFORMANCE.md's 100 000 and
 1 000 000. Run: ``python -m pytest benchmarks/bench_journal.py --benchmark-only``.
 """
 
@@ -30,9 +30,9 @@ from .common import describe, scaled
 from palyra_journal import JournalStore, kernels
 from palyra_journal.events import COLUMNS, VERIFY_BATCH
 
-N_BATCH = scaled(10_000, 100_000)
-N_SINGLE = scaled(2_000, 20_000)
-N_VERIFY = scaled(50_000, 1_000_000)
+N_BATCH = scaled(5_000, 100_000)
+N_SINGLE = scaled(1_000, 20_000)
+N_VERIFY = scaled(30_000, 1_000_000)
 BATCH = 1_000
 INGEST_BATCH = 10_000
 GENESIS = "0" * 64
