@@ -130,18 +130,7 @@ def _parse_agent(patch: dict) -> list[Op]:
         raise InvalidPatchError("patch.ops is empty: the agent form needs at least one operation")
     out = []
     for i, raw in enumerate(ops):
-        if not isinstance(raw, dict):
-            raise _fail(i, None, None, f"operation must be an object, got {type(raw).__name__}")
-        name = raw.get("op", _MISSING)
-        path = raw.get("path", _MISSING)
-        if name is _MISSING:
-            raise _fail(i, None, path if path is not _MISSING else None, "member 'op' is missing")
-        if name not in AGENT_OPS:
-            raise _fail(i, name if isinstance(name, str) else None,
-                        path if path is not _MISSING else None,
-                        f"op {name!r} is not one of the agent form's {sorted(AGENT_OPS)}")
-        if path is _MISSING:
-            raise _fail(i, name, None, "member 'path' is missing")
+        name, path = _op_and_path(i, raw, AGENT_OPS, "the agent form's")
         extra = sorted(str(k) for k in raw if k not in _AGENT_OP_KEYS)
         if extra:
             raise _fail(i, name, path, f"unknown member(s) {extra} in an agent-form operation")
@@ -155,21 +144,27 @@ def _parse_agent(patch: dict) -> list[Op]:
     return out
 
 
+def _op_and_path(i: int, raw: Any, allowed: Any, form: str) -> tuple[Any, Any]:
+    """The checked ``op`` and ``path`` members of operation ``i`` (both patch forms)."""
+    if not isinstance(raw, dict):
+        raise _fail(i, None, None, f"operation must be an object, got {type(raw).__name__}")
+    name = raw.get("op", _MISSING)
+    path = raw.get("path", _MISSING)
+    if name is _MISSING:
+        raise _fail(i, None, path if path is not _MISSING else None, "member 'op' is missing")
+    if name not in allowed:
+        raise _fail(i, name if isinstance(name, str) else None,
+                    path if path is not _MISSING else None,
+                    f"op {name!r} is not one of {form} {sorted(allowed)}")
+    if path is _MISSING:
+        raise _fail(i, name, None, "member 'path' is missing")
+    return name, path
+
+
 def _parse_rfc6902(patch: Sequence[Any]) -> list[Op]:
     out = []
     for i, raw in enumerate(patch):
-        if not isinstance(raw, dict):
-            raise _fail(i, None, None, f"operation must be an object, got {type(raw).__name__}")
-        name = raw.get("op", _MISSING)
-        path = raw.get("path", _MISSING)
-        if name is _MISSING:
-            raise _fail(i, None, path if path is not _MISSING else None, "member 'op' is missing")
-        if name not in RFC6902_OPS:
-            raise _fail(i, name if isinstance(name, str) else None,
-                        path if path is not _MISSING else None,
-                        f"op {name!r} is not one of RFC 6902's {sorted(RFC6902_OPS)}")
-        if path is _MISSING:
-            raise _fail(i, name, None, "member 'path' is missing")
+        name, path = _op_and_path(i, raw, RFC6902_OPS, "RFC 6902's")
         tokens = parse_pointer(path, index=i, op=name)
         value = None
         if name in ("add", "replace", "test"):
