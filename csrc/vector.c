@@ -84,54 +84,34 @@ static inline int dworse(const dcand *a, const dcand *b) {
     return a->key < b->key || (a->key == b->key && a->idx > b->idx);
 }
 
-/* Min-heaps with the worst candidate at the root. */
-static void fheap_sift_down(fcand *h, size_t n, size_t i) {
-    fcand x = h[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && fworse(&h[c + 1], &h[c])) c++;
-        if (!fworse(&h[c], &x)) break;
-        h[i] = h[c];
-        i = c;
+/* Min-heaps with the worst candidate at the root: one definition for the float32 candidates of
+ * the scan and the double candidates of the exact pass. */
+#define PJ_DEFINE_HEAP(prefix, cand, worse)                                                      \
+    static void prefix##_sift_down(cand *h, size_t n, size_t i) {                               \
+        cand x = h[i];                                                                           \
+        for (;;) {                                                                               \
+            size_t c = 2 * i + 1;                                                                \
+            if (c >= n) break;                                                                   \
+            if (c + 1 < n && worse(&h[c + 1], &h[c])) c++;                                       \
+            if (!worse(&h[c], &x)) break;                                                        \
+            h[i] = h[c];                                                                         \
+            i = c;                                                                               \
+        }                                                                                        \
+        h[i] = x;                                                                                \
+    }                                                                                            \
+    static void prefix##_sift_up(cand *h, size_t i) {                                           \
+        cand x = h[i];                                                                           \
+        while (i > 0) {                                                                          \
+            size_t p = (i - 1) / 2;                                                              \
+            if (!worse(&x, &h[p])) break;                                                        \
+            h[i] = h[p];                                                                         \
+            i = p;                                                                               \
+        }                                                                                        \
+        h[i] = x;                                                                                \
     }
-    h[i] = x;
-}
 
-static void fheap_sift_up(fcand *h, size_t i) {
-    fcand x = h[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!fworse(&x, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static void dheap_sift_down(dcand *h, size_t n, size_t i) {
-    dcand x = h[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && dworse(&h[c + 1], &h[c])) c++;
-        if (!dworse(&h[c], &x)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
-}
-
-static void dheap_sift_up(dcand *h, size_t i) {
-    dcand x = h[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!dworse(&x, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
+PJ_DEFINE_HEAP(fheap, fcand, fworse)
+PJ_DEFINE_HEAP(dheap, dcand, dworse)
 
 /* qsort order: best first (score desc, index asc). NaN never reaches the sort. */
 static int dcand_cmp(const void *pa, const void *pb) {
