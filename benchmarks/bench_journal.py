@@ -133,6 +133,18 @@ def ours(request):
     kernels.set_backend(previous)
 
 
+def floor_batches(rows, size):
+    """The floor: the already-final ``rows`` inserted with plain sqlite3, ``size`` per transaction."""
+    def job(path):
+        conn = raw_connect(path)
+        for part in chunks(rows, size):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(INSERT, part)
+            conn.execute("COMMIT")
+        conn.close()
+    return job
+
+
 def chunks(seq, size):
     it = iter(seq)
     while True:
@@ -209,13 +221,7 @@ def test_append_many_ours(benchmark, workdir, events_batch, ours):
 
 
 def test_append_many_floor(benchmark, workdir, final_rows):
-    def job(path):
-        conn = raw_connect(path)
-        for part in chunks(final_rows, BATCH):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, part)
-            conn.execute("COMMIT")
-        conn.close()
+    job = floor_batches(final_rows, BATCH)
     describe(benchmark, section=1, workload="append_many", impl="raw sqlite3", role="floor",
              items=N_BATCH)
     run_fresh(benchmark, workdir, job)
@@ -285,13 +291,7 @@ def test_ingest_jsonl_ours(benchmark, workdir, jsonl_file, ours):
 
 
 def test_ingest_jsonl_floor(benchmark, workdir, final_rows):
-    def job(path):
-        conn = raw_connect(path)
-        for part in chunks(final_rows, INGEST_BATCH):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, part)
-            conn.execute("COMMIT")
-        conn.close()
+    job = floor_batches(final_rows, INGEST_BATCH)
     describe(benchmark, section=1, workload="ingest_jsonl", impl="raw sqlite3", role="floor",
              items=N_BATCH)
     run_fresh(benchmark, workdir, job)
@@ -396,13 +396,7 @@ def test_append_many_batch_sweep_ours(benchmark, workdir, events_batch, batch):
 def test_append_many_batch_sweep_floor(benchmark, workdir, final_rows, batch):
     rows = final_rows[:SWEEP_EVENTS]
 
-    def job(path):
-        conn = raw_connect(path)
-        for part in chunks(rows, batch):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, part)
-            conn.execute("COMMIT")
-        conn.close()
+    job = floor_batches(rows, batch)
     describe(benchmark, section=1, workload=f"append_many batch {batch}", impl="raw sqlite3",
              role="floor", items=len(rows), x=batch)
     run_fresh(benchmark, workdir, job)

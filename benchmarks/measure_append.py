@@ -18,7 +18,8 @@ from pathlib import Path
 from palyra_journal import JournalStore, kernels
 from palyra_journal.events import COLUMNS
 
-from .bench_journal import BATCH, INGEST_BATCH, INSERT, chunks, make_events, raw_connect
+from .bench_journal import (BATCH, INGEST_BATCH, INSERT, chunks, floor_batches, make_events,
+                            raw_connect)
 
 N_SINGLE_SHARE = 4  # append (one transaction per event) runs on N / 4 events
 
@@ -66,23 +67,14 @@ def main() -> None:
                 for part in chunks(events, BATCH):
                     store.append_many(part)
 
-        def floor_batches(size):
-            def job(path):
-                conn = raw_connect(path)
-                for part in chunks(rows, size):
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.executemany(INSERT, part)
-                    conn.execute("COMMIT")
-                conn.close()
-            return job
 
         def ours_ingest(path):
             with JournalStore.open(path) as store:
                 store.ingest_jsonl(jsonl, batch_size=INGEST_BATCH)
 
         workloads = [("append", ours_append, floor_append),
-                     ("append_many", ours_many, floor_batches(BATCH)),
-                     ("ingest_jsonl", ours_ingest, floor_batches(INGEST_BATCH))]
+                     ("append_many", ours_many, floor_batches(rows, BATCH)),
+                     ("ingest_jsonl", ours_ingest, floor_batches(rows, INGEST_BATCH))]
         only = sys.argv[3].split(",") if len(sys.argv) > 3 else None
         print(f"backend {kernels.backend_name()}, {n} events, {rounds} rounds")
         for name, ours, floor in workloads:
