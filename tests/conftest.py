@@ -1,4 +1,4 @@
-"""Shared fixtures: both kernel backends, a fresh store, and the spec's test vectors."""
+"""Shared fixtures: both kernel backends, a fresh store, and the vendored test vectors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 
 from palyra_journal import kernels
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# RFC 8785 and ES6 number vectors (json-canonicalization, Apache-2.0) and Merkle proof vectors
+# (transparency-dev/merkle, Apache-2.0), each folder with its LICENSE.
+TEST_VECTORS = Path(__file__).resolve().parent / "data"
 BACKENDS = ("python", "native")
 
 
@@ -35,9 +36,8 @@ def kernel(request):
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    assert SHARED_DATA.is_dir(), f"test vectors not found next to the checkout: {SHARED_DATA}"
-    return SHARED_DATA
+def test_vectors() -> Path:
+    return TEST_VECTORS
 
 
 @pytest.fixture

@@ -29,16 +29,16 @@ def _native():
 
 # ------------------------------------------------------------------------- spec vectors
 
-def _vector_names(shared_data):
-    return sorted(p.name for p in (shared_data / "jcs" / "input").iterdir())
+def _vector_names(test_vectors):
+    return sorted(p.name for p in (test_vectors / "jcs" / "input").iterdir())
 
 
-def test_spec_vectors_text_and_value(kernel, shared_data):
-    names = _vector_names(shared_data)
+def test_spec_vectors_text_and_value(kernel, test_vectors):
+    names = _vector_names(test_vectors)
     assert names
     for name in names:
-        raw = (shared_data / "jcs" / "input" / name).read_bytes()
-        expected = (shared_data / "jcs" / "output" / name).read_bytes().decode("utf-8")
+        raw = (test_vectors / "jcs" / "input" / name).read_bytes()
+        expected = (test_vectors / "jcs" / "output" / name).read_bytes().decode("utf-8")
         assert kernel.canonicalize_text(raw, redact=False) == (expected, False), name
         assert kernel.canonicalize_text(raw.decode("utf-8"), redact=False)[0] == expected, name
         assert kernel.canonicalize(json.loads(raw), redact=False) == (expected, False), name
@@ -49,8 +49,8 @@ def _unreadable(x: float) -> bool:
     return 2.0**53 <= abs(x) < 1e21
 
 
-def test_es6_numbers(kernel, shared_data):
-    lines = (shared_data / "jcs" / "es6-numbers-20k.txt").read_text().split()
+def test_es6_numbers(kernel, test_vectors):
+    lines = (test_vectors / "jcs" / "es6-numbers-20k.txt").read_text().split()
     assert len(lines) == 20000
     wrong = []
     refused = 0
@@ -69,11 +69,11 @@ def test_es6_numbers(kernel, shared_data):
     assert 0 < refused < 20000
 
 
-def test_es6_numbers_formatter(shared_data):
+def test_es6_numbers_formatter(test_vectors):
     """The formatters themselves write every double of the vectors, refused ones included."""
     from palyra_journal.kernels import native_jcs
     wrong = []
-    for line in (shared_data / "jcs" / "es6-numbers-20k.txt").read_text().split():
+    for line in (test_vectors / "jcs" / "es6-numbers-20k.txt").read_text().split():
         hexbits, expected = line.split(",")
         x = struct.unpack(">d", bytes.fromhex(hexbits.zfill(16)))[0]
         got = (pure_jcs.format_number(x), native_jcs.format_number(x))

@@ -29,10 +29,10 @@ SEEDS = [
 ]
 
 
-def _corpus(tmp_path: Path, shared_data: Path) -> Path:
+def _corpus(tmp_path: Path, test_vectors: Path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    inputs = sorted((shared_data / "jcs" / "input").glob("*.json"))
+    inputs = sorted((test_vectors / "jcs" / "input").glob("*.json"))
     bodies = [p.read_bytes() for p in inputs] + SEEDS
     n = 0
     for body in bodies:
@@ -43,8 +43,8 @@ def _corpus(tmp_path: Path, shared_data: Path) -> Path:
     return corpus
 
 
-def test_atheris_native_json_parser(tmp_path, shared_data, capsys):
-    corpus = _corpus(tmp_path, shared_data)
+def test_atheris_native_json_parser(tmp_path, test_vectors, capsys):
+    corpus = _corpus(tmp_path, test_vectors)
     args = [sys.executable, str(HERE / "native_json_target.py"), "-seed=8808",
             "-max_len=4096", "-timeout=20", "-rss_limit_mb=4096", f"-dict={HERE / 'json.dict'}",
             "-print_final_stats=1"]
