@@ -12,8 +12,9 @@ from typing import Any
 from .errors import (
     AlreadyResolvedError, BackendUnavailableError, ConcurrencyError, CorruptVectorError,
     DuplicateIdError, InvalidPatchError, InvalidPathError, InvalidPayloadError,
-    InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotFoundError, PayloadTooLargeError,
-    ReadOnlyError, SchemaError, SchemaTooNewError, StorageFullError, VersionConflictError,
+    InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotAJournalError,
+    NotFoundError, PayloadTooLargeError, ReadOnlyError, SchemaError, SchemaTooNewError, StorageError,
+    StorageFullError, VersionConflictError,
     CanvasClosedError, IntegrityError,
 )
 from .kernels import backend_name
@@ -53,6 +54,7 @@ __all__ = [
     "JournalError", "InvalidPathError", "InvalidPayloadError", "PayloadTooLargeError",
     "DuplicateIdError", "NotFoundError", "VersionConflictError", "InvalidPatchError",
     "InvalidScheduleError", "InvalidStateError", "AlreadyResolvedError", "ConcurrencyError", "SchemaError",
-    "NotADatabaseError", "SchemaTooNewError", "ReadOnlyError", "StorageFullError",
+    "NotADatabaseError", "NotAJournalError", "SchemaTooNewError", "ReadOnlyError", "StorageError",
+    "StorageFullError",
     "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError", *_LAZY,
 ]

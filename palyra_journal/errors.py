@@ -13,7 +13,8 @@ class JournalError(Exception):
 
 
 class InvalidPathError(JournalError):
-    """The database path is refused (a `..` component, or not a usable file)."""
+    """A path is refused: the database's (a `..` component, a directory, no database there) or a
+    file to read or write (a JSON-lines source, an export destination, a payload file)."""
 
 
 class InvalidPayloadError(JournalError, ValueError):
@@ -72,7 +73,8 @@ class CanvasClosedError(JournalError):
 
 
 class IntegrityError(JournalError):
-    """Stored data no longer matches what rebuilding it gives (e.g. an edited canvas snapshot)."""
+    """Stored data no longer matches what rebuilding it gives (e.g. an edited canvas snapshot), or
+    the file lost a guard it was created with (the append-only triggers)."""
 
 
 class ConcurrencyError(JournalError):
@@ -84,7 +86,13 @@ class SchemaError(JournalError):
 
 
 class NotADatabaseError(SchemaError):
-    """The file exists but is not a SQLite database."""
+    """The file exists but is not a SQLite database (or is damaged beyond SQLite's reading)."""
+
+
+class NotAJournalError(SchemaError):
+    """A SQLite database that is not a palyra-journal one: it holds other tables and none of ours
+    (opened without ``adopt=True``), or it is empty and was opened read-only. The file is left
+    untouched; ``adopt=True`` (CLI ``--adopt``) adds the journal's tables to it."""
 
 
 class SchemaTooNewError(SchemaError):
@@ -93,6 +101,11 @@ class SchemaTooNewError(SchemaError):
 
 class ReadOnlyError(JournalError):
     """The database file or its directory cannot be written."""
+
+
+class StorageError(JournalError):
+    """SQLite failed in a way no narrower class names (an I/O error, a missing table in a damaged
+    file); the message carries SQLite's own text."""
 
 
 class StorageFullError(JournalError):

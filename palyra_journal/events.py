@@ -18,14 +18,17 @@ import gc
 import io
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
-from . import kernels
-from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
+from . import kernels, schema
+from .errors import (
+    DuplicateIdError, InvalidPathError, InvalidPayloadError, JournalError, PayloadTooLargeError,
+)
 from .ids import new_ulid, new_ulids
 from .progress import Progress
 
@@ -140,17 +143,28 @@ class ChainHead(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The result of :meth:`Journal.verify`: ``ok``, or the first bad seq and why."""
+    """The result of :meth:`Journal.verify`: ``ok``, or the first bad seq and why.
+
+    ``missing_triggers`` names the append-only triggers the file lost (reason
+    ``triggers_missing`` when the chain itself verifies: rows can be rewritten from now on).
+    For ``head_mismatch``, ``expected_hash`` is the checkpoint's and ``actual_hash`` what the
+    journal holds at that seq (None when it has no such row).
+    """
 
     ok: bool
     checked: int
     first_bad_seq: int | None
     reason: str | None
     head: ChainHead | None
+    missing_triggers: tuple[str, ...] = ()
+    expected_hash: str | None = None
+    actual_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "first_bad_seq": self.first_bad_seq,
-                "reason": self.reason, "head": None if self.head is None else self.head.to_dict()}
+                "reason": self.reason, "head": None if self.head is None else self.head.to_dict(),
+                "missing_triggers": list(self.missing_triggers),
+                "expected_hash": self.expected_hash, "actual_hash": self.actual_hash}
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -290,6 +304,57 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _LINE_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
+_AT_BYTE = re.compile(r"^(?P<head>[^:]*): (?P<what>.*?) at byte (?P<at>\d+)(?P<tail>.*)$", re.S)
+
+
+def _byte_first(message: str, sep: str = ": ") -> str:
+    """One format for every JSON error: the kernels say ``ROOT: WHAT at byte M[: WHY]``; callers
+    read ``ROOT: byte M: WHAT[: WHY]`` (``line N, byte M: …`` for a JSON line, ``sep=", "``)."""
+    m = _AT_BYTE.match(message)
+    if m is None:
+        return message
+    return f"{m['head']}{sep}byte {m['at']}: {m['what']}{m['tail']}"
+
+
+def _line_json_error(raw: bytes, lineno: int, exc: BaseException) -> str:
+    """``line N, byte M: …`` for a line the decoder refused, located by the kernels' strict
+    parser (the same diagnostics as ``append``'s); the decoder's own position is the fallback."""
+    root = f"line {lineno}"
+    try:
+        kernels.canonicalize_text(raw, redact=False, root=root)
+    except InvalidPayloadError as strict:
+        return _byte_first(str(strict), sep=", ")
+    pos = getattr(exc, "pos", None)
+    at = len(raw.decode("utf-8")[:pos].encode("utf-8")) if isinstance(pos, int) else 0
+    why = getattr(exc, "msg", None) or str(exc)
+    return f"{root}, byte {at}: invalid JSON: {why}"
+
+
+def _drop_stored(conn: sqlite3.Connection, b: "_Prepared") -> tuple["_Prepared", int]:
+    """The batch without the events whose event_id is already stored, and how many those were."""
+    given = list(b.given_ids)
+    stored: set[str] = set()
+    for start in range(0, len(given), 500):
+        chunk = given[start:start + 500]
+        stored.update(r[0] for r in conn.execute(
+            f"SELECT event_id FROM journal_events WHERE event_id IN ({', '.join('?' * len(chunk))})",
+            chunk))
+    if not stored:
+        return b, 0
+    keep = [i for i, v in enumerate(b.ids) if v not in stored]
+    return b.subset(keep), len(b) - len(keep)
+
+
+class IngestCount(int):
+    """The count ``ingest_jsonl`` wrote (an int), with ``skipped``: events left out because their
+    event_id was already stored (``on_duplicate="skip"``)."""
+
+    skipped: int
+
+    def __new__(cls, written: int, skipped: int = 0) -> "IngestCount":
+        self = super().__new__(cls, written)
+        self.skipped = skipped
+        return self
 
 
 class _Prepared:
@@ -300,6 +365,20 @@ class _Prepared:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def subset(self, keep: list[int]) -> "_Prepared":
+        """The batch restricted to the rows at ``keep`` (labels still name the original rows)."""
+        b = _Prepared()
+        for name in ("ids", "kinds", "actors", "timestamps", "texts", "redacted"):
+            col = getattr(self, name)
+            setattr(b, name, [col[i] for i in keep])
+        b.optional = [[col[i] for i in keep] for col in self.optional]
+        kept = set(b.ids)
+        b.given_ids = [v for v in self.given_ids if v in kept]
+        b.now = self.now
+        labels = self.labels
+        b.labels = lambda i: labels(keep[i])
+        return b
 
 
 # ---------------------------------------------------------------------------------------- journal
@@ -326,7 +405,8 @@ class Journal:
                     text, red = kernels.canonicalize(payload, rules=rules)
         except InvalidPayloadError as exc:
             msg = str(exc)
-            raise type(exc)(msg if msg.startswith(where) else f"{where}: {msg}") from None
+            raise type(exc)(_byte_first(msg if msg.startswith(where) else f"{where}: {msg}")) \
+                from None
         limit = self.store.max_payload_bytes
         n = len(text)
         if n * 4 > limit:
@@ -394,19 +474,35 @@ class Journal:
         return _gc_paused(self._append_batch, evs)
 
     def _append_batch(self, evs: list) -> list[EventRecord]:
-        return self._write_batch(self._prepare(evs, _index_label, extra_keys=frozenset()))
+        try:
+            batch = self._prepare(evs, _index_label, extra_keys=frozenset())
+        except InvalidPayloadError as exc:
+            exc.args = (_byte_first(str(exc)),)
+            raise
+        return self._write_batch(batch)
 
-    def ingest_jsonl(self, source: Any, *, batch_size: int = 10_000,
-                     progress: bool = False) -> int:
+    def ingest_jsonl(self, source: Any, *, batch_size: int = 10_000, progress: bool = False,
+                     start_line: int = 1, on_duplicate: str = "error") -> "IngestCount":
         """Append the events of a JSON-lines file or binary stream; returns the count written.
 
-        Each batch of ``batch_size`` lines is one all-or-nothing transaction; an error names the
-        line (1-based) and says how many events earlier batches already wrote. Blank lines are
-        skipped; the keys ``export_jsonl`` adds (seq, hash, ...) are ignored, so an export can be
-        ingested again (into an empty store it reproduces the very same hashes).
+        Each batch of ``batch_size`` lines is one all-or-nothing transaction. When a line is
+        refused, the batches before it stay written: the error names the line (``line N, byte M``
+        for a JSON error), the last committed line, and carries ``resume_line`` for
+        ``start_line=`` (CLI ``--start-line``), which skips the lines before it.
+        ``on_duplicate="skip"`` skips events whose ``event_id`` is already stored instead of
+        failing (the count is the result's ``skipped``), so re-running the same file is
+        idempotent when its events carry ids. Blank lines are skipped; the keys ``export_jsonl``
+        adds (seq, hash, ...) are ignored, so an export can be ingested again (into an empty
+        store it reproduces the very same hashes).
         """
         if type(batch_size) is not int or batch_size < 1:
             raise InvalidPayloadError(f"batch_size must be an int >= 1, got {batch_size!r:.60}")
+        if type(start_line) is not int or start_line < 1:
+            raise InvalidPayloadError(f"start_line must be an int >= 1, got {start_line!r:.60}")
+        if on_duplicate not in ("error", "skip"):
+            raise InvalidPayloadError(
+                f"on_duplicate must be 'error' or 'skip', got {on_duplicate!r:.60}")
+        skip = on_duplicate == "skip"
         close = False
         total = None
         if isinstance(source, (str, os.PathLike)):
@@ -414,7 +510,7 @@ class Journal:
             try:
                 stream: BinaryIO = open(path, "rb")
             except OSError as exc:
-                raise JournalError(f"cannot read {path!r}: {exc.strerror}") from None
+                raise InvalidPathError(f"cannot read {path!r}: {exc.strerror}") from None
             close = True
             if progress:
                 try:
@@ -429,35 +525,45 @@ class Journal:
         else:
             raise InvalidPayloadError(
                 f"source must be a path or a binary stream, got {_type_name(source)}")
-        written = 0
+        written = skipped = 0
         bar = Progress("ingest", total, enabled=progress, unit="bytes" if total else "events")
+        lineno = 0
         try:
-            lineno = 0
             lines: list[bytes] = []
             linenos: list[int] = []
             consumed = 0
             for raw in stream:
                 lineno += 1
                 consumed += len(raw)
-                if raw.isspace() or not raw:
+                if lineno < start_line or raw.isspace() or not raw:
                     continue
                 lines.append(raw)
                 linenos.append(lineno)
                 if len(lines) >= batch_size:
-                    written += _gc_paused(self._ingest_batch, lines, linenos, written)
+                    n, dup = _gc_paused(self._ingest_batch, lines, linenos, written, start_line,
+                                        skip)
+                    written += n
+                    skipped += dup
                     bar.update(consumed if total else len(lines))
                     consumed = 0
                     lines, linenos = [], []
             if lines:
-                written += _gc_paused(self._ingest_batch, lines, linenos, written)
+                n, dup = _gc_paused(self._ingest_batch, lines, linenos, written, start_line, skip)
+                written += n
+                skipped += dup
                 bar.update(consumed if total else len(lines))
+        except OSError as exc:  # the source failed while being read
+            raise InvalidPathError(
+                f"reading the source failed after line {lineno}: {exc.strerror or exc}") from None
         finally:
             bar.close()
             if close:
                 stream.close()
-        return written
+        return IngestCount(written, skipped)
 
-    def _ingest_batch(self, lines: list[bytes], linenos: list[int], written: int) -> int:
+    def _ingest_batch(self, lines: list[bytes], linenos: list[int], written: int,
+                      start_line: int, skip: bool) -> tuple[int, int]:
+        """Write one batch of lines; returns (written, skipped as already stored)."""
         def label(i: int) -> str:
             return f"line {linenos[i]}"
 
@@ -470,29 +576,43 @@ class Journal:
                  flags) = cols
                 batch = self._prepare_columns(label, kinds, actors, [sess, runs, princs, devs, chans],
                                               ids, tss, None, (texts, flags))
+            else:
+                evs = [self._parse_line(raw, linenos[i]) for i, raw in enumerate(lines)]
+                batch = self._prepare(evs, label, extra_keys=EXPORT_ONLY_KEYS)
+            if not skip:
                 self._write_batch(batch, return_records=False)
-                return len(lines)
-            evs = []
-            decode = _LINE_DECODER.decode
-            for i, raw in enumerate(lines):
-                try:
-                    ev = decode(raw.decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    raise InvalidPayloadError(
-                        f"line {linenos[i]}: invalid UTF-8 at byte {exc.start}") from None
-                except (ValueError, RecursionError) as exc:
-                    raise InvalidPayloadError(f"line {linenos[i]}: invalid JSON ({exc})") from None
-                if type(ev) is not dict:
-                    raise InvalidPayloadError(
-                        f"line {linenos[i]}: expected a JSON object, got {_type_name(ev)}")
-                evs.append(ev)
-            batch = self._prepare(evs, label, extra_keys=EXPORT_ONLY_KEYS)
-            self._write_batch(batch, return_records=False)
+                return len(batch), 0
+            with store.write() as conn:
+                batch, dup = _drop_stored(conn, batch)
+                if len(batch):
+                    self._write_batch(batch, return_records=False)
+            return len(batch), dup
         except JournalError as exc:
-            if written:
-                exc.args = (f"{exc} (the {written} events of earlier lines were written)",)
+            if isinstance(exc, InvalidPayloadError):
+                exc.args = (_byte_first(str(exc)),)
+            elif isinstance(exc, DuplicateIdError) and not skip:
+                exc.args = (f"{exc} (on_duplicate='skip' skips events already stored)",)
+            first = linenos[0]
+            if first > start_line or written:
+                exc.args = (f"{exc}; nothing from line {first} on was written, the lines before "
+                            f"it are committed ({written} events): resume with start_line={first}",)
+                exc.resume_line = first
+            else:
+                exc.args = (f"{exc}; nothing was written",)
             raise
-        return len(lines)
+
+    @staticmethod
+    def _parse_line(raw: bytes, lineno: int) -> dict:
+        """One event line as a dict; a JSON error is located as ``line N, byte M: …``."""
+        try:
+            ev = _LINE_DECODER.decode(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InvalidPayloadError(f"line {lineno}, byte {exc.start}: invalid UTF-8") from None
+        except (ValueError, RecursionError) as exc:
+            raise InvalidPayloadError(_line_json_error(raw, lineno, exc)) from None
+        if type(ev) is not dict:
+            raise InvalidPayloadError(f"line {lineno}: expected a JSON object, got {_type_name(ev)}")
+        return ev
 
     def _prepare(self, evs: list, label: Callable[[int], str],
                  extra_keys: frozenset) -> _Prepared:
@@ -700,7 +820,7 @@ class Journal:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             except OSError as exc:
-                raise JournalError(f"cannot write {path!r}: {exc.strerror}") from None
+                raise InvalidPathError(f"cannot write {path!r}: {exc.strerror}") from None
             out: Any = open(fd, "wb")
             close = True
         elif hasattr(destination, "write"):
@@ -715,6 +835,11 @@ class Journal:
                 chunk = "".join(map(export_line, rows))
                 out.write(chunk if text_mode else chunk.encode("utf-8"))
                 count += len(rows)
+        except OSError as exc:  # the destination failed (full disk, closed pipe, ...)
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise InvalidPathError(f"writing the export failed after {count} events: "
+                                   f"{exc.strerror or exc}") from None
         finally:
             if close:
                 out.close()
@@ -759,12 +884,14 @@ class Journal:
             tail = conn.execute(_TAIL).fetchone()
             last_seq = tail[0] if tail else 0
             hi = last_seq if to_seq is None else min(to_seq, last_seq)
-            head_bad = None
+            head_bad = actual_hash = None
             if want is not None:
                 row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
                                    (want[0],)).fetchone()
-                if row is None or row[0] != want[1]:
+                actual_hash = None if row is None else row[0]
+                if actual_hash != want[1]:
                     head_bad = want[0]
+            missing = tuple(schema.missing_guards(conn))
             prev = GENESIS_HASH
             if from_seq > 1:
                 row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
@@ -809,10 +936,13 @@ class Journal:
                     if bad is None and expect <= hi:  # rows missing at the end of the range
                         bad = (expect, "seq_gap")
         if head_bad is not None and (bad is None or head_bad < bad[0]):
-            bad = (head_bad, "head_mismatch")
-        if bad is None:
-            return VerifyReport(True, checked, None, None, head)
-        return VerifyReport(False, checked, bad[0], bad[1], head)
+            return VerifyReport(False, checked, head_bad, "head_mismatch", head, missing,
+                                want[1], actual_hash)
+        if bad is not None:
+            return VerifyReport(False, checked, bad[0], bad[1], head, missing)
+        if missing:
+            return VerifyReport(False, checked, None, "triggers_missing", head, missing)
+        return VerifyReport(True, checked, None, None, head)
 
 
 def _seq_only(expect: int, rows: list[tuple]) -> tuple[int, str] | None:

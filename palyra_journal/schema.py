@@ -5,6 +5,10 @@ own ``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at th
 it exactly once (the second one re-reads the version inside its transaction and finds nothing to
 do). A file whose recorded version is newer than the newest migration known here is refused: an
 older library must not write into a schema it does not understand.
+
+Before anything is written, :func:`identify` tells our files from other applications' SQLite
+databases (which are only written with ``adopt=True``), and :func:`missing_guards` lists the
+append-only triggers a migration created that are no longer in the file.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from importlib import resources
 from .errors import SchemaTooNewError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+#: A guard: a trigger that refuses an UPDATE or DELETE (append-only tables, final decisions).
+_GUARD = re.compile(r"CREATE\s+TRIGGER\s+(\w+)\s+BEFORE\s+(?:UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class Migration:
         if buf.strip():
             raise ValueError(f"migration {self.version:04d}_{self.name}: incomplete statement at end")
         return out
+
+    def guards(self) -> tuple[str, ...]:
+        """The names of the BEFORE UPDATE/DELETE triggers this migration creates."""
+        return tuple(_GUARD.findall(self.sql))
 
 
 def _load() -> tuple[Migration, ...]:
@@ -71,6 +81,44 @@ def current_version(conn: sqlite3.Connection) -> int:
     if row is None:
         return 0
     return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+#: What :func:`identify` says of a file.
+OURS, EMPTY, FOREIGN = "ours", "empty", "foreign"
+
+
+def user_tables(conn: sqlite3.Connection) -> list[str]:
+    """Tables and views of the file, SQLite's internal ones left out."""
+    return [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+
+
+def identify(conn: sqlite3.Connection) -> str:
+    """:data:`OURS` when ``schema_migrations`` is palyra-journal's (its columns, and migration 1
+    under our name), :data:`EMPTY` when the file holds no table, else :data:`FOREIGN` (another
+    application's database, including one whose own ``schema_migrations`` is not ours)."""
+    tables = user_tables(conn)
+    if not tables:
+        return EMPTY
+    if "schema_migrations" not in tables or not MIGRATIONS:
+        return FOREIGN
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(schema_migrations)")}
+    if not {"version", "name", "applied_at_unix_ms"} <= columns:
+        return FOREIGN
+    row = conn.execute("SELECT name FROM schema_migrations WHERE version = ?",
+                       (MIGRATIONS[0].version,)).fetchone()
+    return OURS if row is not None and row[0] == MIGRATIONS[0].name else FOREIGN
+
+
+def missing_guards(conn: sqlite3.Connection) -> list[str]:
+    """The append-only triggers of the applied migrations that the file no longer has."""
+    version = current_version(conn)
+    want = [name for mig in MIGRATIONS if mig.version <= version for name in mig.guards()]
+    if not want:
+        return []
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    return [name for name in want if name not in have]
 
 
 def check_not_newer(conn: sqlite3.Connection, path: str) -> int:

@@ -24,8 +24,9 @@ from typing import Any, Callable, Iterator
 
 from . import schema
 from .errors import (
-    ConcurrencyError, DuplicateIdError, InvalidPathError, JournalError, NotADatabaseError,
-    ReadOnlyError, SchemaError, StorageFullError,
+    ConcurrencyError, DuplicateIdError, IntegrityError, InvalidPathError, InvalidPayloadError,
+    JournalError, NotADatabaseError, NotAJournalError, ReadOnlyError, SchemaError, StorageError,
+    StorageFullError,
 )
 from .kernels import RedactionRules
 
@@ -33,7 +34,8 @@ _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTR
 
 
 def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException:
-    """Map a ``sqlite3`` error to the matching JournalError subclass (others pass through)."""
+    """Map a ``sqlite3`` error to the matching JournalError subclass (never a raw sqlite3 error;
+    other exceptions pass through)."""
     if not isinstance(exc, sqlite3.Error):
         return exc
     msg = str(exc)
@@ -49,7 +51,12 @@ def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException
         return NotADatabaseError(f"{prefix}not a SQLite database ({msg})")
     if isinstance(exc, sqlite3.IntegrityError) and "unique" in low:
         return DuplicateIdError(f"{prefix}duplicate id ({msg})")
-    return exc
+    if "unable to open database file" in low:
+        return InvalidPathError(f"{prefix}cannot open the database file ({msg})")
+    if "no such table" in low or "no such column" in low:
+        return StorageError(f"{prefix}the database lacks part of palyra-journal's schema ({msg}); "
+                            "it is damaged or was changed outside palyra-journal")
+    return StorageError(f"{prefix}SQLite failed: {msg}")
 
 
 def _check_path(path: "str | os.PathLike[str]") -> str:
@@ -107,6 +114,72 @@ def _narrow_mode(path: str) -> None:
                 pass
 
 
+def _connect(text: str, *, read_only: bool, memory_db: bool, timeout: float) -> sqlite3.Connection:
+    """The connection: ``mode=ro`` when read-only (SQLite then creates nothing), else read-write,
+    creating the file 0600 (and its directories 0700) before SQLite does, so it is never wider."""
+    try:
+        if read_only:
+            uri = Path(os.path.abspath(text)).as_uri() + "?mode=ro"
+            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=timeout, cached_statements=512)
+        if not memory_db:
+            _make_parents(text)
+            if not os.path.exists(text):
+                fd = os.open(text, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+        return sqlite3.connect(text, isolation_level=None, check_same_thread=False,
+                               timeout=timeout, cached_statements=512)
+    except sqlite3.Error as exc:
+        raise translate_sqlite_error(exc, text) from exc
+    except PermissionError as exc:
+        raise ReadOnlyError(f"cannot create {text!r}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise InvalidPathError(f"cannot open {text!r}: {exc.strerror}") from exc
+
+
+def _sidecars_exist(path: str) -> bool:
+    return os.path.exists(path + "-wal") or os.path.exists(path + "-shm")
+
+
+def _remove_sidecars(path: str) -> None:
+    """Let SQLite remove the -wal/-shm files a read-only connection had to create (a read-only
+    connection cannot, so the file would be left with two new files beside it): the last
+    connection to close removes them, and with an empty WAL the database file is not written.
+    When another process still has the file open, SQLite keeps them for it."""
+    if not _sidecars_exist(path):
+        return
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass
+
+
+def _check_identity(conn: sqlite3.Connection, text: str, *, read_only: bool, adopt: bool) -> None:
+    """Refuse, before anything is written, a file that is not ours (see :func:`schema.identify`)."""
+    kind = schema.identify(conn)
+    if kind == schema.OURS:
+        return
+    if kind == schema.EMPTY:
+        if read_only:
+            raise NotAJournalError(f"{text!r} is an empty database, not a palyra-journal one "
+                                   "(nothing to read)")
+        return  # a new or empty file is initialized
+    tables = schema.user_tables(conn)
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    if read_only:
+        raise NotAJournalError(f"{text!r} is a SQLite database of another application (tables "
+                               f"{shown}), not a palyra-journal one")
+    if not adopt:
+        raise NotAJournalError(
+            f"{text!r} is a SQLite database of another application (tables {shown}), not a "
+            "palyra-journal one; it was left untouched. To add the journal's tables to it, open "
+            "it with adopt=True (CLI: --adopt)")
+
+
 class JournalStore:
     """One SQLite file: journal, memory, canvas, cron and approvals. Use :meth:`open`."""
 
@@ -127,6 +200,7 @@ class JournalStore:
         self._lock = threading.RLock()
         self._tx_depth = 0
         self._closed = False
+        self._sidecars_to_clean = False
         self._embedding_provider = embedding_provider
         self._memory = self._canvas = self._cron = self._approvals = None
         from .events import Journal
@@ -138,49 +212,48 @@ class JournalStore:
              max_payload_bytes: int = 262_144, embedding_provider: Any = None,
              busy_timeout_ms: int = 5_000, canvas_snapshot_interval: int = 32,
              redaction: RedactionRules | None = None, synchronous: str = "normal",
-             read_only: bool = False, clock: Callable[[], int] | None = None,
-             **options: Any) -> "JournalStore":
-        """Open (creating if needed) the store at ``path``; see API.md "Opening".
+             read_only: bool = False, adopt: bool = False,
+             clock: Callable[[], int] | None = None, **options: Any) -> "JournalStore":
+        """Open the store at ``path``, creating it (and its missing directories) when writing.
+
+        ``read_only=True`` never creates a directory, a file or a table: the file must already be
+        a palyra-journal database (else :class:`InvalidPathError` "no database at ...", or
+        :class:`NotAJournalError`). When writing, a missing or empty file is initialized, and a
+        SQLite database of another application (tables, none of ours) is refused with
+        :class:`NotAJournalError`, untouched, unless ``adopt=True`` adds the journal's tables to it
+        (embedding the store in an application's own database; see docs/api.md "Opening").
+        A file whose append-only triggers were dropped is refused for writing
+        (:class:`IntegrityError`); it can still be opened read-only and verified.
 
         Extra keyword ``options`` are kept for the domain modules (e.g. memory fusion weights).
         ``clock`` (a function returning Unix ms) replaces the wall clock, for tests and simulations.
         """
         text = _check_path(path)
         if not isinstance(max_payload_bytes, int) or max_payload_bytes < 2:
-            raise JournalError(f"max_payload_bytes must be an int >= 2, got {max_payload_bytes!r}")
+            raise InvalidPayloadError(
+                f"max_payload_bytes must be an int >= 2, got {max_payload_bytes!r}")
         if not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
-            raise JournalError(f"busy_timeout_ms must be an int >= 0, got {busy_timeout_ms!r}")
+            raise InvalidPayloadError(f"busy_timeout_ms must be an int >= 0, got {busy_timeout_ms!r}")
         if not isinstance(canvas_snapshot_interval, int) or canvas_snapshot_interval < 1:
-            raise JournalError(
+            raise InvalidPayloadError(
                 f"canvas_snapshot_interval must be an int >= 1, got {canvas_snapshot_interval!r}")
         sync = _SYNCHRONOUS.get(str(synchronous).lower())
         if sync is None:
-            raise JournalError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
+            raise InvalidPayloadError(
+                f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
         rules = RedactionRules.coerce(redaction)
         memory_db = text == ":memory:"
-        if read_only and (memory_db or not os.path.exists(text)):
-            raise InvalidPathError(f"read_only=True needs an existing database file, got {text!r}")
-        if not memory_db and not read_only:
-            _make_parents(text)
-        try:
-            if read_only:
-                uri = Path(os.path.abspath(text)).as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                                       timeout=busy_timeout_ms / 1000, cached_statements=512)
-            else:
-                existed = memory_db or os.path.exists(text)
-                if not existed:  # create it 0600 before SQLite does, so it is never wider
-                    fd = os.open(text, os.O_CREAT | os.O_RDWR, 0o600)
-                    os.close(fd)
-                conn = sqlite3.connect(text, isolation_level=None, check_same_thread=False,
-                                       timeout=busy_timeout_ms / 1000, cached_statements=512)
-        except sqlite3.Error as exc:
-            raise translate_sqlite_error(exc, text) from exc
-        except OSError as exc:
-            raise InvalidPathError(f"cannot open {text!r}: {exc.strerror}") from exc
+        if read_only and memory_db:
+            raise InvalidPathError("read_only=True needs a database file, got ':memory:'")
+        if read_only and not os.path.exists(text):
+            raise InvalidPathError(f"no database at {text!r}")
+        had_sidecars = not memory_db and _sidecars_exist(text)
+        conn = _connect(text, read_only=read_only, memory_db=memory_db,
+                        timeout=busy_timeout_ms / 1000)
         try:
             conn.execute("PRAGMA schema_version").fetchone()  # reads the header: is it SQLite?
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            _check_identity(conn, text, read_only=read_only, adopt=adopt)
             if not memory_db and not read_only:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
@@ -194,21 +267,34 @@ class JournalStore:
                 schema.check_not_newer(conn, text)
             else:
                 schema.migrate(conn, text)
+                missing = schema.missing_guards(conn)
+                if missing:
+                    raise IntegrityError(
+                        f"{text!r}: the append-only triggers {', '.join(missing)} are missing "
+                        "(dropped outside palyra-journal), so stored rows could be rewritten; "
+                        "refusing to write. Open it read-only to verify or export it, and restore "
+                        "the file from a backup")
         except sqlite3.Error as exc:
             conn.close()
+            if read_only and not had_sidecars:
+                _remove_sidecars(text)
             err = translate_sqlite_error(exc, text)
             if isinstance(err, NotADatabaseError):
                 err = NotADatabaseError(f"{text!r} is not a SQLite database")
             raise err from exc
         except BaseException:
             conn.close()
+            if read_only and not had_sidecars:
+                _remove_sidecars(text)
             raise
         if not memory_db and not read_only:
             _narrow_mode(text)
-        return cls(conn, text, hash_chain=hash_chain, max_payload_bytes=max_payload_bytes,
+        store = cls(conn, text, hash_chain=hash_chain, max_payload_bytes=max_payload_bytes,
                    embedding_provider=embedding_provider, busy_timeout_ms=busy_timeout_ms,
                    canvas_snapshot_interval=canvas_snapshot_interval, redaction=rules,
                    clock=clock, read_only=read_only, options=options)
+        store._sidecars_to_clean = read_only and not had_sidecars
+        return store
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -221,6 +307,8 @@ class JournalStore:
                 if closer is not None:
                     closer()
             self._conn.close()
+            if self._sidecars_to_clean:
+                _remove_sidecars(self.path)
 
     def __enter__(self) -> "JournalStore":
         return self
@@ -254,7 +342,7 @@ class JournalStore:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                raise translate_sqlite_error(exc) from exc
+                raise translate_sqlite_error(exc, self.path) from exc
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -310,8 +398,10 @@ class JournalStore:
     def append_many(self, events):
         return self._journal.append_many(events)
 
-    def ingest_jsonl(self, source, *, batch_size: int = 10_000, progress: bool = False) -> int:
-        return self._journal.ingest_jsonl(source, batch_size=batch_size, progress=progress)
+    def ingest_jsonl(self, source, *, batch_size: int = 10_000, progress: bool = False,
+                     start_line: int = 1, on_duplicate: str = "error") -> int:
+        return self._journal.ingest_jsonl(source, batch_size=batch_size, progress=progress,
+                                          start_line=start_line, on_duplicate=on_duplicate)
 
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head=None,
                progress: bool = False):

@@ -260,7 +260,7 @@ def test_state_at_reports_a_stored_patch_that_no_longer_applies(db_path, backend
                 "WHERE canvas_id = ? AND version = 4", (cid,))
     raw.commit()
     raw.close()
-    with JournalStore.open(db_path) as store:
+    with JournalStore.open(db_path, read_only=True) as store:  # a trigger is gone: read only
         assert store.canvas.state_at(cid, 3) == {"n": 2}
         with pytest.raises(IntegrityError, match="version 4"):
             store.canvas.state_at(cid, 5)
@@ -296,7 +296,7 @@ def test_replay_detects_a_snapshot_edited_behind_the_stores_back(db_path, backen
                 "WHERE canvas_id = ? AND version = 8", (cid,))
     raw.commit()
     raw.close()
-    with JournalStore.open(db_path) as store:
+    with JournalStore.open(db_path, read_only=True) as store:  # a trigger is gone: read only
         with pytest.raises(IntegrityError, match="version 8"):
             store.canvas.replay(cid)
 
@@ -313,7 +313,7 @@ def test_replay_detects_an_edited_first_snapshot_and_latest_state(db_path, backe
     raw.execute("UPDATE canvas_state SET state_json = '{\"n\":7}' WHERE canvas_id = ?", (b,))
     raw.commit()
     raw.close()
-    with JournalStore.open(db_path) as store:
+    with JournalStore.open(db_path, read_only=True) as store:  # a trigger is gone: read only
         with pytest.raises(IntegrityError, match="version-1 snapshot"):
             store.canvas.replay(a)
         with pytest.raises(IntegrityError, match="latest state"):

@@ -123,7 +123,7 @@ def test_custom_redaction_rules_apply(db_path, backend):
     ({"items": [1, {"when": object()}]}, "when"),
     ({"big": 2**53}, "big"),
     ({"f": [1e16]}, r"payload\.f\[0\]: number 1e\+16 is an integer beyond"),
-    ('{"f": 1e16}', "payload: number 1e16 at byte 6 is an integer beyond"),
+    ('{"f": 1e16}', "payload: byte 6: number 1e16 is an integer beyond"),
     ({1: "non-string key"}, "payload"),
     ("{\"a\": NaN}", "payload"),
     (b"\xff\xfe", "payload"),
@@ -265,11 +265,14 @@ def test_ingest_error_names_the_line_and_keeps_earlier_batches(tmp_path, store):
     data = _jsonl(lines[:7]) + b'{"kind": "k", "payload": {"x": NaN}}\n' + _jsonl(lines[7:])
     src = tmp_path / "bad.jsonl"
     src.write_bytes(data)
-    with pytest.raises(pj.InvalidPayloadError, match=r"line 8.*5 events of earlier lines"):
+    with pytest.raises(pj.InvalidPayloadError,
+                       match=r"^line 8, byte 31: invalid JSON: NaN .*from line 6 on.*\(5 events\)"
+                             r".*start_line=6$") as exc:
         store.ingest_jsonl(src, batch_size=5)
+    assert exc.value.resume_line == 6
     assert count(store) == 5  # the first batch; the failing batch wrote nothing
     for bad, fragment in ((b"[1]\n", "line 1: expected a JSON object"),
-                          (b'{"kind": "k"}\n\xff\n', "line 2: invalid UTF-8"),
+                          (b'{"kind": "k"}\n\xff\n', "line 2, byte 0: invalid UTF-8"),
                           (b'{"kind": "k", "what": 1}\n', "line 1.*'what'")):
         with pytest.raises(pj.InvalidPayloadError, match=fragment):
             store.ingest_jsonl(io.BytesIO(bad))
@@ -323,7 +326,8 @@ def test_records_are_frozen_picklable_and_convert_to_dicts(store):
     report = store.verify()
     assert isinstance(report, VerifyReport)
     assert report.to_dict() == {"ok": True, "checked": 1, "first_bad_seq": None, "reason": None,
-                                "head": {"seq": 1, "hash": rec.hash}}
+                                "head": {"seq": 1, "hash": rec.hash}, "missing_triggers": [],
+                                "expected_hash": None, "actual_hash": None}
 
 
 # ------------------------------------------------------------------------------- verify

@@ -36,8 +36,20 @@ def tamper(path, *statements, params=()):
     conn.close()
 
 
+def restore_triggers(path):
+    """What a careful attacker does after tampering: put the append-only triggers back, so that
+    verify() has only the chain (and a checkpoint kept elsewhere) to go by."""
+    from palyra_journal import schema
+    conn = sqlite3.connect(path)
+    for stmt in schema.MIGRATIONS[0].statements():
+        if stmt.upper().startswith("CREATE TRIGGER"):
+            conn.execute(stmt)
+    conn.commit()
+    conn.close()
+
+
 def report(path, **kwargs):
-    with JournalStore.open(path) as store:
+    with JournalStore.open(path, read_only=True) as store:  # the triggers are gone: no writing
         return store.verify(**kwargs)
 
 
@@ -105,6 +117,8 @@ def test_truncated_tail_is_caught_with_expected_head(journal):
     with JournalStore.open(journal) as store:
         checkpoint = store.head()
     tamper(journal, "DELETE FROM journal_events WHERE seq > 15")
+    assert report(journal).reason == "triggers_missing"
+    restore_triggers(journal)
     assert report(journal).ok  # a shorter chain is still a valid chain...
     rep = report(journal, expected_head=checkpoint)  # ...but not the one we checkpointed
     assert (rep.ok, rep.first_bad_seq, rep.reason, rep.checked) == (False, N, "head_mismatch", 15)
@@ -123,6 +137,7 @@ def test_rewritten_history_with_recomputed_hashes_is_caught_with_expected_head(j
                      [r[:12] + (h, p) + r[14:] for r, h, p in zip(rows, hashes, prevs)])
     conn.commit()
     conn.close()
+    restore_triggers(journal)
     assert report(journal).ok
     rep = report(journal, expected_head=checkpoint)
     assert (rep.ok, rep.first_bad_seq, rep.reason) == (False, N, "head_mismatch")
@@ -137,4 +152,4 @@ def test_verify_from_the_middle_after_a_bad_row(journal):
     tamper(journal, "UPDATE journal_events SET kind = 'x' WHERE seq = 4")
     assert_bad(report(journal), 4, "hash_mismatch")
     rep = report(journal, from_seq=5)  # the range after the bad row chains from row 4's hash
-    assert rep.ok and rep.checked == N - 4
+    assert (rep.reason, rep.first_bad_seq, rep.checked) == ("triggers_missing", None, N - 4)

@@ -1,11 +1,31 @@
-"""Subcommands of the ``palyra-journal`` CLI, one module per domain (see ``cli.py``)."""
+"""Subcommands of the ``palyra-journal`` CLI, one module per domain (see ``cli.py``).
+
+Every subcommand names how it opens its database with :func:`add_db`, and opens it with
+:func:`open_db`, so the rule lives here once: a *read* command opens read-only and creates
+nothing (a missing, empty or foreign file is refused with exit 2); a *write* command needs an
+existing palyra-journal database; a *create* command also makes a new one (or initializes an
+empty file). Write and create commands refuse another application's SQLite file unless
+``--adopt`` is given.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable
+
+#: How a subcommand opens its database (see the module docstring).
+READ, WRITE, CREATE = "read", "write", "create"
+
+ADOPT_HELP = ("add the journal's tables to an existing SQLite database of another application "
+              "(embed the store in it); without it such a file is refused, untouched")
+_DB_HELP = {
+    READ: "database file (opened read-only: nothing is created or changed)",
+    WRITE: "an existing palyra-journal database file",
+    CREATE: "database file (created, with its directories, when missing)",
+}
 
 
 def add_command(sub, name: str, help_text: str, func: Callable[[argparse.Namespace], int | None],
@@ -37,6 +57,28 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def open_store(path: str, **kwargs: Any):
+def add_db(p: argparse.ArgumentParser, mode: str, *, optional: bool = False) -> None:
+    """The DB argument of a subcommand that opens its database as ``mode``."""
+    if optional:
+        p.add_argument("db", nargs="?", metavar="DB", help=_DB_HELP[mode])
+    else:
+        p.add_argument("db", metavar="DB", help=_DB_HELP[mode])
+    if mode != READ:
+        p.add_argument("--adopt", action="store_true", help=ADOPT_HELP)
+    p.set_defaults(db_mode=mode)
+
+
+def open_db(args: argparse.Namespace, mode: str | None = None, **kwargs: Any):
+    """Open ``args.db`` as the subcommand's mode (or ``mode``); refusals are JournalErrors."""
+    from ..errors import InvalidPathError, NotAJournalError
     from ..store import JournalStore
-    return JournalStore.open(path, **kwargs)
+    mode = mode or args.db_mode
+    path = args.db
+    if mode == READ:
+        return JournalStore.open(path, read_only=True, **kwargs)
+    if mode == WRITE and path != ":memory:":
+        if not os.path.lexists(path):
+            raise InvalidPathError(f"no database at {path!r}")
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise NotAJournalError(f"{path!r} is an empty file, not a palyra-journal database")
+    return JournalStore.open(path, adopt=getattr(args, "adopt", False), **kwargs)

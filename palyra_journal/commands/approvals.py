@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime, timezone
 
 from ..approvals import DECISIONS, SCOPES, SUBJECT_TYPES
-from . import add_command, emit, open_store
+from . import READ, WRITE, add_command, add_db, emit, open_db
 
 
 def register(sub) -> None:
@@ -19,7 +19,7 @@ def register(sub) -> None:
     parent.set_defaults(func=lambda args: (parent.print_help(), 2)[1])
 
     p = add_command(asub, "list", "list requests, oldest first", run_list)
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     state = p.add_mutually_exclusive_group()
     state.add_argument("--pending", action="store_const", const=True, default=None,
                        help="only unresolved requests")
@@ -36,7 +36,7 @@ def register(sub) -> None:
                     run_resolve, description="Record the decision for a pending request. "
                     "--scope session applies to the rest of the session, --scope timeboxed "
                     "for --ttl-ms milliseconds.")
-    p.add_argument("db", metavar="DB")
+    add_db(p, WRITE)
     p.add_argument("approval_id", metavar="APPROVAL_ID")
     p.add_argument("--decision", required=True, choices=DECISIONS)
     p.add_argument("--scope", default="once", choices=SCOPES)
@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--by", dest="resolved_by", metavar="PRINCIPAL")
 
     p = add_command(asub, "expire", "time out pending requests past their deadline", run_expire)
-    p.add_argument("db", metavar="DB")
+    add_db(p, WRITE)
 
 
 def _when(ms: int | None) -> str:
@@ -62,7 +62,7 @@ def _line(r) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         recs = store.approvals.list(after_id=args.after, limit=args.limit, pending=args.pending,
                                     principal=args.principal, subject_id=args.subject_id,
                                     subject_type=args.subject_type, decision=args.decision)
@@ -71,7 +71,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_resolve(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         rec = store.approvals.resolve(args.approval_id, decision=args.decision, scope=args.scope,
                                       reason=args.reason, scope_ttl_ms=args.scope_ttl_ms,
                                       resolved_by=args.resolved_by)
@@ -80,7 +80,7 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def run_expire(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         n = store.approvals.expire_overdue()
     emit(args, {"expired": n}, f"{n} request(s) timed out")
     return 0

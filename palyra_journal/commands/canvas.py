@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 
 from ..errors import IntegrityError, NotFoundError
-from . import add_command, emit, open_store
+from . import READ, add_command, add_db, emit, open_db
 
 
 def register(sub) -> None:
@@ -22,12 +22,12 @@ def register(sub) -> None:
     p = add_command(csub, "show", "show a canvas (latest, or --at-version N)", run_show,
                     description="Print a canvas's metadata and its JSON state: the latest "
                     "version, or the state as it was at --at-version N (time travel).")
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     p.add_argument("canvas_id", metavar="ID")
     p.add_argument("--at-version", type=int, default=None, metavar="N")
 
     p = add_command(csub, "history", "list a canvas's patches, oldest first", run_history)
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     p.add_argument("canvas_id", metavar="ID")
     p.add_argument("--after", type=int, default=0, metavar="VERSION",
                    help="only versions after this one")
@@ -37,7 +37,7 @@ def register(sub) -> None:
                     run_replay, description="Rebuild the canvas from version 1 through every "
                     "patch and compare each stored snapshot and the latest state; exit 1 when "
                     "one differs.")
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     p.add_argument("canvas_id", metavar="ID")
 
 
@@ -47,7 +47,7 @@ def _when(ms: int) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         snap = store.canvas.get(args.canvas_id)
         if snap is None:
             raise NotFoundError(f"canvas_id {args.canvas_id!r} not found")
@@ -71,7 +71,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         recs = store.canvas.history(args.canvas_id, after_version=args.after, limit=args.limit)
 
     def line(r) -> str:
@@ -87,7 +87,7 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         try:
             snap = store.canvas.replay(args.canvas_id)
         except IntegrityError as exc:

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime, timezone
 
 from ..errors import InvalidScheduleError
-from . import add_command, emit, open_store
+from . import CREATE, READ, WRITE, add_command, add_db, emit, open_db
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
 
     p = add_command(csub, "add", "create a job", run_add, description="Create a cron job with "
                     "one schedule: --cron EXPR [--tz ZONE], --every MS or --at UNIX_MS.")
-    p.add_argument("db", metavar="DB")
+    add_db(p, CREATE)
     p.add_argument("--name", required=True)
     p.add_argument("--prompt", default="")
     p.add_argument("--owner", required=True, dest="owner_principal", metavar="PRINCIPAL")
@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--disabled", action="store_true", help="create it disabled")
 
     p = add_command(csub, "list", "list jobs", run_list)
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     p.add_argument("--owner", dest="owner_principal", metavar="PRINCIPAL")
     p.add_argument("--channel")
     state = p.add_mutually_exclusive_group()
@@ -55,14 +55,14 @@ def register(sub) -> None:
                     description="Show the enabled jobs whose next run is due (now, or within "
                     "--within SEC). With --claim WORKER the due runs are claimed atomically and "
                     "the claims printed.")
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     p.add_argument("--within", type=float, default=0.0, metavar="SEC")
     p.add_argument("--claim", metavar="WORKER", help="claim the due runs as this worker id")
     p.add_argument("--limit", type=int, default=64)
     p.add_argument("--lease-ms", type=int, default=300_000)
 
     p = add_command(csub, "runs", "list runs", run_runs)
-    p.add_argument("db", metavar="DB")
+    add_db(p, READ)
     p.add_argument("--job", dest="job_id", metavar="JOB_ID")
     p.add_argument("--after", metavar="RUN_ID")
     p.add_argument("--limit", type=int, default=100)
@@ -71,7 +71,7 @@ def register(sub) -> None:
                     description="Claim and run due jobs until Ctrl-C, --max-runs N or --for SEC. "
                     "The built-in handler prints each claim (a JSON line with --json) and "
                     "records the run as succeeded.")
-    p.add_argument("db", metavar="DB")
+    add_db(p, WRITE)
     p.add_argument("--worker-id", default=None, help="default: HOST:PID")
     p.add_argument("--poll-ms", type=int, default=1_000)
     p.add_argument("--lease-ms", type=int, default=300_000)
@@ -113,7 +113,7 @@ def _run_line(run) -> str:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         job = store.cron.create_job(
             name=args.name, prompt=args.prompt, owner_principal=args.owner_principal,
             channel=args.channel, schedule=_schedule(args), job_id=args.job_id,
@@ -126,7 +126,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     enabled = True if args.enabled else False if args.disabled else None
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         jobs = store.cron.list_jobs(after_job_id=args.after, limit=args.limit, enabled=enabled,
                                     owner_principal=args.owner_principal, channel=args.channel)
     emit(args, jobs, lambda: "\n".join(map(_job_line, jobs)) or "no jobs")
@@ -134,7 +134,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_due(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args, WRITE if args.claim else READ) as store:
         if args.claim:
             claims = store.cron.claim_due(worker_id=args.claim, limit=args.limit,
                                           lease_ms=args.lease_ms)
@@ -152,7 +152,7 @@ def run_due(args: argparse.Namespace) -> int:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         runs = store.cron.list_runs(job_id=args.job_id, after_run_id=args.after, limit=args.limit)
     emit(args, runs, lambda: "\n".join(map(_run_line, runs)) or "no runs")
     return 0
@@ -172,7 +172,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
                   f"{_when(claim.run.scheduled_for_unix_ms)}  attempt {claim.run.attempt}",
                   flush=True)
 
-    with open_store(args.db) as store:
+    with open_db(args) as store:
         if not args.json:
             print(f"scheduler {worker}: polling {args.db} (Ctrl-C to stop)", file=sys.stderr)
         try:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-from ..errors import InvalidPayloadError, JournalError
-from . import add_command, emit, open_store
+from ..errors import InvalidPathError, InvalidPayloadError
+from . import CREATE, READ, WRITE, add_command, add_db, emit, open_db
 
 EMBEDDING_HELP = ("embedding provider: hash[:DIMS] (default hash:64), random[:DIMS[:SEED]] "
                   "(random projection), st:MODEL (a local sentence-transformers model)")
@@ -34,8 +33,8 @@ def provider_from_spec(spec: str):
                               "or st:MODEL")
 
 
-def _common(p: argparse.ArgumentParser, *, scope: bool = True) -> None:
-    p.add_argument("db", metavar="DB")
+def _common(p: argparse.ArgumentParser, mode: str, *, scope: bool = True) -> None:
+    add_db(p, mode)
     p.add_argument("--embedding", default="hash:64", metavar="SPEC", help=EMBEDDING_HELP)
     if scope:
         p.add_argument("--principal", required=True)
@@ -58,7 +57,7 @@ def register(sub) -> None:
 
     a = add_command(msub, "add", "store one memory", run_add,
                     description="Store one memory. CONTENT is text, @FILE, or - for stdin.")
-    _common(a)
+    _common(a, CREATE)
     a.add_argument("content", metavar="CONTENT")
     a.add_argument("--source", default="manual")
     a.add_argument("--tag", action="append", default=[], dest="tags")
@@ -69,8 +68,8 @@ def register(sub) -> None:
 
     s = add_command(msub, "search", "hybrid search within a scope", run_search,
                     description="Search memories of a principal (optionally one channel/session) "
-                    "by FTS5 bm25 and exact cosine, fused as MEMORY.md says.")
-    _common(s)
+                    "by FTS5 bm25 and exact cosine, fused into one ranking (docs/memory.md).")
+    _common(s, READ)
     s.add_argument("query", metavar="QUERY")
     s.add_argument("-k", "--top-k", type=int, default=8)
     s.add_argument("--min-score", type=float, default=0.0)
@@ -78,13 +77,13 @@ def register(sub) -> None:
     _filters(s)
 
     ls = add_command(msub, "list", "list memories of a scope, oldest first", run_list)
-    _common(ls)
+    _common(ls, READ)
     ls.add_argument("--after", dest="after_id", metavar="MEMORY_ID")
     ls.add_argument("--limit", type=int, default=100)
     _filters(ls)
 
     d = add_command(msub, "delete", "delete one memory (exit 1 when not found)", run_delete)
-    d.add_argument("db", metavar="DB")
+    add_db(d, WRITE)
     d.add_argument("memory_id", metavar="MEMORY_ID")
     d.add_argument("--principal", required=True)
     d.add_argument("--channel")
@@ -93,7 +92,7 @@ def register(sub) -> None:
     m = add_command(msub, "maintain", "delete expired / old / over-cap memories", run_maintain,
                     description="Delete expired items, items older than --ttl-days, and the "
                     "oldest items over --max-entries / --max-bytes; optionally VACUUM.")
-    _common(m, scope=False)
+    _common(m, WRITE, scope=False)
     m.add_argument("--max-entries", type=int)
     m.add_argument("--max-bytes", type=int)
     m.add_argument("--ttl-days", type=float)
@@ -102,14 +101,12 @@ def register(sub) -> None:
     r = add_command(msub, "reembed", "re-embed items made by another model", run_reembed,
                     description="Re-embed, in batches, every memory whose stored model, dims or "
                     "version differ from the --embedding provider's. Resumable.")
-    _common(r, scope=False)
+    _common(r, WRITE, scope=False)
     r.add_argument("--batch-size", type=int, default=256)
 
 
-def _open(args: argparse.Namespace, *, must_exist: bool = True):
-    if must_exist and args.db != ":memory:" and not os.path.exists(args.db):
-        raise JournalError(f"no database at {args.db!r}")
-    return open_store(args.db, embedding_provider=provider_from_spec(args.embedding))
+def _open(args: argparse.Namespace):
+    return open_db(args, embedding_provider=provider_from_spec(args.embedding))
 
 
 def _read_content(value: str) -> str:
@@ -120,7 +117,7 @@ def _read_content(value: str) -> str:
             with open(value[1:], encoding="utf-8") as f:
                 return f.read()
         except OSError as exc:
-            raise InvalidPayloadError(f"cannot read {value[1:]!r}: {exc.strerror}") from exc
+            raise InvalidPathError(f"cannot read {value[1:]!r}: {exc.strerror}") from exc
     return value
 
 
@@ -132,7 +129,7 @@ def _item_line(item) -> str:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    with _open(args, must_exist=False) as store:
+    with _open(args) as store:
         item = store.memory.ingest(
             _read_content(args.content), principal=args.principal, channel=args.channel,
             session_id=args.session_id, source=args.source, tags=args.tags,
