@@ -90,7 +90,11 @@ def run_suite(out: Path, scale: str, select: str | None) -> tuple[Path, str]:
     env = dict(os.environ, PALYRA_BENCH_SCALE=scale)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # PERFORMANCE.md "Fair peers"
         env.pop(name, None)
+    # The collection rules are given here, not read from a pyproject.toml: an installed copy
+    # (palyra_journal/benchsuite) has none, and a project around the current directory may have
+    # its own. `-c` names an empty config, so the suite runs the same from any directory.
     cmd = [sys.executable, "-m", "pytest", str(HERE), "-q", "-p", "no:cacheprovider",
+           "-c", os.devnull, "--rootdir", str(HERE), "-o", "python_files=bench_*.py",
            "-o", "addopts=", "-rs", f"--benchmark-json={result}", "--benchmark-disable-gc",
            "--benchmark-min-rounds=3", "--benchmark-max-time=0.5", "--benchmark-warmup=off"]
     if select:

@@ -4,13 +4,19 @@ The demo is a list of step functions (:data:`STEPS`), each taking the shared :cl
 and returning a small dict for the summary, so each domain adds its own step as one function
 (journal ingest + verify now; memory recall, cron, canvas and approvals append theirs).
 The workload is deterministic (seeded), so two runs show the same shape.
+
+The sample holds secrets on purpose, so the demo writes nothing but the database: the JSON lines
+are ingested from memory, and without a DB argument the database lives in a private temporary
+directory that is removed when the demo ends, Ctrl-C included.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,10 +42,9 @@ SECRETS = ("sk-live-4f9a8b7c6d5e4f3a2b1c", "Bearer eyJhbGciOiJIUzI1NiJ9.payload.
 
 @dataclass
 class DemoContext:
-    """What the steps share: the open store, a scratch directory, a seeded RNG, the results."""
+    """What the steps share: the open store, a seeded RNG, the results."""
 
     store: JournalStore
-    workdir: Path
     rng: random.Random
     events: int
     results: dict[str, Any] = field(default_factory=dict)
@@ -86,12 +91,11 @@ def synthetic_events(rng: random.Random, count: int, start_ms: int) -> list[dict
 
 
 def step_journal(ctx: DemoContext) -> dict[str, Any]:
-    """Write the sample as JSON lines, ingest it, verify the chain, check no secret is stored."""
+    """Ingest the sample as JSON lines (from memory: its secrets never touch the disk in clear),
+    verify the chain, check no secret is stored."""
     sample = synthetic_events(ctx.rng, ctx.events, 1_700_000_000_000)
-    src = ctx.workdir / "demo-events.jsonl"
-    with open(src, "w", encoding="utf-8") as f:
-        for ev in sample:
-            f.write(json.dumps(ev, ensure_ascii=False) + "\n")
+    src = io.BytesIO("".join(json.dumps(ev, ensure_ascii=False) + "\n"
+                             for ev in sample).encode("utf-8"))
     store = ctx.store
     t0 = time.perf_counter()
     written = store.ingest_jsonl(src, progress=True)
@@ -137,18 +141,23 @@ STEPS: list[tuple[str, Callable[[DemoContext], dict[str, Any]]]] = [
 
 def run_demo(path: str | os.PathLike[str] | None = None, *, events: int = 5_000,
              seed: int = 7) -> dict[str, Any]:
-    """Run every step on ``path`` (default: a new temporary directory); returns the summary."""
-    workdir = Path(tempfile.mkdtemp(prefix="palyra-journal-demo-"))
-    db = Path(path) if path is not None else workdir / "demo.db"
-    summary: dict[str, Any] = {"database": str(db)}
-    t0 = time.perf_counter()
-    with JournalStore.open(db) as store:
-        ctx = DemoContext(store=store, workdir=workdir, rng=random.Random(seed), events=events)
-        from . import kernels
-        summary["backend"] = kernels.backend_name()
-        for name, step in STEPS:
-            ctx.results[name] = step(ctx)
-        head = store.head()
+    """Run every step on ``path``; returns the summary. Without ``path`` the database is made in
+    a new private temporary directory, removed on the way out (``"kept": False``)."""
+    workdir = None if path is not None else tempfile.mkdtemp(prefix="palyra-journal-demo-")
+    try:
+        db = Path(path) if path is not None else Path(workdir) / "demo.db"
+        summary: dict[str, Any] = {"database": str(db), "kept": workdir is None}
+        t0 = time.perf_counter()
+        with JournalStore.open(db) as store:
+            ctx = DemoContext(store=store, rng=random.Random(seed), events=events)
+            from . import kernels
+            summary["backend"] = kernels.backend_name()
+            for name, step in STEPS:
+                ctx.results[name] = step(ctx)
+            head = store.head()
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     summary["steps"] = ctx.results
     summary["head"] = None if head is None else head.to_dict()
     summary["seconds"] = round(time.perf_counter() - t0, 3)
@@ -156,8 +165,10 @@ def run_demo(path: str | os.PathLike[str] | None = None, *, events: int = 5_000,
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    kept = summary.get("kept", True)
     lines = [f"palyra-journal demo  ({summary['backend']} backend, {summary['seconds']} s)",
-             f"  database  {summary['database']}"]
+             f"  database  {summary['database']}" if kept else
+             "  database  a temporary file, removed now (give DB to keep it)"]
     j = summary["steps"].get("journal")
     if j:
         lines += [

@@ -114,12 +114,14 @@ def _narrow_mode(path: str) -> None:
                 pass
 
 
-def _connect(text: str, *, read_only: bool, memory_db: bool, timeout: float) -> sqlite3.Connection:
+def _connect(text: str, *, read_only: bool, memory_db: bool, timeout: float,
+             immutable: bool = False) -> sqlite3.Connection:
     """The connection: ``mode=ro`` when read-only (SQLite then creates nothing), else read-write,
     creating the file 0600 (and its directories 0700) before SQLite does, so it is never wider."""
     try:
         if read_only:
-            uri = Path(os.path.abspath(text)).as_uri() + "?mode=ro"
+            uri = Path(os.path.abspath(text)).as_uri() + "?mode=ro" + ("&immutable=1" if immutable
+                                                                       else "")
             return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                                    timeout=timeout, cached_statements=512)
         if not memory_db:
@@ -251,7 +253,19 @@ class JournalStore:
         conn = _connect(text, read_only=read_only, memory_db=memory_db,
                         timeout=busy_timeout_ms / 1000)
         try:
-            conn.execute("PRAGMA schema_version").fetchone()  # reads the header: is it SQLite?
+            try:
+                conn.execute("PRAGMA schema_version").fetchone()  # reads the header: is it SQLite?
+            except sqlite3.OperationalError as exc:
+                # A WAL file in a directory we cannot write: SQLite cannot make the -shm file a
+                # reader needs. With no -wal file no writer is active, so the file is read as
+                # immutable (what it is to us: nothing can write beside it).
+                if not (read_only and "readonly" in str(exc).lower()
+                        and not os.path.exists(text + "-wal")):
+                    raise
+                conn.close()
+                conn = _connect(text, read_only=True, memory_db=False,
+                                timeout=busy_timeout_ms / 1000, immutable=True)
+                conn.execute("PRAGMA schema_version").fetchone()
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             _check_identity(conn, text, read_only=read_only, adopt=adopt)
             if not memory_db and not read_only:

@@ -6,13 +6,30 @@ import platform
 import sqlite3
 import sys
 
-from . import add_command, emit
+from . import READ, add_command, add_db, emit, open_db
 
 
 def register(sub) -> None:
-    add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
-                run, description="Show which kernel backend runs (native C or pure Python), the "
-                "SIMD level and SHA-256 path chosen for this CPU, and the SQLite and FTS5 versions.")
+    p = add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
+                    run, description="Show which kernel backend runs (native C or pure Python), "
+                    "the SIMD level and SHA-256 path chosen for this CPU, and the SQLite and FTS5 "
+                    "versions. With DB, also the database's schema version, event count and "
+                    "whether its append-only triggers are all in place (exit 1 when one is "
+                    "missing). DB is opened read-only.")
+    add_db(p, READ, optional=True)
+
+
+def database(args) -> dict:
+    """What doctor says of one database: schema version, events, head, missing triggers."""
+    from .. import schema
+    with open_db(args) as store:
+        with store.read() as conn:
+            version = schema.current_version(conn)
+            missing = schema.missing_guards(conn)
+        head = store.head()
+    return {"path": args.db, "schema_version": version, "schema_latest": schema.LATEST_VERSION,
+            "events": head.seq if head else 0, "head": head and head.to_dict(),
+            "missing_triggers": missing}
 
 
 def fts5_version() -> str | None:
@@ -67,6 +84,8 @@ def cpu_model() -> str:
 
 def run(args) -> int:
     d = collect()
+    if args.db is not None:
+        d["database"] = database(args)
 
     def human() -> str:
         lines = [
@@ -83,7 +102,22 @@ def run(args) -> int:
         ]
         if d["native_error"]:
             lines.append(f"  native error {d['native_error']}")
+        db = d.get("database")
+        if db:
+            head = db["head"]
+            lines += [
+                f"  database     {db['path']}",
+                f"  schema       version {db['schema_version']} (this palyra-journal: "
+                f"{db['schema_latest']})",
+                f"  events       {db['events']}" + (f", head {head['seq']}:{head['hash']}"
+                                                     if head else ""),
+                "  triggers     " + (f"MISSING: {', '.join(db['missing_triggers'])} (dropped "
+                                     "outside palyra-journal: rows can be rewritten)"
+                                     if db["missing_triggers"] else "all append-only triggers "
+                                     "in place"),
+            ]
         return "\n".join(lines)
 
     emit(args, d, human)
-    return 0 if d["fts5"] else 1
+    healthy = d["fts5"] and not d.get("database", {}).get("missing_triggers")
+    return 0 if healthy else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 
@@ -23,6 +24,7 @@ def register(sub) -> None:
                    help="database file to write the sample into (default: a temporary directory, "
                    "removed when the demo ends)")
     p.add_argument("--events", type=int, default=5_000, help="sample size (default 5000)")
+    p.set_defaults(db_mode=CREATE)
 
     p = add_command(sub, "append", "append one event", run_append,
                     description="Append one event. PAYLOAD is JSON text, or @FILE to read it.")
@@ -134,9 +136,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             resume = getattr(exc, "resume_line", None)
             text = str(exc).replace("on_duplicate='skip'", "--skip-existing")
             if resume is not None and args.file != "-":
-                command = (f"palyra-journal ingest {args.db} {args.file} --start-line {resume}"
+                command = (f"palyra-journal ingest {shlex.quote(args.db)} {shlex.quote(args.file)} "
+                           f"--start-line {resume}"
                            + (" --skip-existing" if args.skip_existing else ""))
-                text = text.replace(f"start_line={resume}", command)
+                text = text.replace(f"resume with start_line={resume}", f"resume with: {command}")
             exc.args = (text,)
             raise
         head = store.head()
