@@ -2,8 +2,10 @@
 
 Where the native extension is not built (an install without a C compiler), everything that needs
 it is skipped with one reason, :data:`NATIVE_MISSING`, here and nowhere else: the native case of
-the ``backend`` and ``kernel`` fixtures, and the modules that import the extension itself. The
-pure-Python reference runs everything else, so the README's test command passes either way.
+the ``backend`` and ``kernel`` fixtures, the ``native_backend`` fixture, the modules that import
+the extension itself, and a differential test that reaches for it (the extension's absence,
+and only that, turns into the skip). The pure-Python reference runs everything else, so the
+README's test command passes either way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from palyra_journal import kernels
+from palyra_journal.errors import BackendUnavailableError
 
 # Files the tests write are their owner's only (the journal's own files are 0600 anyway).
 os.umask(0o077)
@@ -38,6 +41,14 @@ def pytest_report_header(config):
     return f"palyra-journal kernels: {'native and python' if NATIVE else NATIVE_MISSING}"
 
 
+def _native_missing(exc: BaseException | None) -> bool:
+    """True when ``exc`` is the extension's absence (and the extension is indeed not built)."""
+    if NATIVE or not isinstance(exc, ImportError):
+        return False
+    return isinstance(exc, BackendUnavailableError) or (exc.name or "").startswith(
+        "palyra_journal._native")
+
+
 class _NativeAwareModule(pytest.Module):
     """A test module that imports the extension itself is skipped, not an error, without it."""
 
@@ -45,17 +56,31 @@ class _NativeAwareModule(pytest.Module):
         try:
             return super()._getobj()
         except self.CollectError as exc:
-            cause = exc.__cause__
-            if (not NATIVE and isinstance(cause, ImportError)
-                    and (cause.name or "").startswith("palyra_journal._native")):
+            if _native_missing(exc.__cause__):
                 pytest.skip(NATIVE_MISSING, allow_module_level=True)
             raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    except ImportError as exc:
+        if _native_missing(exc):
+            pytest.skip(NATIVE_MISSING)
+        raise
 
 
 def pytest_pycollect_makemodule(module_path, parent):
     if module_path.name.startswith("test_"):
         return _NativeAwareModule.from_parent(parent, path=module_path)
     return None
+
+
+@pytest.fixture
+def native_backend():
+    """For a test of the native extension alone (no pure twin to run): skipped without it."""
+    needs_native()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -43,7 +43,7 @@ def _corpus(tmp_path: Path, test_vectors: Path) -> Path:
     return corpus
 
 
-def test_atheris_native_json_parser(tmp_path, test_vectors, capsys):
+def test_atheris_native_json_parser(tmp_path, test_vectors, capsys, native_backend):
     corpus = _corpus(tmp_path, test_vectors)
     args = [sys.executable, str(HERE / "native_json_target.py"), "-seed=8808",
             "-max_len=4096", "-timeout=20", "-rss_limit_mb=4096", f"-dict={HERE / 'json.dict'}",
