@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(args: argparse.Namespace, message: str, kind: str) -> int:
+    """Report a refused command: one line on stderr, or one JSON document with --json; exit 2."""
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "type": kind}))
+    else:
+        print(f"palyra-journal: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,11 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except JournalError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "type": type(exc).__name__}))
-        else:
-            print(f"palyra-journal: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc), type(exc).__name__)
+    except json.JSONDecodeError as exc:  # a stored JSON column edited outside palyra-journal
+        return _fail(args, f"stored JSON is damaged ({exc}): the file was changed outside "
+                     "palyra-journal; `palyra-journal verify DB` checks the journal",
+                     "IntegrityError")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

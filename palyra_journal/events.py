@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 from . import kernels, schema
 from .errors import (
-    DuplicateIdError, InvalidPathError, InvalidPayloadError, JournalError, PayloadTooLargeError,
+    DuplicateIdError, IntegrityError, InvalidPathError, InvalidPayloadError, JournalError, PayloadTooLargeError,
 )
 from .ids import new_ulid, new_ulids
 from .progress import Progress
@@ -114,12 +114,16 @@ class EventRecord(tuple):
     @property
     def payload(self) -> Any:
         """The stored (redacted) payload as Python objects, parsed from ``payload_json``."""
-        return _loads(self[10])
+        try:
+            return _loads(self[10])
+        except (ValueError, TypeError, RecursionError) as exc:  # edited behind the store's back
+            raise IntegrityError(f"seq {self[0]}: the stored payload_json is not JSON ({exc}); "
+                                 "the file was changed outside palyra-journal") from None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(zip(COLUMNS, self))
         d["redacted"] = bool(self[11])
-        d["payload"] = _loads(self[10])
+        d["payload"] = self.payload
         return d
 
     def __getnewargs__(self) -> tuple:  # pickle/copy call __new__ with the fields

@@ -184,3 +184,18 @@ def test_missing_source_files_raise_invalid_path(tmp_path, store):
     with pytest.raises(pj.InvalidPathError, match="cannot write"):
         store.export_jsonl(tmp_path / "nodir" / "out.jsonl")
     assert store.head() is None
+
+
+def test_a_stored_payload_edited_into_non_json_raises_integrity_error(db_path):
+    with JournalStore.open(db_path) as store:
+        store.append("k", {"a": 1})
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP TRIGGER journal_events_no_update")
+    conn.execute("UPDATE journal_events SET payload_json = '{oops'")
+    conn.commit()
+    conn.close()
+    with JournalStore.open(db_path, read_only=True) as store:
+        (rec,) = store.recent()
+        for read in (lambda: rec.payload, rec.to_dict):
+            with pytest.raises(pj.IntegrityError, match="seq 1: the stored payload_json is not JSON"):
+                read()
