@@ -113,9 +113,11 @@ def test_read_only_keeps_the_wal_of_a_live_writer(tmp_path):
         assert writer.verify().ok and writer.head().seq == 2
 
 
-def _drop_trigger(path, name):
+def raw(path, *statements):
+    """Change the file behind the store's back, as another program (or an attacker) would."""
     conn = sqlite3.connect(path)
-    conn.execute(f"DROP TRIGGER {name}")
+    for sql in statements:
+        conn.execute(sql)
     conn.commit()
     conn.close()
 
@@ -125,7 +127,7 @@ def _drop_trigger(path, name):
 def test_dropped_append_only_trigger_refuses_writing_and_fails_verify(db_path, trigger, backend):
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(5)])
-    _drop_trigger(db_path, trigger)
+    raw(db_path, f"DROP TRIGGER {trigger}")
     before = db_path.read_bytes()
     with pytest.raises(pj.IntegrityError, match=f"triggers {trigger} are missing.*refusing to write"):
         JournalStore.open(db_path)
@@ -141,11 +143,8 @@ def test_dropped_append_only_trigger_refuses_writing_and_fails_verify(db_path, t
 def test_a_broken_chain_outranks_the_missing_triggers_but_both_are_reported(db_path):
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(5)])
-    conn = sqlite3.connect(db_path)
-    conn.execute("DROP TRIGGER journal_events_no_update")
-    conn.execute("UPDATE journal_events SET payload_json = '{\"i\":9}' WHERE seq = 3")
-    conn.commit()
-    conn.close()
+    raw(db_path, "DROP TRIGGER journal_events_no_update",
+        "UPDATE journal_events SET payload_json = '{\"i\":9}' WHERE seq = 3")
     with JournalStore.open(db_path, read_only=True) as store:
         report = store.verify()
     assert (report.reason, report.first_bad_seq) == ("hash_mismatch", 3)
@@ -166,10 +165,7 @@ def test_head_mismatch_names_both_hashes(db_path):
 def test_a_damaged_schema_raises_a_journal_error_not_sqlite3(db_path):
     with JournalStore.open(db_path) as store:
         store.append("k", {})
-    conn = sqlite3.connect(db_path)
-    conn.execute("DROP TABLE cron_runs")
-    conn.commit()
-    conn.close()
+    raw(db_path, "DROP TABLE cron_runs")
     with JournalStore.open(db_path, read_only=True) as store:
         with pytest.raises(pj.StorageError, match="cron_runs"):
             store.cron.list_runs()
@@ -189,11 +185,8 @@ def test_missing_source_files_raise_invalid_path(tmp_path, store):
 def test_a_stored_payload_edited_into_non_json_raises_integrity_error(db_path):
     with JournalStore.open(db_path) as store:
         store.append("k", {"a": 1})
-    conn = sqlite3.connect(db_path)
-    conn.execute("DROP TRIGGER journal_events_no_update")
-    conn.execute("UPDATE journal_events SET payload_json = '{oops'")
-    conn.commit()
-    conn.close()
+    raw(db_path, "DROP TRIGGER journal_events_no_update",
+        "UPDATE journal_events SET payload_json = '{oops'")
     with JournalStore.open(db_path, read_only=True) as store:
         (rec,) = store.recent()
         for read in (lambda: rec.payload, rec.to_dict):
