@@ -257,8 +257,8 @@ class JournalStore:
                 conn.execute("PRAGMA schema_version").fetchone()  # reads the header: is it SQLite?
             except sqlite3.OperationalError as exc:
                 # A WAL file in a directory we cannot write: SQLite cannot make the -shm file a
-                # reader needs. With no -wal file no writer is active, so the file is read as
-                # immutable (what it is to us: nothing can write beside it).
+                # reader needs. With no -wal file no writer has it open, so it is read as
+                # immutable: this store sees the file as it was when opened.
                 if not (read_only and "readonly" in str(exc).lower()
                         and not os.path.exists(text + "-wal")):
                     raise
