@@ -66,6 +66,8 @@ def _load() -> tuple[Migration, ...]:
 
 MIGRATIONS: tuple[Migration, ...] = _load()
 LATEST_VERSION = MIGRATIONS[-1].version if MIGRATIONS else 0
+#: (migration version, trigger name) of every guard, found once at import.
+_GUARDS = tuple((mig.version, name) for mig in MIGRATIONS for name in mig.guards())
 
 _CREATE_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
@@ -114,7 +116,7 @@ def identify(conn: sqlite3.Connection) -> str:
 def missing_guards(conn: sqlite3.Connection) -> list[str]:
     """The append-only triggers of the applied migrations that the file no longer has."""
     version = current_version(conn)
-    want = [name for mig in MIGRATIONS if mig.version <= version for name in mig.guards()]
+    want = [name for mig_version, name in _GUARDS if mig_version <= version]
     if not want:
         return []
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
