@@ -13,6 +13,7 @@ Domain modules write their audit events with :meth:`JournalStore.record_event` i
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -357,6 +358,9 @@ class JournalStore:
                 yield self._conn
             except sqlite3.Error as exc:
                 raise translate_sqlite_error(exc, self.path) from exc
+            except json.JSONDecodeError as exc:  # what a read parses was stored by us as JSON
+                raise IntegrityError(f"{self.path!r}: a stored JSON value is damaged ({exc}); "
+                                     "the file was changed outside palyra-journal") from None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

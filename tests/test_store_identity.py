@@ -192,3 +192,12 @@ def test_a_stored_payload_edited_into_non_json_raises_integrity_error(db_path):
         for read in (lambda: rec.payload, rec.to_dict):
             with pytest.raises(pj.IntegrityError, match="seq 1: the stored payload_json is not JSON"):
                 read()
+
+
+def test_damaged_stored_json_read_by_a_domain_raises_integrity_error(db_path):
+    with JournalStore.open(db_path) as store:
+        cid = store.canvas.create({"n": 0}, session_id="s", principal="p").canvas_id
+    raw(db_path, "UPDATE canvas_state SET state_json = '{oops'")
+    with JournalStore.open(db_path, read_only=True) as store:
+        with pytest.raises(pj.IntegrityError, match="stored JSON value is damaged"):
+            store.canvas.state_at(cid, 1)
