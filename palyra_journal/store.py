@@ -140,6 +140,13 @@ def _connect(text: str, *, read_only: bool, memory_db: bool, timeout: float,
         raise InvalidPathError(f"cannot open {text!r}: {exc.strerror}") from exc
 
 
+def _damaged_json(path: str, exc: json.JSONDecodeError) -> IntegrityError:
+    """Every JSON column is written by the store as canonical JSON: one that no longer parses was
+    changed outside palyra-journal."""
+    return IntegrityError(f"{path!r}: a stored JSON value is damaged ({exc}); the file was "
+                          "changed outside palyra-journal")
+
+
 def _sidecars_exist(path: str) -> bool:
     return os.path.exists(path + "-wal") or os.path.exists(path + "-shm")
 
@@ -359,8 +366,7 @@ class JournalStore:
             except sqlite3.Error as exc:
                 raise translate_sqlite_error(exc, self.path) from exc
             except json.JSONDecodeError as exc:  # what a read parses was stored by us as JSON
-                raise IntegrityError(f"{self.path!r}: a stored JSON value is damaged ({exc}); "
-                                     "the file was changed outside palyra-journal") from None
+                raise _damaged_json(self.path, exc) from None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -395,6 +401,8 @@ class JournalStore:
                     pass
                 if isinstance(exc, sqlite3.Error):
                     raise translate_sqlite_error(exc, self.path) from exc
+                if isinstance(exc, json.JSONDecodeError):
+                    raise _damaged_json(self.path, exc) from None
                 raise
             finally:
                 self._tx_depth = 0

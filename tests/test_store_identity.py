@@ -201,3 +201,7 @@ def test_damaged_stored_json_read_by_a_domain_raises_integrity_error(db_path):
     with JournalStore.open(db_path, read_only=True) as store:
         with pytest.raises(pj.IntegrityError, match="stored JSON value is damaged"):
             store.canvas.state_at(cid, 1)
+    with JournalStore.open(db_path) as store:  # a write that reads the damaged state first
+        with pytest.raises(pj.IntegrityError, match="stored JSON value is damaged"):
+            store.canvas.apply_patch(cid, [{"op": "add", "path": "/m", "value": 1}])
+        assert store.canvas.history(cid) == []
