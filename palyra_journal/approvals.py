@@ -19,11 +19,16 @@ Why it is built this way:
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections import namedtuple
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
-from .fields import canonical_within_limit, check_text
+from .fields import (
+    MAX_LIST, MAX_TEXT_CHARS, canonical_within_limit, check_bool, check_choice, check_int,
+    check_text, clamp_limit, redact_text,
+)
 from .ids import new_ulid
 
 SUBJECT_TYPES = ("tool", "channel_send", "secret_access", "browser_action", "node_capability",
@@ -32,8 +37,6 @@ DECISIONS = ("allow", "deny", "timeout", "error")
 SCOPES = ("once", "session", "timeboxed")
 #: Decisions that :meth:`ApprovalStore.standing_decision` can return.
 STANDING_DECISIONS = ("allow", "deny")
-MAX_LIST = 1000
-_MAX_MS = 2**53 - 1
 
 COLUMNS = (
     "approval_id", "subject_type", "subject_id", "request_summary", "principal", "session_id",
@@ -41,6 +44,8 @@ COLUMNS = (
     "requested_at_unix_ms", "expires_at_unix_ms", "decision", "scope", "reason", "scope_ttl_ms",
     "resolved_by", "resolved_at_unix_ms",
 )
+#: An ``approvals`` row by column name (rows become named records at the SQL boundary).
+ApprovalRow = namedtuple("ApprovalRow", COLUMNS)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM approvals"
 _INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
@@ -82,29 +87,25 @@ class ApprovalRecord:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _record(row: tuple) -> ApprovalRecord:
-    r = list(row)
-    r[9] = None if r[9] is None else json.loads(r[9])
-    r[10] = None if r[10] is None else json.loads(r[10])
-    return ApprovalRecord(*r)
+def _record(row: ApprovalRow) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id=row.approval_id, subject_type=row.subject_type, subject_id=row.subject_id,
+        request_summary=row.request_summary, principal=row.principal, session_id=row.session_id,
+        run_id=row.run_id, device_id=row.device_id, channel=row.channel,
+        policy_snapshot=None if row.policy_snapshot_json is None
+        else json.loads(row.policy_snapshot_json),
+        prompt=None if row.prompt_json is None else json.loads(row.prompt_json),
+        requested_at_unix_ms=row.requested_at_unix_ms, expires_at_unix_ms=row.expires_at_unix_ms,
+        decision=row.decision, scope=row.scope, reason=row.reason,
+        scope_ttl_ms=row.scope_ttl_ms, resolved_by=row.resolved_by,
+        resolved_at_unix_ms=row.resolved_at_unix_ms)
 
 
-# ---------------------------------------------------------------------------------------- checks
-
-
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidPayloadError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-def _check_ms(name: str, value: Any, *, nullable: bool, minimum: int = 0) -> int | None:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= _MAX_MS:
-        raise InvalidPayloadError(f"{name} must be an integer in [{minimum}, {_MAX_MS}], "
-                                  f"got {value!r}")
-    return value
+def _rows(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    """Run a ``_SELECT`` query whose rows come back as :class:`ApprovalRow`."""
+    cur = conn.cursor()
+    cur.row_factory = lambda _cursor, row: ApprovalRow._make(row)
+    return cur.execute(sql, params)
 
 
 # ---------------------------------------------------------------------------------------- store
@@ -121,16 +122,10 @@ class ApprovalStore:
                                       limit=self._store.max_payload_bytes)
 
     def _redacted_text(self, name: str, value: Any, *, nullable: bool) -> str | None:
-        """A free-text field after redaction (a secret-looking string becomes ``<redacted>``,
-        JSON text inside it is redacted member by member)."""
-        if value is None and nullable:
+        """A free-text field after redaction (fields.redact_text)."""
+        if check_text(name, value, nullable=nullable, max_chars=MAX_TEXT_CHARS) is None:
             return None
-        if not isinstance(value, str) or (not nullable and not value):
-            raise InvalidPayloadError(f"{name} must be a{' non-empty' if not nullable else ''} "
-                                      f"string, got {value!r}")
-        # wrapped in an object under a neutral key, so the string rules apply as to any member
-        text = self._redacted_json(name, {"value": value})
-        return json.loads(text)["value"]
+        return redact_text(value, self._store.redaction)
 
     # ------------------------------------------------------------------ writes
     def create(self, *, subject_type: str, subject_id: str, request_summary: str, principal: str,
@@ -139,14 +134,14 @@ class ApprovalStore:
                policy_snapshot: Any = None, prompt: Any = None, approval_id: str | None = None,
                expires_at_unix_ms: int | None = None) -> ApprovalRecord:
         """Record a pending request (decision None); writes ``approval.requested``."""
-        _check_choice("subject_type", subject_type, SUBJECT_TYPES)
+        check_choice("subject_type", subject_type, SUBJECT_TYPES)
         check_text("subject_id", subject_id, nullable=False)
         check_text("principal", principal, nullable=False)
         for name, value in (("session_id", session_id), ("run_id", run_id),
                             ("device_id", device_id), ("channel", channel),
                             ("approval_id", approval_id)):
             check_text(name, value, nullable=True)
-        _check_ms("expires_at_unix_ms", expires_at_unix_ms, nullable=True)
+        check_int("expires_at_unix_ms", expires_at_unix_ms, nullable=True)
         summary = self._redacted_text("request_summary", request_summary, nullable=False)
         policy = (None if policy_snapshot is None
                   else self._redacted_json("policy_snapshot", policy_snapshot))
@@ -157,16 +152,17 @@ class ApprovalStore:
             aid = approval_id if approval_id is not None else new_ulid(now)
             if conn.execute("SELECT 1 FROM approvals WHERE approval_id = ?", (aid,)).fetchone():
                 raise DuplicateIdError(f"approval_id {aid!r} already exists")
-            row = (aid, subject_type, subject_id, summary, principal, session_id, run_id,
-                   device_id, channel, policy, prompt_json, now, expires_at_unix_ms,
-                   None, None, None, None, None, None)
+            row = ApprovalRow(aid, subject_type, subject_id, summary, principal, session_id, run_id,
+                              device_id, channel, policy, prompt_json, now, expires_at_unix_ms,
+                              None, None, None, None, None, None)
             conn.execute(_INSERT, row)
-            store.record_event(
-                "approval.requested",
-                {"approval_id": aid, "subject_type": subject_type, "subject_id": subject_id,
-                 "request_summary": summary, "expires_at_unix_ms": expires_at_unix_ms},
-                session_id=session_id, run_id=run_id, principal=principal, device_id=device_id,
-                channel=channel, timestamp_unix_ms=now)
+            store.record_events([{
+                "kind": "approval.requested",
+                "payload": {"approval_id": aid, "subject_type": subject_type,
+                            "subject_id": subject_id, "request_summary": summary,
+                            "expires_at_unix_ms": expires_at_unix_ms},
+                "session_id": session_id, "run_id": run_id, "principal": principal,
+                "device_id": device_id, "channel": channel, "timestamp_unix_ms": now}])
         return _record(row)
 
     def resolve(self, approval_id: str, *, decision: str, scope: str = "once",
@@ -177,10 +173,10 @@ class ApprovalStore:
         ``scope="timeboxed"`` needs ``scope_ttl_ms > 0``; the other scopes take no TTL.
         """
         check_text("approval_id", approval_id, nullable=False)
-        _check_choice("decision", decision, DECISIONS)
-        _check_choice("scope", scope, SCOPES)
+        check_choice("decision", decision, DECISIONS)
+        check_choice("scope", scope, SCOPES)
         if scope == "timeboxed":
-            _check_ms("scope_ttl_ms", scope_ttl_ms, nullable=False, minimum=1)
+            check_int("scope_ttl_ms", scope_ttl_ms, nullable=False, lo=1)
         elif scope_ttl_ms is not None:
             raise InvalidPayloadError(f"scope_ttl_ms applies only to scope 'timeboxed', got "
                                       f"scope_ttl_ms={scope_ttl_ms!r} with scope {scope!r}")
@@ -196,31 +192,33 @@ class ApprovalStore:
     def _resolve_row(self, conn, approval_id: str, decision: str, scope: str,
                      reason: str | None, scope_ttl_ms: int | None, resolved_by: str | None,
                      now: int) -> ApprovalRecord:
-        row = conn.execute(f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
+        row = _rows(conn, f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"approval_id {approval_id!r} not found")
-        if row[13] is not None:
+        if row.decision is not None:
             raise AlreadyResolvedError(f"approval_id {approval_id!r} was already resolved "
-                                       f"({row[13]!r}); decisions never change")
+                                       f"({row.decision!r}); decisions never change")
         conn.execute("UPDATE approvals SET decision = ?, scope = ?, reason = ?, scope_ttl_ms = ?, "
                      "resolved_by = ?, resolved_at_unix_ms = ? "
                      "WHERE approval_id = ? AND decision IS NULL",
                      (decision, scope, reason, scope_ttl_ms, resolved_by, now, approval_id))
-        rec = _record(row[:13] + (decision, scope, reason, scope_ttl_ms, resolved_by, now))
-        self._store.record_event(
-            "approval.resolved",
-            {"approval_id": approval_id, "subject_type": rec.subject_type,
-             "subject_id": rec.subject_id, "decision": decision, "scope": scope,
-             "scope_ttl_ms": scope_ttl_ms, "reason": reason, "resolved_by": resolved_by},
-            session_id=rec.session_id, run_id=rec.run_id, principal=rec.principal,
-            device_id=rec.device_id, channel=rec.channel, timestamp_unix_ms=now)
+        rec = _record(row._replace(decision=decision, scope=scope, reason=reason,
+                                   scope_ttl_ms=scope_ttl_ms, resolved_by=resolved_by,
+                                   resolved_at_unix_ms=now))
+        self._store.record_events([{
+            "kind": "approval.resolved",
+            "payload": {"approval_id": approval_id, "subject_type": rec.subject_type,
+                        "subject_id": rec.subject_id, "decision": decision, "scope": scope,
+                        "scope_ttl_ms": scope_ttl_ms, "reason": reason,
+                        "resolved_by": resolved_by},
+            "session_id": rec.session_id, "run_id": rec.run_id, "principal": rec.principal,
+            "device_id": rec.device_id, "channel": rec.channel, "timestamp_unix_ms": now}])
         return rec
 
     def expire_overdue(self, *, now_unix_ms: int | None = None) -> int:
         """Pending requests whose ``expires_at_unix_ms`` is at or before now become ``timeout``."""
         store = self._store
-        now = store.now_ms() if now_unix_ms is None else _check_ms("now_unix_ms", now_unix_ms,
-                                                                   nullable=False)
+        now = store.now_ms() if now_unix_ms is None else check_int("now_unix_ms", now_unix_ms)
         with store.write() as conn:
             ids = [r[0] for r in conn.execute(
                 "SELECT approval_id FROM approvals WHERE decision IS NULL AND "
@@ -234,7 +232,7 @@ class ApprovalStore:
     def get(self, approval_id: str) -> ApprovalRecord | None:
         check_text("approval_id", approval_id, nullable=False)
         with self._store.read() as conn:
-            row = conn.execute(f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
+            row = _rows(conn, f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
         return None if row is None else _record(row)
 
     def list(self, *, after_id: str | None = None, limit: int = 100, pending: bool | None = None,
@@ -252,11 +250,8 @@ class ApprovalStore:
             check_text("after_id", after_id, nullable=False)
             where.append("approval_id > ?")
             params.append(after_id)
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            raise InvalidPayloadError(f"limit must be an integer, got {limit!r}")
-        if pending is not None:
-            if not isinstance(pending, bool):
-                raise InvalidPayloadError(f"pending must be True, False or None, got {pending!r}")
+        limit = clamp_limit(limit, MAX_LIST)
+        if check_bool("pending", pending, nullable=True) is not None:
             where.append("decision IS NULL" if pending else "decision IS NOT NULL")
         for name, value in (("principal", principal), ("subject_id", subject_id)):
             if value is not None:
@@ -265,21 +260,21 @@ class ApprovalStore:
                 params.append(value)
         if subject_type is not None:
             where.append("subject_type = ?")
-            params.append(_check_choice("subject_type", subject_type, SUBJECT_TYPES))
+            params.append(check_choice("subject_type", subject_type, SUBJECT_TYPES))
         if decision is not None:
             where.append("decision = ?")
-            params.append(_check_choice("decision", decision, DECISIONS))
+            params.append(check_choice("decision", decision, DECISIONS))
         if since_unix_ms is not None:
             where.append("requested_at_unix_ms >= ?")
-            params.append(_check_ms("since_unix_ms", since_unix_ms, nullable=False))
+            params.append(check_int("since_unix_ms", since_unix_ms))
         if until_unix_ms is not None:
             where.append("requested_at_unix_ms < ?")
-            params.append(_check_ms("until_unix_ms", until_unix_ms, nullable=False))
+            params.append(check_int("until_unix_ms", until_unix_ms))
         sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
         sql += " ORDER BY approval_id LIMIT ?"
-        params.append(max(1, min(MAX_LIST, limit)))
+        params.append(limit)
         with self._store.read() as conn:
-            return [_record(r) for r in conn.execute(sql, params)]
+            return [_record(r) for r in _rows(conn, sql, params)]
 
     def standing_decision(self, *, principal: str, subject_id: str, session_id: str | None = None,
                           now_unix_ms: int | None = None) -> ApprovalRecord | None:
@@ -293,7 +288,7 @@ class ApprovalStore:
         check_text("subject_id", subject_id, nullable=False)
         check_text("session_id", session_id, nullable=True)
         now = (self._store.now_ms() if now_unix_ms is None
-               else _check_ms("now_unix_ms", now_unix_ms, nullable=False))
+               else check_int("now_unix_ms", now_unix_ms))
         sql = (f"{_SELECT} WHERE subject_id = ? AND principal = ? "
                "AND decision IN ('allow', 'deny') AND ("
                "(scope = 'timeboxed' AND resolved_at_unix_ms + scope_ttl_ms > ?)"
@@ -303,7 +298,7 @@ class ApprovalStore:
         if session_id is not None:
             params.append(session_id)
         with self._store.read() as conn:
-            row = conn.execute(sql, params).fetchone()
+            row = _rows(conn, sql, params).fetchone()
         return None if row is None else _record(row)
 
 

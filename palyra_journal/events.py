@@ -26,15 +26,17 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 from . import kernels
 from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
+from .fields import MAX_ID_CHARS, MAX_SAFE_INT, check_int, check_text, check_texts, clamp_limit
 from .ids import new_ulid, new_ulids
 from .progress import Progress
+from .store import is_unique_violation
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
-#: Longest accepted kind, actor, id, principal, device or channel (characters).
-MAX_FIELD_CHARS = 1024
+#: Longest accepted kind, actor, id, principal, device or channel (characters; fields.py).
+MAX_FIELD_CHARS = MAX_ID_CHARS
 #: Event times must be exact in every JSON reader (I-JSON), like payload integers.
-MAX_TIMESTAMP = 2**53 - 1
+MAX_TIMESTAMP = MAX_SAFE_INT
 #: The keys an ``append_many`` dict or an ingested line may carry (``append``'s arguments).
 EVENT_KEYS = frozenset((
     "kind", "payload", "event_id", "session_id", "run_id", "actor", "principal", "device_id",
@@ -158,77 +160,16 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _check_text(name: str, value: Any, *, nullable: bool) -> None:
-    if value is None:
-        if nullable:
-            return
-        raise InvalidPayloadError(f"{name} must be a str, got None")
-    if type(value) is not str:
-        raise InvalidPayloadError(f"{name} must be a str{' or None' if nullable else ''}, "
-                                  f"got {_type_name(value)} {value!r:.60}")
-    if len(value) > MAX_FIELD_CHARS:
-        raise InvalidPayloadError(f"{name} is {len(value)} characters long; the limit is "
-                                  f"{MAX_FIELD_CHARS}")
-
-
-def _check_kind(name: str, value: Any) -> None:
-    _check_text(name, value, nullable=False)
-    if not value:
-        raise InvalidPayloadError(f"{name} must be a non-empty str")
-
-
 def _check_timestamp(name: str, value: Any) -> int:
-    if type(value) is not int:
+    """An event time: an int (Unix ms) within ±(2**53 - 1)."""
+    if type(value) is not int:  # exactly int, as a JSON line gives: no bool, float or numpy
         raise InvalidPayloadError(f"{name} must be an int (Unix ms), got {_type_name(value)} "
                                   f"{value!r:.60}")
-    if not -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP:
-        raise InvalidPayloadError(f"{name} {value} is outside ±(2**53 - 1)")
-    return value
-
-
-def _check_unicode(names: Iterable[str], values: Iterable[Any]) -> None:
-    """Refuse lone surrogates (they cannot be stored as UTF-8 nor hashed)."""
-    values = list(values)
-    try:
-        "".join([v for v in values if v is not None]).encode("utf-8")
-    except UnicodeEncodeError:
-        for name, v in zip(names, values):
-            if v is None:
-                continue
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidPayloadError(
-                    f"{name} holds a lone surrogate at index {exc.start}: {v!r:.60}") from None
-        raise
-
-
-def _check_column(col: list, name: str, label: Callable[[int], str], *, nullable: bool) -> None:
-    """Type, length and Unicode checks for one text column of a batch, using C-level builtins."""
-    types = set(map(type, col))
-    allowed = {str, type(None)} if nullable else {str}
-    if not types <= allowed:
-        for i, v in enumerate(col):
-            _check_text(f"{label(i)}.{name}", v, nullable=nullable)
-    strs = [v for v in col if v is not None] if nullable and type(None) in types else col
-    if not strs:
-        return
-    if max(map(len, strs)) > MAX_FIELD_CHARS:
-        for i, v in enumerate(col):
-            _check_text(f"{label(i)}.{name}", v, nullable=nullable)
-    try:
-        "".join(strs).encode("utf-8")
-    except UnicodeEncodeError:
-        for i, v in enumerate(col):
-            if v is not None:
-                _check_unicode((f"{label(i)}.{name}",), (v,))
-        raise
+    return int(check_int(name, value, lo=-MAX_TIMESTAMP))
 
 
 def _clamp_limit(limit: Any, high: int) -> int:
-    if type(limit) is not int:
-        raise InvalidPayloadError(f"limit must be an int, got {_type_name(limit)} {limit!r:.60}")
-    return max(1, min(high, limit))
+    return clamp_limit(limit, high)
 
 
 def _check_seq_arg(name: str, value: Any) -> int:
@@ -344,18 +285,12 @@ class Journal:
                channel: str | None = None, timestamp_unix_ms: int | None = None) -> EventRecord:
         """Append one event (API.md); joins an enclosing ``store.write()`` transaction."""
         store = self.store
-        _check_kind("kind", kind)
-        _check_text("actor", actor, nullable=False)
-        if event_id is not None:
-            _check_kind("event_id", event_id)
-        _check_text("session_id", session_id, nullable=True)
-        _check_text("run_id", run_id, nullable=True)
-        _check_text("principal", principal, nullable=True)
-        _check_text("device_id", device_id, nullable=True)
-        _check_text("channel", channel, nullable=True)
-        _check_unicode(("kind", "actor", "event_id", "session_id", "run_id", "principal",
-                        "device_id", "channel"),
-                       (kind, actor, event_id, session_id, run_id, principal, device_id, channel))
+        check_text("kind", kind)
+        check_text("actor", actor)
+        check_text("event_id", event_id, nullable=True)
+        for name, value in zip(OPTIONAL_FIELDS, (session_id, run_id, principal, device_id,
+                                                 channel)):
+            check_text(name, value, nullable=True)
         text, red = self._canonical(payload, "payload")
         now = store.now_ms()
         ts = now if timestamp_unix_ms is None else _check_timestamp("timestamp_unix_ms",
@@ -378,7 +313,7 @@ class Journal:
             try:
                 conn.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:
-                if "event_id" in str(exc):
+                if is_unique_violation(exc) and "event_id" in str(exc):
                     raise DuplicateIdError(f"event_id {event_id!r} already exists") from None
                 raise
         return _new_tuple(EventRecord, row)
@@ -526,15 +461,11 @@ class Journal:
         store = self.store
         b = _Prepared()
         b.labels = label
-        _check_column(kinds, "kind", label, nullable=False)
-        if "" in kinds:
-            raise InvalidPayloadError(f"{label(kinds.index(''))}.kind must be a non-empty str")
-        _check_column(actors, "actor", label, nullable=False)
+        check_texts("kind", kinds, label)
+        check_texts("actor", actors, label)
         for name, col in zip(OPTIONAL_FIELDS, optional):
-            _check_column(col, name, label, nullable=True)
-        _check_column(ids, "event_id", label, nullable=True)
-        if "" in ids:
-            raise InvalidPayloadError(f"{label(ids.index(''))}.event_id must be a non-empty str")
+            check_texts(name, col, label, nullable=True)
+        check_texts("event_id", ids, label, nullable=True)
         now = store.now_ms()
         given = [i for i, v in enumerate(ids) if v is not None] if None in ids else None
         if given is None:  # every id given by the caller
@@ -580,7 +511,7 @@ class Journal:
         """Number, hash and insert a prepared batch in one transaction (a savepoint when nested)."""
         store = self.store
         n = len(b)
-        nested = store._tx_depth > 0
+        nested = store.in_transaction
         with store.write() as conn:
             if nested:
                 conn.execute("SAVEPOINT pj_journal_batch")
@@ -606,7 +537,7 @@ class Journal:
                 try:
                     conn.executemany(_INSERT, rows)
                 except sqlite3.IntegrityError as exc:
-                    if "event_id" in str(exc):
+                    if is_unique_violation(exc) and "event_id" in str(exc):
                         raise self._duplicate_error(conn, b) from None
                     raise
             except BaseException:
@@ -657,7 +588,7 @@ class Journal:
         params: list[Any] = [after_seq]
         for name, value in (("kind", kind), ("session_id", session_id), ("run_id", run_id)):
             if value is not None:
-                _check_text(name, value, nullable=False)
+                check_text(name, value)
                 where.append(f"{name} = ?")
                 params.append(value)
         params.append(limit)
@@ -665,6 +596,27 @@ class Journal:
         with self.store.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return list(map(_new_tuple, repeat(EventRecord), rows))
+
+    def first_event(self, kind: str, *, payload_key: str, payload_value: Any
+                    ) -> EventRecord | None:
+        """The oldest event of ``kind`` whose payload holds ``payload_key: payload_value`` (a
+        domain looking up the event of one of its records, e.g. a canvas's ``canvas.created``)."""
+        check_text("kind", kind)
+        check_text("payload_key", payload_key)
+        where = f"{_SELECT} WHERE kind = ?"
+        with self.store.read() as conn:
+            try:
+                row = conn.execute(f"{where} AND json_extract(payload_json, ?) = ? ORDER BY seq "
+                                   "LIMIT 1", (kind, f'$."{payload_key}"', payload_value)
+                                   ).fetchone()
+                return None if row is None else _new_tuple(EventRecord, row)
+            except sqlite3.OperationalError:  # an SQLite built without the JSON functions
+                pass
+            for row in conn.execute(f"{where} ORDER BY seq", (kind,)):
+                payload = _loads(row[10])
+                if isinstance(payload, dict) and payload.get(payload_key) == payload_value:
+                    return _new_tuple(EventRecord, row)
+        return None
 
     def _pages(self, after_seq: int) -> Iterator[list[tuple]]:
         """Raw rows in pages, re-taking the store lock per page so other calls interleave."""

@@ -7,8 +7,11 @@ Transactions: every public call that writes runs inside :meth:`JournalStore.writ
 that raises has written nothing and concurrent writers in several processes are serialized by
 SQLite's lock. SQLite errors raised inside are translated to :class:`JournalError` subclasses.
 
-Domain modules write their audit events with :meth:`JournalStore.record_event` inside the same
-``write()`` block as the state change, so the journal's hash chain covers every transition.
+Domain modules use only the public surface: ``write()`` (the transaction), ``in_transaction``,
+``on_commit`` (work to do once the outermost transaction committed, e.g. an in-memory index
+update) and :meth:`JournalStore.record_events`, the one audit path: every domain event is
+appended by it inside the same ``write()`` block as the state change, so the journal's hash chain
+covers every transition.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from . import schema
 from .errors import (
@@ -32,22 +35,57 @@ from .kernels import RedactionRules
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 
 
+# Primary result codes of SQLite (sqlite3.h); ``sqlite_errorcode`` carries them since Python 3.11.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_CORRUPT = 5, 6, 8, 11
+_SQLITE_FULL, _SQLITE_CONSTRAINT, _SQLITE_NOTADB = 13, 19, 26
+_SQLITE_CONSTRAINT_PRIMARYKEY, _SQLITE_CONSTRAINT_UNIQUE = 1555, 2067
+
+
+def _classify(exc: sqlite3.Error) -> str | None:
+    """What went wrong, from the result code where the sqlite3 module gives it (3.11+), else
+    from the message text (3.10): "busy", "full", "readonly", "notadb", "unique" or None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        if code in (_SQLITE_CONSTRAINT_UNIQUE, _SQLITE_CONSTRAINT_PRIMARYKEY):
+            return "unique"
+        return {_SQLITE_BUSY: "busy", _SQLITE_LOCKED: "busy", _SQLITE_FULL: "full",
+                _SQLITE_READONLY: "readonly", _SQLITE_NOTADB: "notadb",
+                _SQLITE_CORRUPT: "notadb"}.get(code & 0xFF)
+    low = str(exc).lower()
+    if "database is locked" in low or "database is busy" in low or "database table is locked" in low:
+        return "busy"
+    if "disk is full" in low:
+        return "full"
+    if "readonly" in low or "read-only" in low:
+        return "readonly"
+    if "not a database" in low or "malformed" in low:
+        return "notadb"
+    if isinstance(exc, sqlite3.IntegrityError) and "unique" in low:
+        return "unique"
+    return None
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True for a UNIQUE or PRIMARY KEY constraint failure (the message then names the column)."""
+    return isinstance(exc, sqlite3.IntegrityError) and _classify(exc) == "unique"
+
+
 def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException:
     """Map a ``sqlite3`` error to the matching JournalError subclass (others pass through)."""
     if not isinstance(exc, sqlite3.Error):
         return exc
     msg = str(exc)
-    low = msg.lower()
     prefix = f"{where}: " if where else ""
-    if "database is locked" in low or "database is busy" in low or "database table is locked" in low:
+    kind = _classify(exc)
+    if kind == "busy":
         return ConcurrencyError(f"{prefix}could not get the write lock within busy_timeout ({msg})")
-    if "disk is full" in low or "database or disk is full" in low:
+    if kind == "full":
         return StorageFullError(f"{prefix}storage is full ({msg}); nothing was written")
-    if "readonly" in low or "read-only" in low:
+    if kind == "readonly":
         return ReadOnlyError(f"{prefix}the database is read-only ({msg})")
-    if "file is not a database" in low or "not a database" in low or "malformed" in low:
+    if kind == "notadb":
         return NotADatabaseError(f"{prefix}not a SQLite database ({msg})")
-    if isinstance(exc, sqlite3.IntegrityError) and "unique" in low:
+    if kind == "unique":
         return DuplicateIdError(f"{prefix}duplicate id ({msg})")
     return exc
 
@@ -126,6 +164,7 @@ class JournalStore:
         self._clock = clock
         self._lock = threading.RLock()
         self._tx_depth = 0
+        self._on_commit: list[Callable[[], None]] = []
         self._closed = False
         self._embedding_provider = embedding_provider
         self._memory = self._canvas = self._cron = self._approvals = None
@@ -242,9 +281,25 @@ class JournalStore:
             return int(self._clock())
         return time.time_ns() // 1_000_000
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise :class:`JournalError` when the store was closed."""
         if self._closed:
             raise JournalError(f"the store for {self.path!r} is closed")
+
+    _check_open = check_open
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside a :meth:`write` block (of the calling thread, which holds the store lock)."""
+        return self._tx_depth > 0
+
+    def on_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` once the outermost :meth:`write` transaction committed, still under the
+        store lock; dropped if it rolls back. Domains keep in-memory state (memory's vector
+        index) in step with the file this way."""
+        if not self._tx_depth:
+            raise JournalError("on_commit must be called inside store.write()")
+        self._on_commit.append(fn)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -279,6 +334,7 @@ class JournalStore:
             except sqlite3.Error as exc:
                 raise translate_sqlite_error(exc, self.path) from exc
             self._tx_depth = 1
+            self._on_commit = []
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -292,16 +348,27 @@ class JournalStore:
                 raise
             finally:
                 self._tx_depth = 0
+                done, self._on_commit = self._on_commit, []
+            for fn in done:  # reached only after COMMIT
+                fn()
 
-    def record_event(self, kind: str, payload: Any, **fields: Any) -> Any:
-        """Append one journal event inside the current :meth:`write` transaction (domain audit).
+    def record_events(self, batch: Iterable[dict[str, Any]]) -> list[Any]:
+        """Append domain audit events inside the current :meth:`write` transaction: the one way
+        a domain writes to the journal (API.md "Phase 2 additions").
 
-        ``fields`` are :meth:`append`'s keyword arguments (session_id, run_id, actor, principal,
-        device_id, channel, timestamp_unix_ms). Returns the EventRecord.
+        ``batch`` holds dicts with :meth:`append`'s keys (kind, payload, actor, session_id,
+        run_id, principal, device_id, channel, timestamp_unix_ms); they are validated, redacted,
+        chained and inserted as one ``append_many``. Returns the EventRecords.
         """
         if not self._tx_depth:
-            raise JournalError("record_event must run inside store.write()")
-        return self._journal.append(kind, payload, **fields)
+            raise JournalError("record_events must run inside store.write(), with the state "
+                               "change it records")
+        return self._journal.append_many(batch)
+
+    @property
+    def journal(self) -> Any:
+        """The :class:`~palyra_journal.events.Journal` of this store (queries for the domains)."""
+        return self._journal
 
     # ------------------------------------------------------------------ the journal
     def append(self, kind: str, payload: Any = None, **fields: Any):

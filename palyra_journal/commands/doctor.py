@@ -30,18 +30,15 @@ def fts5_version() -> str | None:
 
 def collect() -> dict:
     from .. import __version__, kernels
-    native_error = None
-    if not kernels.native_available():
-        try:
-            from .._native import lib  # noqa: F401
-        except ImportError as exc:
-            native_error = str(exc)
+    reason = kernels.native_unavailable_reason()
     info = kernels.cpu_info()
     return {
         "palyra_journal": __version__,
         "backend": kernels.backend_name(),
-        "native_available": kernels.native_available(),
-        "native_error": native_error,
+        "native_available": reason is None,
+        "native_unavailable_reason": reason,
+        "native_error": kernels.native_load_error(),
+        "implementation": sys.implementation.name,
         "simd": info.get("simd"),
         "simd_detected": info.get("simd_detected", info.get("simd")),
         "sha": info.get("sha"),
@@ -72,7 +69,8 @@ def run(args) -> int:
         lines = [
             f"palyra-journal {d['palyra_journal']}  (Python {d['python']}, {d['platform']})",
             f"  backend      {d['backend']}"
-            + ("" if d["native_available"] else "  (native extension not built: pure Python)"),
+            + ("" if d["native_available"]
+               else f"  (pure Python: {d['native_unavailable_reason']})"),
             f"  SIMD level   {d['simd']}" + (f" (CPU supports {d['simd_detected']})"
                                              if d["simd_detected"] != d["simd"] else ""),
             f"  SHA-256      {d['sha']}",
@@ -82,7 +80,7 @@ def run(args) -> int:
             f"  FTS5         {d['fts5'] or 'MISSING: memory search needs an SQLite with FTS5'}",
         ]
         if d["native_error"]:
-            lines.append(f"  native error {d['native_error']}")
+            lines.append(f"  NATIVE ERROR {d['native_error']} (a bug: please report it)")
         return "\n".join(lines)
 
     emit(args, d, human)

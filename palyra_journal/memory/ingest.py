@@ -16,14 +16,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import kernels
 from ..errors import InvalidPayloadError, PayloadTooLargeError
-from ..fields import check_unicode
+from ..fields import MAX_SAFE_INT, check_chars, check_choice, check_int, check_text, redact_text
 
 SOURCES = ("manual", "summary", "import", "tape:user_message", "tape:tool_result")
 MAX_TAGS = 32
 DEFAULT_MAX_CONTENT_BYTES = 16 * 1024
-MAX_ID_CHARS = 256
 INGEST_KEYS = frozenset({"content", "principal", "channel", "session_id", "source", "tags",
                          "confidence", "ttl_unix_ms", "memory_id", "embedding"})
 
@@ -47,18 +45,13 @@ def normalize_text(text: Any, field: str = "content") -> str:
     if not text.isprintable():  # fast path: printable text has no controls to remove
         text = _CONTROLS.sub("", text)
     text = " ".join(text.split())
-    check_unicode(field, text)
+    check_chars(field, text)
     return text
 
 
-def redact_content(content: str, rules) -> str:
-    """JSON object/array text → its redacted canonical text; other text → itself or ``<redacted>``."""
-    if content[:1] in ("{", "["):
-        try:
-            return kernels.canonicalize_text(content, rules=rules)[0]
-        except InvalidPayloadError:
-            pass  # not JSON after all: treated as prose below
-    return json.loads(kernels.canonicalize(content, rules=rules)[0])
+def redact_content(content: str, rules: Any) -> str:
+    """JSON object/array text → its redacted canonical text; other text → itself or redacted."""
+    return redact_text(content, rules, json_as_canonical=True)
 
 
 def check_tags(tags: Any, field: str = "tags") -> tuple[str, ...]:
@@ -96,21 +89,7 @@ def check_sources(sources: Any) -> tuple[str, ...]:
 
 
 def check_source(source: Any, field: str = "source") -> str:
-    if source not in SOURCES or not isinstance(source, str):
-        raise InvalidPayloadError(f"{field}: {_short(source)} is not one of {', '.join(SOURCES)}")
-    return source
-
-
-def check_name(value: Any, field: str, *, optional: bool) -> str | None:
-    """A principal / channel / session id / memory id: a non-empty str (or None when optional)."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidPayloadError(f"{field} must be a non-empty str, got {_short(value)}")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidPayloadError(f"{field} is {len(value)} characters long, at most {MAX_ID_CHARS}")
-    check_unicode(field, value)
-    return value
+    return check_choice(field, source, SOURCES)
 
 
 def check_confidence(value: Any) -> float | None:
@@ -125,14 +104,8 @@ def check_confidence(value: Any) -> float | None:
 
 
 def check_time(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidPayloadError(f"{field} must be an int (Unix ms), got {_short(value)}")
-    v = int(value)
-    if not -(2 ** 63) <= v < 2 ** 63:
-        raise InvalidPayloadError(f"{field} {v} is outside the 64-bit range")
-    return v
+    """An optional Unix ms time (``ttl_unix_ms``), within ±(2**53 - 1) like every stored time."""
+    return check_int(field, value, lo=-MAX_SAFE_INT, nullable=True)  # type: ignore[no-any-return]
 
 
 def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarray:
@@ -193,10 +166,10 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
             raise PayloadTooLargeError(
                 f"content is {size} bytes of UTF-8, the limit is {max_content_bytes}",
                 size, max_content_bytes)
-        principal = check_name(spec["principal"], "principal", optional=False)
-        channel = check_name(spec.get("channel"), "channel", optional=True)
-        session_id = check_name(spec.get("session_id"), "session_id", optional=True)
-        memory_id = check_name(spec.get("memory_id"), "memory_id", optional=True)
+        principal = check_text("principal", spec["principal"])
+        channel = check_text("channel", spec.get("channel"), nullable=True)
+        session_id = check_text("session_id", spec.get("session_id"), nullable=True)
+        memory_id = check_text("memory_id", spec.get("memory_id"), nullable=True)
         source = check_source(spec.get("source", "manual"))
         tags = check_tags(spec.get("tags", ()))
         confidence = check_confidence(spec.get("confidence"))
