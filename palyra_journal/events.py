@@ -38,12 +38,9 @@ MAX_FIELD_CHARS = MAX_ID_CHARS
 #: Event times must be exact in every JSON reader (I-JSON), like payload integers.
 MAX_TIMESTAMP = MAX_SAFE_INT
 #: The keys an ``append_many`` dict or an ingested line may carry (``append``'s arguments).
-EVENT_KEYS = frozenset((
-    "kind", "payload", "event_id", "session_id", "run_id", "actor", "principal", "device_id",
-    "channel", "timestamp_unix_ms",
-))
+EVENT_KEYS = frozenset(kernels.EVENT_LINE_KEYS)
 #: Keys written by ``export_jsonl`` that ``ingest_jsonl`` ignores, so an export can be re-ingested.
-EXPORT_ONLY_KEYS = frozenset(("seq", "hash", "prev_hash", "redacted", "created_at_unix_ms"))
+EXPORT_ONLY_KEYS = frozenset(kernels.EVENT_LINE_IGNORED_KEYS)
 #: Optional text fields of the envelope (None or str).
 OPTIONAL_FIELDS = ("session_id", "run_id", "principal", "device_id", "channel")
 

@@ -144,7 +144,7 @@ def redact_text(text: str, rules: Any, *, json_as_canonical: bool = False) -> st
 
     The string rules of the kernels apply (a secret-looking value becomes ``<redacted>``; JSON
     text inside the string is redacted member by member and re-serialized only when something
-    changed). With ``json_as_canonical`` (memory content, MEMORY.md), text that parses as a JSON
+    changed). With ``json_as_canonical`` (memory content, docs/memory.md), text that parses as a JSON
     object or array always becomes its redacted canonical text. ``text`` must already have passed
     :func:`check_text` (no lone surrogate).
     """

@@ -354,7 +354,7 @@ class JournalStore:
 
     def record_events(self, batch: Iterable[dict[str, Any]]) -> list[Any]:
         """Append domain audit events inside the current :meth:`write` transaction: the one way
-        a domain writes to the journal (API.md "Phase 2 additions").
+        a domain writes to the journal (docs/fields.md "One audit path").
 
         ``batch`` holds dicts with :meth:`append`'s keys (kind, payload, actor, session_id,
         run_id, principal, device_id, channel, timestamp_unix_ms); they are validated, redacted,

@@ -52,7 +52,9 @@ import warnings
 from types import ModuleType
 
 from ..errors import BackendUnavailableError, JournalError
-from .layout import CHAIN_FIELDS, GENESIS_HASH, VERIFY_FIELDS
+from .layout import (
+    CHAIN_FIELDS, EVENT_LINE_IGNORED_KEYS, EVENT_LINE_KEYS, GENESIS_HASH, VERIFY_FIELDS,
+)
 from .rules import DEFAULT_RULES, REDACTED, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
@@ -158,6 +160,7 @@ def _initial() -> None:
 
 _initial()
 
-__all__ = ["CHAIN_FIELDS", "VERIFY_FIELDS", "GENESIS_HASH", "DEFAULT_RULES", "REDACTED",
+__all__ = ["CHAIN_FIELDS", "VERIFY_FIELDS", "GENESIS_HASH", "EVENT_LINE_KEYS",
+           "EVENT_LINE_IGNORED_KEYS", "DEFAULT_RULES", "REDACTED",
            "RedactionRules", "set_backend", "backend_name", "native_available",
            "native_unavailable_reason", "native_load_error", "interpreter_refusal", *_EXPORTED]

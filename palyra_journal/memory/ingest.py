@@ -38,14 +38,20 @@ def _short(value: Any, limit: int = 60) -> str:
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
-def normalize_text(text: Any, field: str = "content") -> str:
-    """Controls other than whitespace removed, whitespace runs collapsed to one space, trimmed."""
+def normalize_text(text: Any, field: str = "content", max_bytes: int | None = None) -> str:
+    """Controls other than whitespace removed, whitespace runs collapsed to one space, trimmed;
+    at most ``max_bytes`` of UTF-8 after that (:class:`PayloadTooLargeError` otherwise)."""
     if not isinstance(text, str):
         raise InvalidPayloadError(f"{field} must be a str, got {type(text).__name__}")
     if not text.isprintable():  # fast path: printable text has no controls to remove
         text = _CONTROLS.sub("", text)
     text = " ".join(text.split())
     check_chars(field, text)
+    if max_bytes is not None and len(text) * 4 > max_bytes:
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise PayloadTooLargeError(
+                f"{field} is {size} bytes of UTF-8, the limit is {max_bytes}", size, max_bytes)
     return text
 
 
@@ -64,6 +70,7 @@ def check_tags(tags: Any, field: str = "tags") -> tuple[str, ...]:
     for tag in tags:
         if not isinstance(tag, str):
             raise InvalidPayloadError(f"{field}: each tag must be a str, got {_short(tag)}")
+        check_text(f"{field}: tag", tag, empty_ok=True)
         clean = tag.strip().translate(_ASCII_LOWER)
         if not _TAG.match(clean):
             raise InvalidPayloadError(
@@ -158,14 +165,9 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
     if "principal" not in spec:
         raise InvalidPayloadError(f"{where}principal is required")
     try:
-        content = normalize_text(spec["content"])
+        content = normalize_text(spec["content"], "content", max_content_bytes)
         if not content:
             raise InvalidPayloadError("content is empty after normalization")
-        size = len(content.encode("utf-8"))
-        if size > max_content_bytes:
-            raise PayloadTooLargeError(
-                f"content is {size} bytes of UTF-8, the limit is {max_content_bytes}",
-                size, max_content_bytes)
         principal = check_text("principal", spec["principal"])
         channel = check_text("channel", spec.get("channel"), nullable=True)
         session_id = check_text("session_id", spec.get("session_id"), nullable=True)

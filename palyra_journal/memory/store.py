@@ -260,7 +260,7 @@ class MemoryStore:
                mode: str = "hybrid") -> list[MemoryHit]:
         """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
         t0 = time.perf_counter()
-        q = normalize_text(query, "query")
+        q = normalize_text(query, "query", self.max_content_bytes)
         check_text("principal", principal)
         check_text("channel", channel, nullable=True)
         check_text("session_id", session_id, nullable=True)
