@@ -29,7 +29,7 @@ from .errors import DuplicateIdError, InvalidPayloadError, JournalError, Payload
 from .fields import MAX_ID_CHARS, MAX_SAFE_INT, check_int, check_text, check_texts, clamp_limit
 from .ids import new_ulid, new_ulids
 from .progress import Progress
-from .store import is_unique_violation
+from .sqlite_errors import is_unique_violation
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
