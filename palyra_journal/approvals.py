@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import namedtuple
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
 from .fields import (
@@ -31,6 +30,9 @@ from .fields import (
 )
 from .ids import new_ulid
 
+if TYPE_CHECKING:
+    from .store import JournalStore
+
 SUBJECT_TYPES = ("tool", "channel_send", "secret_access", "browser_action", "node_capability",
                  "device_pairing")
 DECISIONS = ("allow", "deny", "timeout", "error")
@@ -38,14 +40,32 @@ SCOPES = ("once", "session", "timeboxed")
 #: Decisions that :meth:`ApprovalStore.standing_decision` can return.
 STANDING_DECISIONS = ("allow", "deny")
 
-COLUMNS = (
-    "approval_id", "subject_type", "subject_id", "request_summary", "principal", "session_id",
-    "run_id", "device_id", "channel", "policy_snapshot_json", "prompt_json",
-    "requested_at_unix_ms", "expires_at_unix_ms", "decision", "scope", "reason", "scope_ttl_ms",
-    "resolved_by", "resolved_at_unix_ms",
-)
-#: An ``approvals`` row by column name (rows become named records at the SQL boundary).
-ApprovalRow = namedtuple("ApprovalRow", COLUMNS)
+class ApprovalRow(NamedTuple):
+    """An ``approvals`` row by column name (rows become named records at the SQL boundary)."""
+
+    approval_id: str
+    subject_type: str
+    subject_id: str
+    request_summary: str
+    principal: str
+    session_id: str | None
+    run_id: str | None
+    device_id: str | None
+    channel: str | None
+    policy_snapshot_json: str | None
+    prompt_json: str | None
+    requested_at_unix_ms: int
+    expires_at_unix_ms: int | None
+    decision: str | None
+    scope: str | None
+    reason: str | None
+    scope_ttl_ms: int | None
+    resolved_by: str | None
+    resolved_at_unix_ms: int | None
+
+
+
+COLUMNS = ApprovalRow._fields
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM approvals"
 _INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
@@ -112,7 +132,7 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Curso
 class ApprovalStore:
     """``store.approvals``: create, resolve, get, list, expire_overdue, standing_decision."""
 
-    def __init__(self, store):
+    def __init__(self, store: "JournalStore") -> None:
         self._store = store
 
     # ------------------------------------------------------------------ redaction
@@ -121,11 +141,9 @@ class ApprovalStore:
         return canonical_within_limit(value, name, rules=self._store.redaction, redact=True,
                                       limit=self._store.max_payload_bytes)
 
-    def _redacted_text(self, name: str, value: Any, *, nullable: bool) -> str | None:
+    def _redacted_text(self, name: str, value: Any) -> str:
         """A free-text field after redaction (fields.redact_text)."""
-        if check_text(name, value, nullable=nullable, max_chars=MAX_TEXT_CHARS) is None:
-            return None
-        return redact_text(value, self._store.redaction)
+        return redact_text(check_text(name, value, max_chars=MAX_TEXT_CHARS), self._store.redaction)
 
     # ------------------------------------------------------------------ writes
     def create(self, *, subject_type: str, subject_id: str, request_summary: str, principal: str,
@@ -142,7 +160,7 @@ class ApprovalStore:
                             ("approval_id", approval_id)):
             check_text(name, value, nullable=True)
         check_int("expires_at_unix_ms", expires_at_unix_ms, nullable=True)
-        summary = self._redacted_text("request_summary", request_summary, nullable=False)
+        summary = self._redacted_text("request_summary", request_summary)
         policy = (None if policy_snapshot is None
                   else self._redacted_json("policy_snapshot", policy_snapshot))
         prompt_json = None if prompt is None else self._redacted_json("prompt", prompt)
@@ -181,7 +199,7 @@ class ApprovalStore:
             raise InvalidPayloadError(f"scope_ttl_ms applies only to scope 'timeboxed', got "
                                       f"scope_ttl_ms={scope_ttl_ms!r} with scope {scope!r}")
         check_text("resolved_by", resolved_by, nullable=True)
-        reason_text = self._redacted_text("reason", reason, nullable=True)
+        reason_text = None if reason is None else self._redacted_text("reason", reason)
         store = self._store
         with store.write() as conn:
             now = store.now_ms()
@@ -245,7 +263,8 @@ class ApprovalStore:
         ``limit`` is clamped to [1, 1000]; ``since_unix_ms`` <= requested_at < ``until_unix_ms``;
         ``pending=True`` selects unresolved requests, ``False`` resolved ones.
         """
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if after_id is not None:
             check_text("after_id", after_id, nullable=False)
             where.append("approval_id > ?")

@@ -27,31 +27,55 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections import namedtuple
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from . import kernels
 from .errors import (
     CanvasClosedError, DuplicateIdError, IntegrityError, InvalidPatchError, InvalidPayloadError,
     NotFoundError, VersionConflictError,
 )
-from .fields import MAX_SAFE_INT, canonical_within_limit, check_int, check_text, clamp_limit
+from .fields import canonical_within_limit, check_int, check_text, clamp_limit
 from .ids import new_ulid
 from .patch import StalePatchError, apply_ops_in_place, apply_stored_all, parse_patch
+
+if TYPE_CHECKING:
+    from .store import JournalStore
 
 MAX_HISTORY = 1000
 MAX_SCHEMA_VERSION = 2**31 - 1
 
-_STATE_COLUMNS = ("canvas_id", "session_id", "principal", "version", "schema_version", "state_json",
-                  "closed", "close_reason", "created_at_unix_ms", "updated_at_unix_ms")
-#: A ``canvas_state`` row by column name (rows become named records at the SQL boundary).
-StateRow = namedtuple("StateRow", _STATE_COLUMNS)
+class StateRow(NamedTuple):
+    """A ``canvas_state`` row by column name (rows become named records at the SQL boundary)."""
+
+    canvas_id: str
+    session_id: str
+    principal: str
+    version: int
+    schema_version: int
+    state_json: str
+    closed: int
+    close_reason: str | None
+    created_at_unix_ms: int
+    updated_at_unix_ms: int
+
+
+
+class PatchRow(NamedTuple):
+    """A ``canvas_patches`` row by column name."""
+
+    canvas_id: str
+    version: int
+    base_version: int
+    patch_json: str
+    actor_principal: str | None
+    actor_device_id: str | None
+    applied_at_unix_ms: int
+
+
+_STATE_COLUMNS = StateRow._fields
+_PATCH_COLUMNS = PatchRow._fields
 _STATE_SELECT = f"SELECT {', '.join(_STATE_COLUMNS)} FROM canvas_state WHERE canvas_id = ?"
-_PATCH_COLUMNS = ("canvas_id", "version", "base_version", "patch_json", "actor_principal",
-                  "actor_device_id", "applied_at_unix_ms")
-#: A ``canvas_patches`` row by column name.
-PatchRow = namedtuple("PatchRow", _PATCH_COLUMNS)
 _INSERT_PATCH = (f"INSERT INTO canvas_patches ({', '.join(_PATCH_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(_PATCH_COLUMNS))})")
 _INSERT_SNAPSHOT = ("INSERT INTO canvas_snapshots (canvas_id, version, state_json, "
@@ -123,7 +147,7 @@ def _root_replace(state: Any) -> list:
 class CanvasStore:
     """``store.canvas``: create, patch, replace, read, time-travel, replay, restore, close."""
 
-    def __init__(self, store):
+    def __init__(self, store: "JournalStore") -> None:
         self._store = store
 
     # ------------------------------------------------------------------ helpers
@@ -353,9 +377,10 @@ class CanvasStore:
             row = self._row(conn, canvas_id)
             snaps = conn.execute("SELECT version, state_json FROM canvas_snapshots "
                                  "WHERE canvas_id = ? ORDER BY version", (canvas_id,))
-            first_version, first_text = snaps.fetchone() or (None, None)
-            if first_version != 1:
+            first = snaps.fetchone()
+            if first is None or first[0] != 1:
                 raise IntegrityError(f"canvas_id {canvas_id!r}: the version-1 snapshot is missing")
+            first_text: str = first[1]
             self._check_created_event(canvas_id, first_text)
             pending = snaps.fetchall()  # versions and texts of the later snapshots
             want = {v: t for v, t in pending}

@@ -18,15 +18,12 @@ Why it is built this way:
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
-from typing import Any, Callable
-
-from collections import namedtuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .errors import (
     DuplicateIdError, InvalidPayloadError, InvalidScheduleError, InvalidStateError, NotFoundError,
@@ -37,6 +34,9 @@ from .fields import (
 )
 from .ids import new_ulid
 from .schedule import At, Every, Schedule, coerce_schedule, schedule_from_dict, schedule_json
+
+if TYPE_CHECKING:
+    from .store import JournalStore
 
 CONCURRENCY_POLICIES = ("forbid", "replace", "queue_one")
 MISFIRE_POLICIES = ("skip", "catch_up")
@@ -55,22 +55,56 @@ MAX_ATTEMPTS = 100
 MAX_ERROR_CHARS = 2_000
 _MAX_MS = MAX_SAFE_INT
 
-JOB_COLUMNS = (
-    "job_id", "name", "prompt", "owner_principal", "channel", "session_key", "session_label",
-    "schedule_json", "enabled", "concurrency_policy", "misfire_policy", "max_attempts",
-    "backoff_ms", "jitter_ms", "next_run_at_unix_ms", "last_run_at_unix_ms", "queued_run",
-    "created_at_unix_ms", "updated_at_unix_ms", "next_slot_unix_ms",
-)
-RUN_COLUMNS = (
-    "run_id", "job_id", "attempt", "status", "worker_id", "lease_expires_at_unix_ms",
-    "scheduled_for_unix_ms", "started_at_unix_ms", "finished_at_unix_ms", "session_id",
-    "orchestrator_run_id", "error_kind", "error_message", "model_tokens_in", "model_tokens_out",
-    "tool_calls", "tool_denies",
-)
-#: A ``cron_jobs`` row by column name (rows become named records at the SQL boundary).
-JobRow = namedtuple("JobRow", JOB_COLUMNS)
-#: A ``cron_runs`` row by column name.
-RunRow = namedtuple("RunRow", RUN_COLUMNS)
+class JobRow(NamedTuple):
+    """A ``cron_jobs`` row by column name (rows become named records at the SQL boundary)."""
+
+    job_id: str
+    name: str
+    prompt: str
+    owner_principal: str
+    channel: str | None
+    session_key: str | None
+    session_label: str | None
+    schedule_json: str
+    enabled: int
+    concurrency_policy: str
+    misfire_policy: str
+    max_attempts: int
+    backoff_ms: int
+    jitter_ms: int
+    next_run_at_unix_ms: int | None
+    last_run_at_unix_ms: int | None
+    queued_run: int | None
+    created_at_unix_ms: int
+    updated_at_unix_ms: int
+    next_slot_unix_ms: int | None
+
+
+
+class RunRow(NamedTuple):
+    """A ``cron_runs`` row by column name (the fields of :class:`CronRunRecord`)."""
+
+    run_id: str
+    job_id: str
+    attempt: int
+    status: str
+    worker_id: str | None
+    lease_expires_at_unix_ms: int | None
+    scheduled_for_unix_ms: int
+    started_at_unix_ms: int | None
+    finished_at_unix_ms: int | None
+    session_id: str | None
+    orchestrator_run_id: str | None
+    error_kind: str | None
+    error_message: str | None
+    model_tokens_in: int
+    model_tokens_out: int
+    tool_calls: int
+    tool_denies: int
+
+
+JOB_COLUMNS = JobRow._fields
+RUN_COLUMNS = RunRow._fields
 _JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM cron_jobs"
 _RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM cron_runs"
 _RUN_INSERT = (f"INSERT INTO cron_runs ({', '.join(RUN_COLUMNS)}, claimed_at_unix_ms) "
@@ -236,7 +270,7 @@ class _Tick:
 class CronStore:
     """``store.cron``: the cron facade of a JournalStore (API.md "Cron")."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: "JournalStore") -> None:
         self.store = store
 
     # ------------------------------------------------------------------ events
@@ -279,6 +313,14 @@ class CronStore:
     def _load_job(conn: sqlite3.Connection, job_id: str) -> CronJobRecord | None:
         row = _jobs(conn, _JOB_SELECT + " WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else _job_from_row(row)
+
+    @classmethod
+    def _loaded_job(cls, conn: sqlite3.Connection, job_id: str) -> CronJobRecord:
+        """The job just written in this transaction (NotFoundError if it vanished)."""
+        job = cls._load_job(conn, job_id)
+        if job is None:
+            raise NotFoundError(f"cron job {job_id!r} not found")
+        return job
 
     @staticmethod
     def _load_run(conn: sqlite3.Connection, run_id: str) -> CronRunRecord:
@@ -394,7 +436,7 @@ class CronStore:
                  v["session_key"], v["session_label"], schedule_json(sched), int(v["enabled"]),
                  v["concurrency_policy"], v["misfire_policy"], v["max_attempts"],
                  v["backoff_ms"], v["jitter_ms"], slot, due, now, now))
-            job = self._load_job(conn, job_id)
+            job = self._loaded_job(conn, job_id)
             self._event("cron.job_created", job, self._job_summary(job), now)
         return job
 
@@ -438,7 +480,7 @@ class CronStore:
             cols["updated_at_unix_ms"] = now
             sets = ", ".join(f"{k} = ?" for k in cols)
             conn.execute(f"UPDATE cron_jobs SET {sets} WHERE job_id = ?", (*cols.values(), job_id))
-            job = self._load_job(conn, job_id)
+            job = self._loaded_job(conn, job_id)
             payload = self._job_summary(job)
             payload["changed"] = sorted(values)
             self._event("cron.job_updated", job, payload, now)
@@ -513,9 +555,10 @@ class CronStore:
         ticks = [_Tick(slot)]
         s = slot
         while len(ticks) < CATCH_UP_LIMIT:
-            s = sched.next_slot(s, s)
-            if s is None or s > now:
+            following = sched.next_slot(s, s)
+            if following is None or following > now:
                 return ticks, nxt
+            s = following
             ticks.append(_Tick(s))
         after = sched.next_slot(s, s)
         if after is not None and after <= now:
@@ -574,7 +617,8 @@ class CronStore:
                              [(pending_id,) for pending_id, _, _, _ in pending])
             ticks.extend(_Tick(slot, attempt=attempt, origin=kind)
                          for _, kind, slot, attempt in pending)
-        if job.next_run_at_unix_ms is not None and job.next_run_at_unix_ms <= now:
+        if (job.next_run_at_unix_ms is not None and job.next_run_at_unix_ms <= now
+                and next_slot is not None):  # a due job always has its slot (set together)
             slot_ticks, nxt = self._missed_ticks(job, next_slot, now)
             ticks.extend(slot_ticks)
             job_cols["next_slot_unix_ms"] = nxt
@@ -790,8 +834,9 @@ class CronStore:
         if max_runs is not None:
             check_int("max_runs", max_runs, lo=0, hi=_MAX_MS)
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        stopped: Callable[[], bool]
         if stop is None:
-            stopped: Callable[[], bool] = lambda: False
+            stopped = _never
         elif hasattr(stop, "is_set"):
             stopped = stop.is_set
         elif callable(stop):
@@ -814,7 +859,7 @@ class CronStore:
             if claims:
                 continue
             nxt = self.next_due_at()
-            wait_ms = poll_ms if nxt is None else max(1, min(poll_ms, nxt - self.store.now_ms()))
+            wait_ms: float = poll_ms if nxt is None else max(1, min(poll_ms, nxt - self.store.now_ms()))
             if deadline is not None:
                 wait_ms = min(wait_ms, max(0.0, deadline - time.monotonic()) * 1000)
             _sleep(stop, wait_ms / 1000)
@@ -852,6 +897,10 @@ class CronStore:
             return self.finalize_cron_run(run_id, **outcome)
         except InvalidStateError:
             return None  # the run was replaced or its lease recovered while the handler ran
+
+
+def _never() -> bool:
+    return False
 
 
 def _printable(text: str) -> str:

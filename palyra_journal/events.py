@@ -235,6 +235,16 @@ class _Prepared:
 
     __slots__ = ("ids", "kinds", "actors", "optional", "timestamps", "texts", "redacted", "now",
                  "given_ids", "labels")
+    ids: list[str]
+    kinds: list[str]
+    actors: list[str]
+    optional: list[list[str | None]]
+    timestamps: list[int]
+    texts: list[str]
+    redacted: list[bool]
+    now: int
+    given_ids: list[str]
+    labels: Callable[[int], str]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -300,13 +310,14 @@ class Journal:
                 seq, prev = 1, GENESIS_HASH
             else:
                 seq, prev = last[0] + 1, last[1] or GENESIS_HASH
+            h: str | None
             if store.hash_chain:
                 h = kernels.chain_hashes(prev, ((seq, event_id, kind, actor, session_id, run_id,
                                                  principal, device_id, channel, ts, text),))[0]
             else:
-                h = prev = None
+                h = None
             row = (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel,
-                   ts, text, red, h, prev, now)
+                   ts, text, red, h, prev if store.hash_chain else None, now)
             try:
                 conn.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:
@@ -520,10 +531,12 @@ class Journal:
                     first, prev = last[0] + 1, last[1] or GENESIS_HASH
                 seqs = range(first, first + n)
                 sess, runs, princs, devs, chans = b.optional
+                hashes: list[str | None]
+                prevs: list[str | None]
                 if store.hash_chain:
-                    hashes = kernels.chain_hashes(prev, list(zip(
+                    hashes = list(kernels.chain_hashes(prev, list(zip(
                         seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
-                        b.timestamps, b.texts)))
+                        b.timestamps, b.texts))))
                     prevs = [prev]
                     prevs += hashes[:-1]
                 else:

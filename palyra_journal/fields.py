@@ -20,7 +20,7 @@ import re
 from numbers import Integral
 from typing import Any, Sequence
 
-from .errors import InvalidPayloadError, PayloadTooLargeError
+from .errors import InvalidPayloadError, JournalError, PayloadTooLargeError
 
 #: The largest integer every JSON reader holds exactly (I-JSON); times and counters stay within.
 MAX_SAFE_INT = 2**53 - 1
@@ -102,8 +102,7 @@ def check_texts(name: str, values: Sequence[Any], label: Any, *, nullable: bool 
 
 
 def check_int(name: str, value: Any, *, lo: int = 0, hi: int = MAX_SAFE_INT,
-              nullable: bool = False, error: type[InvalidPayloadError] = InvalidPayloadError
-              ) -> Any:
+              nullable: bool = False, error: type[JournalError] = InvalidPayloadError) -> Any:
     """``int(value)`` for an integer (not a bool; numpy integers accepted) in ``[lo, hi]``."""
     if value is None and nullable:
         return None
@@ -117,7 +116,7 @@ def check_int(name: str, value: Any, *, lo: int = 0, hi: int = MAX_SAFE_INT,
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str], *,
-                 error: type[InvalidPayloadError] = InvalidPayloadError) -> str:
+                 error: type[JournalError] = InvalidPayloadError) -> str:
     """``value`` when it is one of ``allowed`` (exact strings), else raise naming them."""
     if not isinstance(value, str) or value not in allowed:
         raise error(f"{name} must be one of {', '.join(allowed)}; got {_show(value)}")
@@ -136,7 +135,7 @@ def check_bool(name: str, value: Any, *, nullable: bool = False) -> Any:
 
 def clamp_limit(value: Any, high: int = MAX_LIST, name: str = "limit") -> int:
     """A listing ``limit``: an integer, clamped to ``[1, high]``."""
-    return max(1, min(high, check_int(name, value, lo=-MAX_SAFE_INT)))
+    return max(1, min(high, int(check_int(name, value, lo=-MAX_SAFE_INT))))
 
 
 def redact_text(text: str, rules: Any, *, json_as_canonical: bool = False) -> str:

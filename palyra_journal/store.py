@@ -23,12 +23,19 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import schema
 from .errors import InvalidPathError, JournalError, NotADatabaseError, ReadOnlyError, SchemaError
 from .kernels import RedactionRules
 from .sqlite_errors import translate_sqlite_error
+
+if TYPE_CHECKING:
+    from .approvals import ApprovalStore
+    from .canvas import CanvasStore
+    from .cron import CronStore
+    from .events import ChainHead, EventRecord, Journal, VerifyReport
+    from .memory import MemoryStore
 
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 
@@ -110,7 +117,10 @@ class JournalStore:
         self._on_commit: list[Callable[[], None]] = []
         self._closed = False
         self._embedding_provider = embedding_provider
-        self._memory = self._canvas = self._cron = self._approvals = None
+        self._memory: MemoryStore | None = None
+        self._canvas: CanvasStore | None = None
+        self._cron: CronStore | None = None
+        self._approvals: ApprovalStore | None = None
         from .events import Journal
         self._journal = Journal(self)
 
@@ -295,7 +305,7 @@ class JournalStore:
             for fn in done:  # reached only after COMMIT
                 fn()
 
-    def record_events(self, batch: Iterable[dict[str, Any]]) -> list[Any]:
+    def record_events(self, batch: Iterable[dict[str, Any]]) -> "list[EventRecord]":
         """Append domain audit events inside the current :meth:`write` transaction: the one way
         a domain writes to the journal (docs/fields.md "One audit path").
 
@@ -309,40 +319,40 @@ class JournalStore:
         return self._journal.append_many(batch)
 
     @property
-    def journal(self) -> Any:
+    def journal(self) -> "Journal":
         """The :class:`~palyra_journal.events.Journal` of this store (queries for the domains)."""
         return self._journal
 
     # ------------------------------------------------------------------ the journal
-    def append(self, kind: str, payload: Any = None, **fields: Any):
+    def append(self, kind: str, payload: Any = None, **fields: Any) -> "EventRecord":
         return self._journal.append(kind, payload, **fields)
 
-    def append_many(self, events):
+    def append_many(self, events: Iterable[dict[str, Any]]) -> "list[EventRecord]":
         return self._journal.append_many(events)
 
-    def ingest_jsonl(self, source, *, batch_size: int = 10_000, progress: bool = False) -> int:
+    def ingest_jsonl(self, source: Any, *, batch_size: int = 10_000, progress: bool = False) -> int:
         return self._journal.ingest_jsonl(source, batch_size=batch_size, progress=progress)
 
-    def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head=None,
-               progress: bool = False):
+    def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head: Any = None,
+               progress: bool = False) -> "VerifyReport":
         return self._journal.verify(from_seq=from_seq, to_seq=to_seq, expected_head=expected_head,
                                     progress=progress)
 
-    def head(self):
+    def head(self) -> "ChainHead | None":
         return self._journal.head()
 
-    def recent(self, limit: int = 100):
+    def recent(self, limit: int = 100) -> "list[EventRecord]":
         return self._journal.recent(limit)
 
     def events(self, *, after_seq: int = 0, limit: int = 1000, kind: str | None = None,
-               session_id: str | None = None, run_id: str | None = None):
+               session_id: str | None = None, run_id: str | None = None) -> "list[EventRecord]":
         return self._journal.events(after_seq=after_seq, limit=limit, kind=kind,
                                     session_id=session_id, run_id=run_id)
 
-    def iter_events(self, *, after_seq: int = 0):
+    def iter_events(self, *, after_seq: int = 0) -> "Iterator[EventRecord]":
         return self._journal.iter_events(after_seq=after_seq)
 
-    def export_jsonl(self, destination, *, after_seq: int = 0) -> int:
+    def export_jsonl(self, destination: Any, *, after_seq: int = 0) -> int:
         return self._journal.export_jsonl(destination, after_seq=after_seq)
 
     # ------------------------------------------------------------------ maintenance
@@ -353,7 +363,8 @@ class JournalStore:
             raise JournalError(f"checkpoint mode must be one of {modes}, got {mode!r}")
         with self.read() as conn:
             row = conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
-        return tuple(row)  # type: ignore[return-value]
+        busy, log, checkpointed = row
+        return int(busy), int(log), int(checkpointed)
 
     def vacuum(self) -> None:
         with self.read() as conn:
@@ -361,35 +372,35 @@ class JournalStore:
 
     # ------------------------------------------------------------------ domain facades
     @property
-    def embedding_provider(self):
+    def embedding_provider(self) -> Any:
         if self._embedding_provider is None:
             from .memory.embeddings import HashEmbeddingProvider
             self._embedding_provider = HashEmbeddingProvider(dimensions=64)
         return self._embedding_provider
 
     @property
-    def memory(self):
+    def memory(self) -> "MemoryStore":
         if self._memory is None:
             from .memory import MemoryStore
             self._memory = MemoryStore(self)
         return self._memory
 
     @property
-    def canvas(self):
+    def canvas(self) -> "CanvasStore":
         if self._canvas is None:
             from .canvas import CanvasStore
             self._canvas = CanvasStore(self)
         return self._canvas
 
     @property
-    def cron(self):
+    def cron(self) -> "CronStore":
         if self._cron is None:
             from .cron import CronStore
             self._cron = CronStore(self)
         return self._cron
 
     @property
-    def approvals(self):
+    def approvals(self) -> "ApprovalStore":
         if self._approvals is None:
             from .approvals import ApprovalStore
             self._approvals = ApprovalStore(self)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from palyra_journal import JournalStore
+from palyra_journal import DuplicateIdError, JournalStore
 
 SECRET_CONTENT = "the launch code is swordfish-42 and the vault is behind the painting"
 
@@ -63,7 +63,7 @@ def test_a_failed_memory_write_records_no_event(db_path, backend):
     with JournalStore.open(db_path) as store:
         store.memory.ingest("one", principal="p", memory_id="dup")
         head = store.head()
-        with pytest.raises(Exception):
+        with pytest.raises(DuplicateIdError):
             store.memory.ingest_many([{"content": "two", "principal": "p"},
                                       {"content": "three", "principal": "p", "memory_id": "dup"}])
         assert store.head() == head

@@ -50,6 +50,7 @@ import sys
 import sysconfig
 import warnings
 from types import ModuleType
+from typing import Any, Callable
 
 from ..errors import BackendUnavailableError, JournalError
 from .layout import (
@@ -57,10 +58,21 @@ from .layout import (
 )
 from .rules import DEFAULT_RULES, REDACTED, RedactionRules
 
-_EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
-             "topk", "cpu_info")
+_EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
+             "chain_hashes", "verify_chain", "topk", "cpu_info")
 
 _active: ModuleType | None = None
+
+# The kernel functions, bound to the active backend by set_backend() (declared here for checkers).
+canonicalize: Callable[..., tuple[str, bool]]
+canonicalize_text: Callable[..., tuple[str, bool]]
+canonicalize_many: Callable[..., tuple[list[str], list[bool]]]
+event_lines: Callable[..., Any]
+sha256: Callable[[Any], bytes]
+chain_hashes: Callable[[str, Any], list[str]]
+verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
+topk: Callable[..., Any]
+cpu_info: Callable[[], dict[str, Any]]
 
 
 def interpreter_refusal() -> str | None:

@@ -7,7 +7,6 @@ Everything here runs before any write, so a call that raises has written nothing
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -112,7 +111,7 @@ def check_confidence(value: Any) -> float | None:
 
 def check_time(value: Any, field: str) -> int | None:
     """An optional Unix ms time (``ttl_unix_ms``), within ±(2**53 - 1) like every stored time."""
-    return check_int(field, value, lo=-MAX_SAFE_INT, nullable=True)  # type: ignore[no-any-return]
+    return check_int(field, value, lo=-MAX_SAFE_INT, nullable=True)
 
 
 def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarray:

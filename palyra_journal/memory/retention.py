@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from numbers import Real
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidPayloadError
 from ..fields import check_int
+from .index import VectorIndex
 from .ingest import check_provider_output
 from .mutation import delete_items, ids_sha256
 from .records import MaintenanceReport
@@ -36,7 +38,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_byte
     max_entries = check_int("max_entries", max_entries, nullable=True)
     max_bytes = check_int("max_bytes", max_bytes, nullable=True)
     if ttl_days is not None and (isinstance(ttl_days, bool) or not isinstance(ttl_days, Real)
-                                 or not ttl_days > 0 or ttl_days == float("inf")):
+                                 or not float(ttl_days) > 0 or float(ttl_days) == float("inf")):
         raise InvalidPayloadError(f"ttl_days must be a finite number > 0, got {ttl_days!r}")
     started = time.perf_counter()
     now = store.now_ms() if now_unix_ms is None else now_unix_ms
@@ -54,7 +56,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_byte
 
         drop("expired", "SELECT memory_id FROM memory_items WHERE ttl_unix_ms <= ?", (now,))
         if ttl_days is not None:
-            cutoff = now - int(ttl_days * DAY_MS)
+            cutoff = now - int(float(ttl_days) * DAY_MS)
             drop("ttl", "SELECT memory_id FROM memory_items WHERE created_at_unix_ms < ?",
                  (cutoff,))
         if max_entries is not None:
@@ -121,7 +123,9 @@ def last_maintenance(mem: "MemoryStore") -> MaintenanceReport | None:
             "FROM memory_maintenance_state WHERE id = 1").fetchone()
     if row is None:
         return None
-    return MaintenanceReport(*row[:7], bool(row[7]), row[8])
+    (ran_at, expired, ttl, entries, size, entries_after, bytes_after, vacuumed, duration) = row
+    return MaintenanceReport(ran_at, expired, ttl, entries, size, entries_after, bytes_after,
+                             bool(vacuumed), duration)
 
 
 _STALE = (
@@ -168,7 +172,7 @@ def reembed(mem: "MemoryStore", *, batch_size: int = 256, progress: bool = False
                 m.event("memory.reembedded", {"count": len(rows), "ids_sha256": ids_sha256(ids),
                                               "model": model, "dims": dims, "version": version},
                         timestamp_unix_ms=now)
-                m.index(lambda idx: idx.add(rows))
+                m.index(partial(VectorIndex.add, rows=rows))
         total += len(rows)
         if show:
             print(f"\rre-embedded {total}", end="", file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ import json
 import time
 from numbers import Real
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from .search import (
     MODES, QueryEmbeddingCache, candidate_limit, fuse, lexical_candidates, scope_sql,
 )
 
+if TYPE_CHECKING:
+    from ..store import JournalStore
+
 DEFAULT_WEIGHTS = (0.55, 0.35, 0.10)
 MAX_TOP_K = 1000
 _IN_CHUNK = 500
@@ -46,6 +49,8 @@ _INSERT_VECTOR = (
     "INSERT INTO memory_vectors(memory_id, model, dims, version, vector, embedded_at_unix_ms) "
     "VALUES (?, ?, ?, ?, ?, ?)")
 _NOT_EXPIRED = "(ttl_unix_ms IS NULL OR ttl_unix_ms > ?)"
+_List = list  # MemoryStore.list (the API's name) hides the builtin inside the class
+
 
 
 def _chunks(seq: Sequence, size: int = _IN_CHUNK):
@@ -56,7 +61,7 @@ def _chunks(seq: Sequence, size: int = _IN_CHUNK):
 class MemoryStore:
     """Ingest, hybrid search and retention of memories; reached as ``store.memory``."""
 
-    def __init__(self, store):
+    def __init__(self, store: "JournalStore") -> None:
         self._store = store
         opts = store.options
         self.weights = check_fusion_weights(opts.get("memory_fusion_weights", DEFAULT_WEIGHTS))
@@ -163,7 +168,7 @@ class MemoryStore:
         for p, vec in zip(todo, out):
             p.vector = vec
 
-    def _write_items(self, prepared: list[PreparedItem]) -> list[MemoryItem]:
+    def _write_items(self, prepared: "_List[PreparedItem]") -> "_List[MemoryItem]":
         store = self._store
         store.check_open()
         given = [p.memory_id for p in prepared if p.memory_id is not None]
@@ -178,9 +183,13 @@ class MemoryStore:
         for p in prepared:
             if p.memory_id is None:
                 p.memory_id = next(fresh)
-        items = [MemoryItem(p.memory_id, p.principal, p.channel, p.session_id, p.source, p.content,
+        ids = [str(p.memory_id) for p in prepared]
+        vectors = [p.vector for p in prepared if p.vector is not None]
+        if len(vectors) != len(prepared):  # _embed_missing filled them all
+            raise InvalidPayloadError("an item has no embedding after the provider ran")
+        items = [MemoryItem(mid, p.principal, p.channel, p.session_id, p.source, p.content,
                             p.content_hash, p.tags, p.confidence, p.ttl_unix_ms, now, now)
-                 for p in prepared]
+                 for mid, p in zip(ids, prepared)]
         tags_json = [json.dumps(list(p.tags), separators=(",", ":")) for p in prepared]
         with self._mutation() as m:
             conn = m.conn
@@ -195,8 +204,8 @@ class MemoryStore:
                  it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
                 for it, tj in zip(items, tags_json)])
             conn.executemany(_INSERT_VECTOR, [
-                (p.memory_id, model, dims, version, p.vector.astype("<f4").tobytes(), now)
-                for p in prepared])
+                (mid, model, dims, version, vec.astype("<f4").tobytes(), now)
+                for mid, vec in zip(ids, vectors)])
             for it in items:
                 m.event("memory.ingested", {
                     "memory_id": it.memory_id, "source": it.source,
@@ -205,8 +214,8 @@ class MemoryStore:
                     "tags": len(it.tags), "ttl_unix_ms": it.ttl_unix_ms,
                 }, principal=it.principal, channel=it.channel, session_id=it.session_id,
                     timestamp_unix_ms=now)
-            rows = [(p.memory_id, p.vector, p.principal, p.channel, p.session_id, p.source, tj,
-                     p.ttl_unix_ms) for p, tj in zip(prepared, tags_json)]
+            rows = [(mid, vec, p.principal, p.channel, p.session_id, p.source, tj, p.ttl_unix_ms)
+                    for mid, vec, p, tj in zip(ids, vectors, prepared, tags_json)]
             m.index(lambda idx: idx.add(rows))
         return items
 
@@ -238,7 +247,8 @@ class MemoryStore:
                                 f"ORDER BY i.memory_id LIMIT ?", [*params, limit]).fetchall()
         return [item_from_row(r) for r in rows]
 
-    def _scope(self, principal, channel, session_id, sources, tags) -> tuple[str, list]:
+    def _scope(self, principal: Any, channel: Any, session_id: Any, sources: Any,
+               tags: Any) -> "tuple[str, _List[Any]]":
         return scope_sql(principal=check_text("principal", principal),
                          channel=check_text("channel", channel, nullable=True),
                          session_id=check_text("session_id", session_id, nullable=True),
@@ -257,7 +267,7 @@ class MemoryStore:
     def search(self, query: Any, *, principal: str, channel: str | None = None,
                session_id: str | None = None, top_k: int = 8, min_score: float = 0.0,
                tags: Iterable[str] = (), sources: Iterable[str] = (), query_embedding: Any = None,
-               mode: str = "hybrid") -> list[MemoryHit]:
+               mode: str = "hybrid") -> "_List[MemoryHit]":
         """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
         t0 = time.perf_counter()
         q = normalize_text(query, "query", self.max_content_bytes)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 
 import numpy as np
 import pytest
@@ -394,7 +393,7 @@ def world_dir():
     try:
         yield d
     finally:
-        for root, dirs, files in os.walk(d):
+        for root, dirs, _files in os.walk(d):
             for name in dirs:
                 os.chmod(os.path.join(root, name), 0o700)
         shutil.rmtree(d)
