@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
 from .fields import (
@@ -39,36 +39,6 @@ DECISIONS = ("allow", "deny", "timeout", "error")
 SCOPES = ("once", "session", "timeboxed")
 #: Decisions that :meth:`ApprovalStore.standing_decision` can return.
 STANDING_DECISIONS = ("allow", "deny")
-
-class ApprovalRow(NamedTuple):
-    """An ``approvals`` row by column name (rows become named records at the SQL boundary)."""
-
-    approval_id: str
-    subject_type: str
-    subject_id: str
-    request_summary: str
-    principal: str
-    session_id: str | None
-    run_id: str | None
-    device_id: str | None
-    channel: str | None
-    policy_snapshot_json: str | None
-    prompt_json: str | None
-    requested_at_unix_ms: int
-    expires_at_unix_ms: int | None
-    decision: str | None
-    scope: str | None
-    reason: str | None
-    scope_ttl_ms: int | None
-    resolved_by: str | None
-    resolved_at_unix_ms: int | None
-
-
-
-COLUMNS = ApprovalRow._fields
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM approvals"
-_INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(COLUMNS))})")
 
 
 @dataclass(frozen=True)
@@ -107,24 +77,34 @@ class ApprovalRecord:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _record(row: ApprovalRow) -> ApprovalRecord:
-    return ApprovalRecord(
-        approval_id=row.approval_id, subject_type=row.subject_type, subject_id=row.subject_id,
-        request_summary=row.request_summary, principal=row.principal, session_id=row.session_id,
-        run_id=row.run_id, device_id=row.device_id, channel=row.channel,
-        policy_snapshot=None if row.policy_snapshot_json is None
-        else json.loads(row.policy_snapshot_json),
-        prompt=None if row.prompt_json is None else json.loads(row.prompt_json),
-        requested_at_unix_ms=row.requested_at_unix_ms, expires_at_unix_ms=row.expires_at_unix_ms,
-        decision=row.decision, scope=row.scope, reason=row.reason,
-        scope_ttl_ms=row.scope_ttl_ms, resolved_by=row.resolved_by,
-        resolved_at_unix_ms=row.resolved_at_unix_ms)
+#: Fields stored as canonical JSON text, in a column named ``<field>_json``.
+_JSON_FIELDS = ("policy_snapshot", "prompt")
+_FIELDS = tuple(f.name for f in fields(ApprovalRecord))
+#: ``approvals`` columns: the record's fields, the JSON ones under their ``_json`` column name.
+COLUMNS = tuple(f"{name}_json" if name in _JSON_FIELDS else name for name in _FIELDS)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM approvals"
+_INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "
+           f"VALUES ({', '.join(':' + c for c in COLUMNS)})")
+
+
+def _from_columns(values: dict[str, Any]) -> ApprovalRecord:
+    """The record of a row given by column name (the JSON columns parsed)."""
+    rec = {name: values[column] for name, column in zip(_FIELDS, COLUMNS)}
+    for name in _JSON_FIELDS:
+        if rec[name] is not None:
+            rec[name] = json.loads(rec[name])
+    return ApprovalRecord(**rec)
+
+
+def _record(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> ApprovalRecord:
+    """Row factory of ``_SELECT`` queries: the record, built by column name."""
+    return _from_columns(dict(zip(COLUMNS, row)))
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
-    """Run a ``_SELECT`` query whose rows come back as :class:`ApprovalRow`."""
+    """Run a ``_SELECT`` query whose rows come back as :class:`ApprovalRecord`."""
     cur = conn.cursor()
-    cur.row_factory = lambda _cursor, row: ApprovalRow._make(row)
+    cur.row_factory = _record
     return cur.execute(sql, params)
 
 
@@ -170,9 +150,12 @@ class ApprovalStore:
             aid = approval_id if approval_id is not None else new_ulid(now)
             if conn.execute("SELECT 1 FROM approvals WHERE approval_id = ?", (aid,)).fetchone():
                 raise DuplicateIdError(f"approval_id {aid!r} already exists")
-            row = ApprovalRow(aid, subject_type, subject_id, summary, principal, session_id, run_id,
-                              device_id, channel, policy, prompt_json, now, expires_at_unix_ms,
-                              None, None, None, None, None, None)
+            row = dict.fromkeys(COLUMNS)
+            row.update(approval_id=aid, subject_type=subject_type, subject_id=subject_id,
+                       request_summary=summary, principal=principal, session_id=session_id,
+                       run_id=run_id, device_id=device_id, channel=channel,
+                       policy_snapshot_json=policy, prompt_json=prompt_json,
+                       requested_at_unix_ms=now, expires_at_unix_ms=expires_at_unix_ms)
             conn.execute(_INSERT, row)
             store.record_events([{
                 "kind": "approval.requested",
@@ -181,7 +164,7 @@ class ApprovalStore:
                             "expires_at_unix_ms": expires_at_unix_ms},
                 "session_id": session_id, "run_id": run_id, "principal": principal,
                 "device_id": device_id, "channel": channel, "timestamp_unix_ms": now}])
-        return _record(row)
+        return _from_columns(row)
 
     def resolve(self, approval_id: str, *, decision: str, scope: str = "once",
                 reason: str | None = None, scope_ttl_ms: int | None = None,
@@ -210,19 +193,19 @@ class ApprovalStore:
     def _resolve_row(self, conn, approval_id: str, decision: str, scope: str,
                      reason: str | None, scope_ttl_ms: int | None, resolved_by: str | None,
                      now: int) -> ApprovalRecord:
-        row = _rows(conn, f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
-        if row is None:
+        old: ApprovalRecord | None = _rows(conn, f"{_SELECT} WHERE approval_id = ?",
+                                           (approval_id,)).fetchone()
+        if old is None:
             raise NotFoundError(f"approval_id {approval_id!r} not found")
-        if row.decision is not None:
+        if old.decision is not None:
             raise AlreadyResolvedError(f"approval_id {approval_id!r} was already resolved "
-                                       f"({row.decision!r}); decisions never change")
+                                       f"({old.decision!r}); decisions never change")
         conn.execute("UPDATE approvals SET decision = ?, scope = ?, reason = ?, scope_ttl_ms = ?, "
                      "resolved_by = ?, resolved_at_unix_ms = ? "
                      "WHERE approval_id = ? AND decision IS NULL",
                      (decision, scope, reason, scope_ttl_ms, resolved_by, now, approval_id))
-        rec = _record(row._replace(decision=decision, scope=scope, reason=reason,
-                                   scope_ttl_ms=scope_ttl_ms, resolved_by=resolved_by,
-                                   resolved_at_unix_ms=now))
+        rec = replace(old, decision=decision, scope=scope, reason=reason,
+                      scope_ttl_ms=scope_ttl_ms, resolved_by=resolved_by, resolved_at_unix_ms=now)
         self._store.record_events([{
             "kind": "approval.resolved",
             "payload": {"approval_id": approval_id, "subject_type": rec.subject_type,
@@ -250,8 +233,9 @@ class ApprovalStore:
     def get(self, approval_id: str) -> ApprovalRecord | None:
         check_text("approval_id", approval_id, nullable=False)
         with self._store.read() as conn:
-            row = _rows(conn, f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
-        return None if row is None else _record(row)
+            rec: ApprovalRecord | None = _rows(conn, f"{_SELECT} WHERE approval_id = ?",
+                                               (approval_id,)).fetchone()
+        return rec
 
     def list(self, *, after_id: str | None = None, limit: int = 100, pending: bool | None = None,
              principal: str | None = None, subject_id: str | None = None,
@@ -293,7 +277,7 @@ class ApprovalStore:
         sql += " ORDER BY approval_id LIMIT ?"
         params.append(limit)
         with self._store.read() as conn:
-            return [_record(r) for r in _rows(conn, sql, params)]
+            return _rows(conn, sql, params).fetchall()
 
     def standing_decision(self, *, principal: str, subject_id: str, session_id: str | None = None,
                           now_unix_ms: int | None = None) -> ApprovalRecord | None:
@@ -317,8 +301,8 @@ class ApprovalStore:
         if session_id is not None:
             params.append(session_id)
         with self._store.read() as conn:
-            row = _rows(conn, sql, params).fetchone()
-        return None if row is None else _record(row)
+            rec: ApprovalRecord | None = _rows(conn, sql, params).fetchone()
+        return rec
 
 
 # ---------------------------------------------------------------------------------------- demo

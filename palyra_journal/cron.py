@@ -21,9 +21,10 @@ import hashlib
 import sqlite3
 import threading
 import time
+from collections import namedtuple
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import (
     DuplicateIdError, InvalidPayloadError, InvalidScheduleError, InvalidStateError, NotFoundError,
@@ -55,60 +56,6 @@ MAX_ATTEMPTS = 100
 MAX_ERROR_CHARS = 2_000
 _MAX_MS = MAX_SAFE_INT
 
-class JobRow(NamedTuple):
-    """A ``cron_jobs`` row by column name (rows become named records at the SQL boundary)."""
-
-    job_id: str
-    name: str
-    prompt: str
-    owner_principal: str
-    channel: str | None
-    session_key: str | None
-    session_label: str | None
-    schedule_json: str
-    enabled: int
-    concurrency_policy: str
-    misfire_policy: str
-    max_attempts: int
-    backoff_ms: int
-    jitter_ms: int
-    next_run_at_unix_ms: int | None
-    last_run_at_unix_ms: int | None
-    queued_run: int | None
-    created_at_unix_ms: int
-    updated_at_unix_ms: int
-    next_slot_unix_ms: int | None
-
-
-
-class RunRow(NamedTuple):
-    """A ``cron_runs`` row by column name (the fields of :class:`CronRunRecord`)."""
-
-    run_id: str
-    job_id: str
-    attempt: int
-    status: str
-    worker_id: str | None
-    lease_expires_at_unix_ms: int | None
-    scheduled_for_unix_ms: int
-    started_at_unix_ms: int | None
-    finished_at_unix_ms: int | None
-    session_id: str | None
-    orchestrator_run_id: str | None
-    error_kind: str | None
-    error_message: str | None
-    model_tokens_in: int
-    model_tokens_out: int
-    tool_calls: int
-    tool_denies: int
-
-
-JOB_COLUMNS = JobRow._fields
-RUN_COLUMNS = RunRow._fields
-_JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM cron_jobs"
-_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM cron_runs"
-_RUN_INSERT = (f"INSERT INTO cron_runs ({', '.join(RUN_COLUMNS)}, claimed_at_unix_ms) "
-               f"VALUES ({', '.join('?' * (len(RUN_COLUMNS) + 1))})")
 _ACTIVE = "status IN ('accepted', 'running')"
 
 
@@ -187,31 +134,45 @@ def _schedule_of(text: str) -> Schedule:
     return schedule_from_dict(text)
 
 
-def _job_row(cursor: sqlite3.Cursor, row: tuple) -> JobRow:
-    """Row factory of ``cron_jobs`` queries."""
+#: ``cron_jobs`` columns: the record's fields (the schedule stored as JSON) plus the slot the
+#: schedule fires next (``next_run_at_unix_ms`` is that slot plus jitter).
+JOB_COLUMNS = tuple("schedule_json" if f.name == "schedule" else f.name
+                    for f in fields(CronJobRecord)) + ("next_slot_unix_ms",)
+#: ``cron_runs`` columns read back: exactly the fields of :class:`CronRunRecord`.
+RUN_COLUMNS = tuple(f.name for f in fields(CronRunRecord))
+#: A ``cron_jobs`` row by column name (rows become named records at the SQL boundary).
+JobRow: Any = namedtuple("JobRow", JOB_COLUMNS)  # type: ignore[misc]
+_JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM cron_jobs"
+_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM cron_runs"
+_RUN_INSERT = (f"INSERT INTO cron_runs ({', '.join(RUN_COLUMNS)}, claimed_at_unix_ms) "
+               f"VALUES ({', '.join('?' * (len(RUN_COLUMNS) + 1))})")
+
+
+def _job_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Any:
+    """Row factory of ``cron_jobs`` queries: a :data:`JobRow`."""
     return JobRow._make(row)
 
 
-def _run_row(cursor: sqlite3.Cursor, row: tuple) -> RunRow:
-    """Row factory of ``cron_runs`` queries."""
-    return RunRow._make(row)
+def _run_record(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> CronRunRecord:
+    """Row factory of ``cron_runs`` queries: the record itself (its fields are the columns)."""
+    return CronRunRecord(*row)
 
 
 def _jobs(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
-    """Run a ``_JOB_SELECT`` query whose rows come back as :class:`JobRow`."""
+    """Run a ``_JOB_SELECT`` query whose rows come back as :data:`JobRow`."""
     cur = conn.cursor()
     cur.row_factory = _job_row
     return cur.execute(sql, params)
 
 
 def _runs(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
-    """Run a ``_RUN_SELECT`` query whose rows come back as :class:`RunRow`."""
+    """Run a ``_RUN_SELECT`` query whose rows come back as :class:`CronRunRecord`."""
     cur = conn.cursor()
-    cur.row_factory = _run_row
+    cur.row_factory = _run_record
     return cur.execute(sql, params)
 
 
-def _job_from_row(row: JobRow) -> CronJobRecord:
+def _job_from_row(row: Any) -> CronJobRecord:
     return CronJobRecord(
         job_id=row.job_id, name=row.name, prompt=row.prompt, owner_principal=row.owner_principal,
         channel=row.channel, session_key=row.session_key, session_label=row.session_label,
@@ -221,10 +182,6 @@ def _job_from_row(row: JobRow) -> CronJobRecord:
         next_run_at_unix_ms=row.next_run_at_unix_ms, last_run_at_unix_ms=row.last_run_at_unix_ms,
         queued_run=row.queued_run, created_at_unix_ms=row.created_at_unix_ms,
         updated_at_unix_ms=row.updated_at_unix_ms)
-
-
-def _run_from_row(row: RunRow) -> CronRunRecord:
-    return CronRunRecord(**row._asdict())
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -327,7 +284,7 @@ class CronStore:
         row = _runs(conn, _RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"cron run {run_id!r} not found")
-        return _run_from_row(row)
+        return row
 
     def get_job(self, job_id: str) -> CronJobRecord | None:
         check_text("job_id", job_id)
@@ -337,8 +294,9 @@ class CronStore:
     def get_run(self, run_id: str) -> CronRunRecord | None:
         check_text("run_id", run_id)
         with self.store.read() as conn:
-            row = _runs(conn, _RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _run_from_row(row)
+            run: CronRunRecord | None = _runs(conn, _RUN_SELECT + " WHERE run_id = ?",
+                                              (run_id,)).fetchone()
+        return run
 
     def list_jobs(self, *, after_job_id: str | None = None, limit: int = 100,
                   enabled: bool | None = None, owner_principal: str | None = None,
@@ -377,7 +335,7 @@ class CronStore:
         sql += " ORDER BY run_id LIMIT ?"
         args.append(clamp_limit(limit, MAX_LIST))
         with self.store.read() as conn:
-            return [_run_from_row(r) for r in _runs(conn, sql, args)]
+            return _runs(conn, sql, args).fetchall()
 
     def next_due_at(self) -> int | None:
         """The earliest time anything becomes claimable (for a scheduler's sleep), or None."""
@@ -596,11 +554,10 @@ class CronStore:
             span *= 4
 
     def _active_runs(self, conn: sqlite3.Connection, job_id: str, now: int) -> list[CronRunRecord]:
-        rows = _runs(conn, _RUN_SELECT + f" WHERE job_id = ? AND {_ACTIVE} "
+        return _runs(conn, _RUN_SELECT + f" WHERE job_id = ? AND {_ACTIVE} "
                      "AND lease_expires_at_unix_ms > ?", (job_id, now)).fetchall()
-        return [_run_from_row(r) for r in rows]
 
-    def _claim_job(self, conn: sqlite3.Connection, row: JobRow, has_pending: bool, worker_id: str,
+    def _claim_job(self, conn: sqlite3.Connection, row: Any, has_pending: bool, worker_id: str,
                    now: int, lease_ms: int, events: list[dict]) -> list[CronClaim]:
         """Decide one due job (misfire, concurrency), write its runs; events go to ``events``."""
         job = _job_from_row(row)

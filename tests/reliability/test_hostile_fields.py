@@ -51,28 +51,28 @@ def _seed(s: JournalStore) -> None:
     s.cron.claim_due(worker_id="w", now_unix_ms=s.now_ms() + 2_000)
 
 
-#: (field, call(store, value)); the field name must appear in the error message.
+#: (domain, field, call(store, value)); the field name must appear in the error message.
 Call = Callable[[JournalStore, str], Any]
+
+
+def _keywords(domain: str, call: Callable[..., Any], *names: str) -> list[tuple[str, str, Call]]:
+    """One row per keyword argument ``name`` of ``call(store, **{name: value})``."""
+    return [(domain, name, lambda s, v, name=name: call(s, **{name: v})) for name in names]
+
+
 FIELDS: list[tuple[str, str, Call]] = [
     # the journal
     ("journal", "kind", lambda s, v: s.append(v)),
-    ("journal", "actor", lambda s, v: s.append("k", actor=v)),
-    ("journal", "event_id", lambda s, v: s.append("k", event_id=v)),
-    ("journal", "session_id", lambda s, v: s.append("k", session_id=v)),
-    ("journal", "run_id", lambda s, v: s.append("k", run_id=v)),
-    ("journal", "principal", lambda s, v: s.append("k", principal=v)),
-    ("journal", "device_id", lambda s, v: s.append("k", device_id=v)),
-    ("journal", "channel", lambda s, v: s.append("k", channel=v)),
+    *_keywords("journal", lambda s, **kw: s.append("k", **kw), "actor", "event_id", "session_id",
+               "run_id", "principal", "device_id", "channel"),
     ("journal", "channel", lambda s, v: s.append_many([{"kind": "k"}, {"kind": "k", "channel": v}])),
     ("journal", "kind", lambda s, v: s.events(kind=v)),
     ("journal", "session_id", lambda s, v: s.events(session_id=v)),
     ("journal", "run_id", lambda s, v: s.events(run_id=v)),
     # memory
     ("memory", "content", lambda s, v: s.memory.ingest(v, principal="p")),
-    ("memory", "principal", lambda s, v: s.memory.ingest("note", principal=v)),
-    ("memory", "channel", lambda s, v: s.memory.ingest("note", principal="p", channel=v)),
-    ("memory", "session_id", lambda s, v: s.memory.ingest("note", principal="p", session_id=v)),
-    ("memory", "memory_id", lambda s, v: s.memory.ingest("note", principal="p", memory_id=v)),
+    *_keywords("memory", lambda s, **kw: s.memory.ingest("note", **{"principal": "p", **kw}),
+               "principal", "channel", "session_id", "memory_id"),
     ("memory", "tag", lambda s, v: s.memory.ingest("note", principal="p", tags=[v])),
     ("memory", "principal", lambda s, v: s.memory.ingest_many([{"content": "n", "principal": v}])),
     ("memory", "query", lambda s, v: s.memory.search(v, principal="p")),
@@ -106,13 +106,8 @@ FIELDS: list[tuple[str, str, Call]] = [
     ("canvas", "canvas_id", lambda s, v: s.canvas.restore(v, 1)),
     ("canvas", "reason", lambda s, v: s.canvas.close("cv", reason=v)),
     # cron
-    ("cron", "name", lambda s, v: _job(s, name=v)),
-    ("cron", "prompt", lambda s, v: _job(s, prompt=v)),
-    ("cron", "owner_principal", lambda s, v: _job(s, owner_principal=v)),
-    ("cron", "channel", lambda s, v: _job(s, channel=v)),
-    ("cron", "job_id", lambda s, v: _job(s, job_id=v)),
-    ("cron", "session_key", lambda s, v: _job(s, session_key=v)),
-    ("cron", "session_label", lambda s, v: _job(s, session_label=v)),
+    *_keywords("cron", _job, "name", "prompt", "owner_principal", "channel", "job_id",
+               "session_key", "session_label"),
     ("cron", "name", lambda s, v: s.cron.update_job("job", name=v)),
     ("cron", "job_id", lambda s, v: s.cron.update_job(v, enabled=False)),
     ("cron", "job_id", lambda s, v: s.cron.delete_job(v)),
@@ -133,14 +128,8 @@ FIELDS: list[tuple[str, str, Call]] = [
         _run_id(s), status="failed", error_message=v)),
     ("cron", "worker_id", lambda s, v: s.cron.run_scheduler(lambda c: None, worker_id=v)),
     # approvals
-    ("approvals", "subject_id", lambda s, v: _approval(s, subject_id=v)),
-    ("approvals", "request_summary", lambda s, v: _approval(s, request_summary=v)),
-    ("approvals", "principal", lambda s, v: _approval(s, principal=v)),
-    ("approvals", "session_id", lambda s, v: _approval(s, session_id=v)),
-    ("approvals", "run_id", lambda s, v: _approval(s, run_id=v)),
-    ("approvals", "device_id", lambda s, v: _approval(s, device_id=v)),
-    ("approvals", "channel", lambda s, v: _approval(s, channel=v)),
-    ("approvals", "approval_id", lambda s, v: _approval(s, approval_id=v)),
+    *_keywords("approvals", _approval, "subject_id", "request_summary", "principal", "session_id",
+               "run_id", "device_id", "channel", "approval_id"),
     ("approvals", "approval_id", lambda s, v: s.approvals.resolve(v, decision="allow")),
     ("approvals", "reason", lambda s, v: s.approvals.resolve("ap", decision="allow", reason=v)),
     ("approvals", "resolved_by", lambda s, v: s.approvals.resolve("ap", decision="allow",
