@@ -336,8 +336,23 @@ class Journal:
             return []
         return _gc_paused(self._append_batch, evs)
 
-    def _append_batch(self, evs: list) -> list[EventRecord]:
-        return self._write_batch(self._prepare(evs, _index_label, extra_keys=frozenset()))
+    def _append_batch(self, evs: list, savepoint: bool = True) -> list[EventRecord]:
+        return self._write_batch(self._prepare(evs, _index_label, extra_keys=frozenset()),
+                                 savepoint=savepoint)
+
+    def record(self, events: list[dict[str, Any]]) -> list[EventRecord]:
+        """``append_many`` for ``store.record_events``: inside a domain's transaction, which rolls
+        back as a whole when this raises, so no savepoint is needed around the batch."""
+        if not events:
+            return []
+        if len(events) == 1:  # the common audit event: the single-row path is ~1.4x faster
+            ev = events[0]
+            if type(ev) is dict and ev.keys() <= EVENT_KEYS:
+                kw = dict(ev)
+                kind = kw.pop("kind", None)
+                payload = kw.pop("payload", None)
+                return [self.append(kind, payload, **kw)]
+        return _gc_paused(self._append_batch, events, False)
 
     def ingest_jsonl(self, source: Any, *, batch_size: int = 10_000,
                      progress: bool = False) -> int:
@@ -515,11 +530,13 @@ class Journal:
         b.now = now
         return b
 
-    def _write_batch(self, b: _Prepared, return_records: bool = True) -> Any:
-        """Number, hash and insert a prepared batch in one transaction (a savepoint when nested)."""
+    def _write_batch(self, b: _Prepared, return_records: bool = True,
+                     savepoint: bool = True) -> Any:
+        """Number, hash and insert a prepared batch in one transaction (a savepoint when nested,
+        unless the caller rolls back the whole transaction on error)."""
         store = self.store
         n = len(b)
-        nested = store.in_transaction
+        nested = savepoint and store.in_transaction
         with store.write() as conn:
             if nested:
                 conn.execute("SAVEPOINT pj_journal_batch")

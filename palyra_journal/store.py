@@ -316,7 +316,7 @@ class JournalStore:
         if not self._tx_depth:
             raise JournalError("record_events must run inside store.write(), with the state "
                                "change it records")
-        return self._journal.append_many(batch)
+        return self._journal.record(batch if type(batch) is list else list(batch))
 
     @property
     def journal(self) -> "Journal":
