@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import DuplicateIdError, InvalidPayloadError
-from ..fields import check_text
+from ..fields import check_int, check_text, clamp_limit
 from ..ids import new_ulids
 from . import retention
 from .fts import build_match, query_terms
@@ -65,10 +65,9 @@ class MemoryStore:
         self._store = store
         opts = store.options
         self.weights = check_fusion_weights(opts.get("memory_fusion_weights", DEFAULT_WEIGHTS))
-        limit = opts.get("memory_max_content_bytes", DEFAULT_MAX_CONTENT_BYTES)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidPayloadError(f"memory_max_content_bytes must be an int >= 1, got {limit!r}")
-        self.max_content_bytes = limit
+        self.max_content_bytes: int = check_int(
+            "memory_max_content_bytes",
+            opts.get("memory_max_content_bytes", DEFAULT_MAX_CONTENT_BYTES), lo=1)
         self._index: VectorIndex | None = None
         self._query_cache = QueryEmbeddingCache()
         #: Seconds spent in each part of the last search: {"fts", "vector", "fusion", "total"}.
@@ -239,9 +238,7 @@ class MemoryStore:
             check_text("after_id", after_id)
             where += " AND i.memory_id > ?"
             params.append(after_id)
-        if isinstance(limit, bool) or not isinstance(limit, int):
-            raise InvalidPayloadError(f"limit must be an int, got {limit!r}")
-        limit = min(max(limit, 1), MAX_TOP_K)
+        limit = clamp_limit(limit, MAX_TOP_K)
         with self._store.read() as conn:
             rows = conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items i WHERE {where} "
                                 f"ORDER BY i.memory_id LIMIT ?", [*params, limit]).fetchall()
@@ -274,8 +271,7 @@ class MemoryStore:
         check_text("principal", principal)
         check_text("channel", channel, nullable=True)
         check_text("session_id", session_id, nullable=True)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidPayloadError(f"top_k must be an int in [1, {MAX_TOP_K}], got {top_k!r}")
+        check_int("top_k", top_k, lo=1, hi=MAX_TOP_K)
         if isinstance(min_score, bool) or not isinstance(min_score, Real) \
                 or not np.isfinite(float(min_score)):
             raise InvalidPayloadError(f"min_score must be a finite number, got {min_score!r}")
