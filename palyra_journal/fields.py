@@ -16,7 +16,6 @@ approvals refuse the same things with the same words (docs/fields.md holds the t
 from __future__ import annotations
 
 import json
-import re
 from numbers import Integral
 from typing import Any, Sequence
 
@@ -31,7 +30,6 @@ MAX_TEXT_CHARS = 65_536
 #: Largest ``limit`` of a listing call; larger values are clamped to it.
 MAX_LIST = 1000
 
-_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -40,9 +38,19 @@ def _show(value: Any, limit: int = 80) -> str:
 
 
 def bad_char_at(text: str) -> int:
-    """Index of the first NUL or lone surrogate in ``text``, or -1 (one regex scan, C speed)."""
-    m = _BAD_CHAR.search(text)
-    return -1 if m is None else m.start()
+    """Index of the first NUL or lone surrogate in ``text``, or -1.
+
+    Built from C-speed string methods (``find``, ``isascii``, ``encode``): a regex over the
+    surrogate range is about a thousand times slower, which a 100 000-event batch would feel.
+    """
+    nul = text.find("\x00")
+    if text.isascii():
+        return nul
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start if nul < 0 else min(nul, exc.start)
+    return nul
 
 
 def check_chars(name: str, value: str) -> None:
@@ -96,7 +104,7 @@ def check_texts(name: str, values: Sequence[Any], label: Any, *, nullable: bool 
         return None
     if "" in strs or max(map(len, strs)) > max_chars:
         return slow()
-    if _BAD_CHAR.search("".join(strs)) is not None:
+    if bad_char_at("".join(strs)) >= 0:
         return slow()
     return None
 
