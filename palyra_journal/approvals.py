@@ -73,7 +73,7 @@ class ApprovalRecord:
     def pending(self) -> bool:
         return self.decision is None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -190,7 +190,7 @@ class ApprovalStore:
                                     resolved_by, now)
         return rec
 
-    def _resolve_row(self, conn, approval_id: str, decision: str, scope: str,
+    def _resolve_row(self, conn: sqlite3.Connection, approval_id: str, decision: str, scope: str,
                      reason: str | None, scope_ttl_ms: int | None, resolved_by: str | None,
                      now: int) -> ApprovalRecord:
         old: ApprovalRecord | None = _rows(conn, f"{_SELECT} WHERE approval_id = ?",
@@ -306,7 +306,7 @@ class ApprovalStore:
 
 
 # ---------------------------------------------------------------------------------------- demo
-def demo_step(store, out: Any = None) -> dict[str, Any]:
+def demo_step(store: "JournalStore", out: Any = None) -> dict[str, Any]:
     """Demo: an agent asks to run a shell tool, a human allows it for the session, and the
     standing decision then answers the next ask without a prompt. ``out`` (a text stream or a
     callable taking a line) gets one line per step; returns a summary dict."""

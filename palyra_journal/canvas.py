@@ -102,7 +102,7 @@ class CanvasSnapshot:
     created_at_unix_ms: int
     updated_at_unix_ms: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -119,7 +119,7 @@ class CanvasPatchRecord:
     actor_device_id: str | None
     applied_at_unix_ms: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -138,7 +138,7 @@ def _named(conn: sqlite3.Connection, record: Any, sql: str, params: Any) -> sqli
 
 
 # ---------------------------------------------------------------------------------------- checks
-def _root_replace(state: Any) -> list:
+def _root_replace(state: Any) -> list[dict[str, Any]]:
     """The patch stored for a whole-state change (replace_state, restore)."""
     return [{"op": "replace", "path": "", "value": state}]
 
@@ -159,7 +159,7 @@ class CanvasStore:
     @staticmethod
     def _row(conn: sqlite3.Connection, canvas_id: Any) -> StateRow:
         check_text("canvas_id", canvas_id, nullable=False)
-        row = _named(conn, StateRow, _STATE_SELECT, (canvas_id,)).fetchone()
+        row: StateRow | None = _named(conn, StateRow, _STATE_SELECT, (canvas_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"canvas_id {canvas_id!r} not found")
         return row
@@ -178,7 +178,7 @@ class CanvasStore:
     def _append_version(self, conn: sqlite3.Connection, row: StateRow, new_text: str, patch_text: str, *,
                         actor_principal: str | None, actor_device_id: str | None,
                         schema_version: int | None, snapshot: bool, kind: str,
-                        event: dict) -> CanvasSnapshot:
+                        event: dict[str, Any]) -> CanvasSnapshot:
         """Write version current+1: the patch row, a snapshot when due, the state row, the event."""
         store = self._store
         canvas_id, base = row.canvas_id, row.version
@@ -435,14 +435,14 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _state_digest(text: str) -> dict:
+def _state_digest(text: str) -> dict[str, Any]:
     """What a journal event records of a state: its size and SHA-256 (never its content)."""
     data = text.encode("utf-8")
     return {"state_bytes": len(data), "state_sha256": hashlib.sha256(data).hexdigest()}
 
 
 # ---------------------------------------------------------------------------------------- demo
-def demo_step(store, out: Any = None) -> dict[str, Any]:
+def demo_step(store: "JournalStore", out: Any = None) -> dict[str, Any]:
     """Demo: a task board edited over several versions, then read back at an old version,
     restored, replayed and closed. ``out`` (a text stream or a callable taking a line) gets one
     line per step; returns a summary dict for the demo's table."""

@@ -85,7 +85,7 @@ class CronJobRecord:
     created_at_unix_ms: int
     updated_at_unix_ms: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["schedule"] = self.schedule.to_dict()
         return d
@@ -113,7 +113,7 @@ class CronRunRecord:
     tool_calls: int
     tool_denies: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -124,7 +124,7 @@ class CronClaim:
     job: CronJobRecord
     run: CronRunRecord
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"job": self.job.to_dict(), "run": self.run.to_dict()}
 
 
@@ -194,7 +194,7 @@ def jitter_delay(job_id: str, slot_ms: int, jitter_ms: int) -> int:
 
 
 #: update_job keywords and their validators (value -> stored value).
-_JOB_FIELDS = {
+_JOB_FIELDS: dict[str, Callable[[Any], Any]] = {
     "name": lambda v: check_text("name", v),
     "prompt": lambda v: check_text("prompt", v, empty_ok=True, max_chars=MAX_TEXT_CHARS),
     "owner_principal": lambda v: check_text("owner_principal", v),
@@ -231,13 +231,13 @@ class CronStore:
         self.store = store
 
     # ------------------------------------------------------------------ events
-    def _event(self, kind: str, job: CronJobRecord, payload: dict, now: int) -> None:
+    def _event(self, kind: str, job: CronJobRecord, payload: dict[str, Any], now: int) -> None:
         self.store.record_events([{"kind": kind, "payload": payload, "actor": "system",
                                    "principal": job.owner_principal, "channel": job.channel,
                                    "timestamp_unix_ms": now}])
 
     @staticmethod
-    def _job_summary(job: CronJobRecord) -> dict:
+    def _job_summary(job: CronJobRecord) -> dict[str, Any]:
         return {"job_id": job.job_id, "name": job.name, "schedule": job.schedule.to_dict(),
                 "enabled": job.enabled, "concurrency_policy": job.concurrency_policy,
                 "misfire_policy": job.misfire_policy, "max_attempts": job.max_attempts,
@@ -247,7 +247,7 @@ class CronStore:
         self.store.record_events([self._run_event_dict(kind, job, run, now)])
 
     @staticmethod
-    def _run_event_dict(kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> dict:
+    def _run_event_dict(kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> dict[str, Any]:
         """One run event as a ``record_events`` dict (claim_due writes its events in one batch)."""
         payload = {"job_id": run.job_id, "run_id": run.run_id, "attempt": run.attempt,
                    "status": run.status, "scheduled_for_unix_ms": run.scheduled_for_unix_ms}
@@ -281,10 +281,11 @@ class CronStore:
 
     @staticmethod
     def _load_run(conn: sqlite3.Connection, run_id: str) -> CronRunRecord:
-        row = _runs(conn, _RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
+        run: CronRunRecord | None = _runs(conn, _RUN_SELECT + " WHERE run_id = ?",
+                                          (run_id,)).fetchone()
+        if run is None:
             raise NotFoundError(f"cron run {run_id!r} not found")
-        return row
+        return run
 
     def get_job(self, job_id: str) -> CronJobRecord | None:
         check_text("job_id", job_id)
@@ -475,7 +476,7 @@ class CronStore:
             check_int("now_unix_ms", now_unix_ms, lo=0, hi=_MAX_MS)
         store = self.store
         claims: list[CronClaim] = []
-        events: list[dict] = []
+        events: list[dict[str, Any]] = []
         with store.write() as conn:
             now = store.now_ms() if now_unix_ms is None else now_unix_ms
             # (due time, job row) of due slots, then of due pending retries / queued runs
@@ -558,7 +559,7 @@ class CronStore:
                      "AND lease_expires_at_unix_ms > ?", (job_id, now)).fetchall()
 
     def _claim_job(self, conn: sqlite3.Connection, row: Any, has_pending: bool, worker_id: str,
-                   now: int, lease_ms: int, events: list[dict]) -> list[CronClaim]:
+                   now: int, lease_ms: int, events: list[dict[str, Any]]) -> list[CronClaim]:
         """Decide one due job (misfire, concurrency), write its runs; events go to ``events``."""
         job = _job_from_row(row)
         job_id = job.job_id
@@ -882,7 +883,7 @@ def _sleep(stop: Any, seconds: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------- demo
-def demo_step(store, out: Any = None) -> dict[str, Any]:
+def demo_step(store: "JournalStore", out: Any = None) -> dict[str, Any]:
     """Demo: two jobs (every 200 ms, and once 300 ms from now) claimed and run by the scheduler.
 
     ``out`` (a text stream or a callable taking a line) receives one line per run; returns a
@@ -899,7 +900,7 @@ def demo_step(store, out: Any = None) -> dict[str, Any]:
     ]
     seen: set[str] = set()
 
-    def handler(claim: CronClaim) -> dict:
+    def handler(claim: CronClaim) -> dict[str, Any]:
         seen.add(claim.job.job_id)
         emit(f"  cron: ran {claim.job.name} (slot {claim.run.scheduled_for_unix_ms}, "
              f"worker {claim.run.worker_id})")

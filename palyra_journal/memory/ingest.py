@@ -42,16 +42,15 @@ def normalize_text(text: Any, field: str = "content", max_bytes: int | None = No
     at most ``max_bytes`` of UTF-8 after that (:class:`PayloadTooLargeError` otherwise)."""
     if not isinstance(text, str):
         raise InvalidPayloadError(f"{field} must be a str, got {type(text).__name__}")
-    if not text.isprintable():  # fast path: printable text has no controls to remove
-        text = _CONTROLS.sub("", text)
-    text = " ".join(text.split())
-    check_chars(field, text)
-    if max_bytes is not None and len(text) * 4 > max_bytes:
-        size = len(text.encode("utf-8"))
+    clean: str = text if text.isprintable() else _CONTROLS.sub("", text)  # printable: no controls
+    clean = " ".join(clean.split())
+    check_chars(field, clean)
+    if max_bytes is not None and len(clean) * 4 > max_bytes:
+        size = len(clean.encode("utf-8"))
         if size > max_bytes:
             raise PayloadTooLargeError(
                 f"{field} is {size} bytes of UTF-8, the limit is {max_bytes}", size, max_bytes)
-    return text
+    return clean
 
 
 def redact_content(content: str, rules: Any) -> str:
@@ -111,7 +110,8 @@ def check_confidence(value: Any) -> float | None:
 
 def check_time(value: Any, field: str) -> int | None:
     """An optional Unix ms time (``ttl_unix_ms``), within ±(2**53 - 1) like every stored time."""
-    return check_int(field, value, lo=-MAX_SAFE_INT, nullable=True)
+    ms: int | None = check_int(field, value, lo=-MAX_SAFE_INT, nullable=True)
+    return ms
 
 
 def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarray:
@@ -153,7 +153,7 @@ class PreparedItem:
     vector: np.ndarray | None
 
 
-def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
+def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules: Any,
             where: str = "") -> PreparedItem:
     """Validate and normalize one ingest request; ``where`` prefixes messages (``items[3]: ``)."""
     unknown = set(spec) - INGEST_KEYS

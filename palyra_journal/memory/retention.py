@@ -9,11 +9,12 @@ run simply resumes where it stopped on the next call.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from functools import partial
 from numbers import Real
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidPayloadError
 from ..fields import check_int
@@ -31,8 +32,9 @@ _ITEM_BYTES = ("length(CAST(i.content AS BLOB)) + COALESCE((SELECT length(v.vect
                "memory_vectors v WHERE v.memory_id = i.memory_id), 0)")
 
 
-def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_bytes=None,
-             ttl_days=None, vacuum=False) -> MaintenanceReport:
+def maintain(mem: "MemoryStore", *, now_unix_ms: int | None = None,
+             max_entries: int | None = None, max_bytes: int | None = None,
+             ttl_days: float | None = None, vacuum: bool = False) -> MaintenanceReport:
     store = mem._store
     check_int("now_unix_ms", now_unix_ms, nullable=True)
     max_entries = check_int("max_entries", max_entries, nullable=True)
@@ -48,7 +50,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_byte
     with mem._mutation() as m:
         conn = m.conn
 
-        def drop(name: str, sql: str, params=()) -> None:
+        def drop(name: str, sql: str, params: tuple[Any, ...] = ()) -> None:
             ids = [r[0] for r in conn.execute(sql, params)]
             delete_items(conn, ids)
             deleted.extend(ids)
@@ -100,7 +102,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_byte
     return report
 
 
-def _record(conn, r: MaintenanceReport) -> None:
+def _record(conn: sqlite3.Connection, r: MaintenanceReport) -> None:
     conn.execute(
         "INSERT INTO memory_maintenance_state(id, ran_at_unix_ms, deleted_expired, deleted_ttl, "
         "deleted_for_entries, deleted_for_bytes, entries_after, bytes_after, vacuumed, duration_ms) "

@@ -10,10 +10,11 @@ memory change bumps (was it memory?).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from numbers import Real
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -53,7 +54,7 @@ _List = list  # MemoryStore.list (the API's name) hides the builtin inside the c
 
 
 
-def _chunks(seq: Sequence, size: int = _IN_CHUNK):
+def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
 
@@ -75,7 +76,7 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ provider and index
     @property
-    def provider(self):
+    def provider(self) -> Any:
         return self._store.embedding_provider
 
     def _key(self) -> tuple[str, int, int]:
@@ -86,7 +87,7 @@ class MemoryStore:
         self._index = None
         self._query_cache.clear()
 
-    def _current_index(self, conn) -> VectorIndex:
+    def _current_index(self, conn: sqlite3.Connection) -> VectorIndex:
         """The index of the provider's key, reloaded if another connection changed memory."""
         key = self._key()
         idx = self._index
@@ -154,7 +155,7 @@ class MemoryStore:
             return []
         return self._write_items(prepared)
 
-    def _prepare(self, spec: dict, where: str) -> PreparedItem:
+    def _prepare(self, spec: dict[str, Any], where: str) -> PreparedItem:
         return prepare(spec, dims=self._key()[1], max_content_bytes=self.max_content_bytes,
                        rules=self._store.redaction, where=where)
 
@@ -252,7 +253,7 @@ class MemoryStore:
                          sources=check_sources(sources), tags=check_tags(tags),
                          now_ms=self._store.now_ms())
 
-    def _fetch(self, conn, ids: Sequence[str]) -> dict[str, MemoryItem]:
+    def _fetch(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, MemoryItem]:
         out: dict[str, MemoryItem] = {}
         for chunk in _chunks(list(ids)):
             for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN "
@@ -362,7 +363,7 @@ class MemoryStore:
         """Delete one item of ``principal`` (and ``channel`` when given); False if none matched."""
         check_text("memory_id", memory_id)
         where = "memory_id = ? AND principal = ?"
-        params: list = [memory_id, check_text("principal", principal)]
+        params: _List[Any] = [memory_id, check_text("principal", principal)]
         if check_text("channel", channel, nullable=True) is not None:
             where += " AND channel = ?"
             params.append(channel)
@@ -373,7 +374,7 @@ class MemoryStore:
               session_id: str | None = None) -> int:
         """Delete every item of ``principal`` (narrowed by channel / session); returns the count."""
         where = "principal = ?"
-        params: list = [check_text("principal", principal)]
+        params: _List[Any] = [check_text("principal", principal)]
         for col, value in (("channel", channel), ("session_id", session_id)):
             if check_text(col, value, nullable=True) is not None:
                 where += f" AND {col} = ?"
@@ -381,7 +382,7 @@ class MemoryStore:
         return self._delete_where(where, params, "memory.purged", principal=principal,
                                   channel=channel, session_id=session_id)
 
-    def _delete_where(self, where: str, params: Sequence, kind: str, *, principal: str,
+    def _delete_where(self, where: str, params: Sequence[Any], kind: str, *, principal: str,
                       channel: str | None, session_id: str | None) -> int:
         """Delete items matching a ``memory_items`` condition (vectors and FTS rows follow) and
         record ``kind`` with the count and the ids (their SHA-256 when many)."""
