@@ -26,17 +26,13 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 from . import kernels
 from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
-from .fields import MAX_ID_CHARS, MAX_SAFE_INT, check_int, check_text, check_texts, clamp_limit
+from .fields import MAX_SAFE_INT, check_int, check_text, check_texts, clamp_limit
 from .ids import new_ulid, new_ulids
 from .progress import Progress
 from .sqlite_errors import is_unique_violation
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
-#: Longest accepted kind, actor, id, principal, device or channel (characters; fields.py).
-MAX_FIELD_CHARS = MAX_ID_CHARS
-#: Event times must be exact in every JSON reader (I-JSON), like payload integers.
-MAX_TIMESTAMP = MAX_SAFE_INT
 #: The keys an ``append_many`` dict or an ingested line may carry (``append``'s arguments).
 EVENT_KEYS = frozenset(kernels.EVENT_LINE_KEYS)
 #: Keys written by ``export_jsonl`` that ``ingest_jsonl`` ignores, so an export can be re-ingested.
@@ -162,7 +158,7 @@ def _check_timestamp(name: str, value: Any) -> int:
     if type(value) is not int:  # exactly int, as a JSON line gives: no bool, float or numpy
         raise InvalidPayloadError(f"{name} must be an int (Unix ms), got {_type_name(value)} "
                                   f"{value!r:.60}")
-    return int(check_int(name, value, lo=-MAX_TIMESTAMP))
+    return int(check_int(name, value, lo=-MAX_SAFE_INT))
 
 
 def _clamp_limit(limit: Any, high: int) -> int:
@@ -514,7 +510,7 @@ class Journal:
                         tss[i] = now
                     else:
                         _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
-        if min(tss) < -MAX_TIMESTAMP or max(tss) > MAX_TIMESTAMP:
+        if min(tss) < -MAX_SAFE_INT or max(tss) > MAX_SAFE_INT:
             for i, v in enumerate(tss):
                 _check_timestamp(f"{label(i)}.timestamp_unix_ms", v)
         if canonical is None:
