@@ -138,3 +138,17 @@ def test_the_pure_envelope_is_built_from_the_layout():
     assert env == {n: (json.loads(v) if n == "payload" else v)
                    for n, v in zip(layout.ENVELOPE_NAMES, row)}
     assert pure_chain._ENVELOPE.count("%") == len(layout.CHAIN_FIELDS)
+
+
+def test_doctor_says_why_the_pure_backend_runs(monkeypatch, capsys):
+    from palyra_journal.cli import main
+    assert main(["doctor", "--json"]) == 0  # imports every module doctor needs
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "implementation", types.SimpleNamespace(
+        name="pypy", cache_tag=sys.implementation.cache_tag))
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["native_available"] is False and report["implementation"] == "pypy"
+    assert "only CPython" in report["native_unavailable_reason"]
+    assert main(["doctor"]) == 0
+    assert "pure Python: native backend not used" in capsys.readouterr().out
