@@ -106,3 +106,19 @@ def test_memory_writes_inside_an_outer_transaction_keep_the_index_in_step(db_pat
         m.ingest("epsilon", principal="p", memory_id="e", embedding=emb)
         assert m.index_size() == 3
         assert json.loads(_events(store)[-1].payload_json)["memory_id"] == "e"
+
+
+def test_a_failing_index_update_after_commit_drops_the_index_not_the_call(db_path, monkeypatch):
+    from palyra_journal.memory.index import VectorIndex
+    with JournalStore.open(db_path) as store:
+        m = store.memory
+        m.ingest("alpha deploy", principal="p", memory_id="a")
+        m.search("alpha", principal="p", mode="vector")
+
+        def broken(self, ids):
+            raise RuntimeError("index bug")
+
+        monkeypatch.setattr(VectorIndex, "remove", broken)
+        assert m.delete("a", principal="p") is True  # committed; the call does not fail
+        monkeypatch.undo()
+        assert m.search("alpha", principal="p", mode="vector") == []  # reloaded from the table

@@ -125,8 +125,12 @@ class MemoryStore:
         if idx.volatile or idx.generation != gen_before:
             idx.generation = None
             return
-        for change in changes:
-            change(idx)
+        try:
+            for change in changes:
+                change(idx)
+        except Exception:  # the rows are committed: never fail the call, reload the index instead
+            idx.generation = None
+            return
         idx.generation = gen_after
 
     def index_size(self) -> int:
