@@ -18,6 +18,7 @@ import gc
 import io
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from itertools import repeat
@@ -182,6 +183,11 @@ def _json_str(value: str | None) -> str:
 _EXPORT_LINE = ('{"actor":%s,"channel":%s,"created_at_unix_ms":%d,"device_id":%s,"event_id":%s,'
                 '"hash":%s,"kind":%s,"payload":%s,"prev_hash":%s,"principal":%s,"redacted":%s,'
                 '"run_id":%s,"seq":%d,"session_id":%s,"timestamp_unix_ms":%d}\n')
+# The line is written out by hand for speed; its keys must be the event-line keys of
+# kernels/layout.py, sorted (RFC 8785), so that an export can be ingested again.
+if re.findall(r'"(\w+)":', _EXPORT_LINE) != sorted(kernels.EVENT_LINE_KEYS
+                                                    + kernels.EVENT_LINE_IGNORED_KEYS):
+    raise ImportError("events._EXPORT_LINE does not hold the keys of kernels/layout.py")
 
 
 def export_line(row: tuple) -> str:
