@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 MAX_HISTORY = 1000
 MAX_SCHEMA_VERSION = 2**31 - 1
 
+
 class StateRow(NamedTuple):
     """A ``canvas_state`` row by column name (rows become named records at the SQL boundary)."""
 
@@ -58,7 +59,6 @@ class StateRow(NamedTuple):
     close_reason: str | None
     created_at_unix_ms: int
     updated_at_unix_ms: int
-
 
 
 class PatchRow(NamedTuple):

@@ -31,7 +31,6 @@ MAX_TEXT_CHARS = 65_536
 MAX_LIST = 1000
 
 
-
 def _show(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."

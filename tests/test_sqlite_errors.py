@@ -9,6 +9,7 @@ import pytest
 import palyra_journal as pj
 from palyra_journal.sqlite_errors import is_unique_violation, translate_sqlite_error
 
+
 def _error(cls, message: str, code: int | None):
     exc = cls(message)
     if code is not None:

@@ -53,7 +53,6 @@ _NOT_EXPIRED = "(ttl_unix_ms IS NULL OR ttl_unix_ms > ?)"
 _List = list  # MemoryStore.list (the API's name) hides the builtin inside the class
 
 
-
 def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
