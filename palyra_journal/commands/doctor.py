@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 import sqlite3
 import sys
+from typing import Any
 
 from . import add_command, emit
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
                 run, description="Show which kernel backend runs (native C or pure Python), the "
                 "SIMD level and SHA-256 path chosen for this CPU, and the SQLite and FTS5 versions.")
@@ -28,7 +30,7 @@ def fts5_version() -> str | None:
         conn.close()
 
 
-def collect() -> dict:
+def collect() -> dict[str, Any]:
     from .. import __version__, kernels
     reason = kernels.native_unavailable_reason()
     info = kernels.cpu_info()
@@ -62,7 +64,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     d = collect()
 
     def human() -> str:
