@@ -16,7 +16,8 @@ approvals refuse the same things with the same words (docs/fields.md holds the t
 from __future__ import annotations
 
 import json
-from numbers import Integral
+import math
+from numbers import Integral, Real
 from typing import Any, Sequence
 
 from .errors import InvalidPayloadError, JournalError, PayloadTooLargeError
@@ -120,6 +121,22 @@ def check_int(name: str, value: Any, *, lo: int = 0, hi: int = MAX_SAFE_INT,
     if not lo <= v <= hi:
         raise error(f"{name} must be an integer in [{lo}, {hi}], got {v}")
     return v
+
+
+def check_number(name: str, value: Any, *, lo: float = -math.inf, hi: float = math.inf,
+                 lo_open: bool = False, nullable: bool = False) -> Any:
+    """``float(value)`` for a finite real number (not a bool) in ``[lo, hi]`` (``(lo, hi]`` with
+    ``lo_open``); NaN and the infinities are refused."""
+    if value is None and nullable:
+        return None
+    bounds = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidPayloadError(f"{name} must be a finite number in {bounds}, got "
+                                  f"{type(value).__name__} {_show(value)}")
+    f = float(value)
+    if not math.isfinite(f) or not (lo < f if lo_open else lo <= f) or not f <= hi:
+        raise InvalidPayloadError(f"{name} must be a finite number in {bounds}, got {_show(value)}")
+    return f
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str], *,

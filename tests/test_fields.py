@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from palyra_journal import InvalidPayloadError, InvalidScheduleError
 from palyra_journal.fields import (
-    MAX_ID_CHARS, MAX_SAFE_INT, bad_char_at, check_bool, check_choice, check_int, check_text,
-    check_texts, clamp_limit, redact_text,
+    MAX_ID_CHARS, MAX_SAFE_INT, bad_char_at, check_bool, check_choice, check_int, check_number,
+    check_text, check_texts, clamp_limit, redact_text,
 )
 from palyra_journal.kernels import DEFAULT_RULES
 
@@ -80,6 +80,16 @@ def test_int_rules():
             check_int("n", bad)
     with pytest.raises(InvalidScheduleError, match=r"jitter_ms must be an integer in \[0, 10\]"):
         check_int("jitter_ms", 11, hi=10, error=InvalidScheduleError)
+
+
+def test_number_rules():
+    assert check_number("c", 1, lo=0.0, hi=1.0) == 1.0 and check_number("c", np.float32(0.5)) == 0.5
+    assert check_number("c", None, nullable=True) is None
+    for bad in (True, "0.5", float("nan"), float("inf"), -0.1, 1.5, None):
+        with pytest.raises(InvalidPayloadError, match=r"c must be a finite number in \[0, 1\]"):
+            check_number("c", bad, lo=0.0, hi=1.0)
+    with pytest.raises(InvalidPayloadError, match=r"ttl_days must be a finite number in \(0, inf\]"):
+        check_number("ttl_days", 0, lo=0.0, lo_open=True)
 
 
 def test_choices_flags_and_limits():

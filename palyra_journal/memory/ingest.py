@@ -10,13 +10,14 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any, Iterable
 
 import numpy as np
 
 from ..errors import InvalidPayloadError, PayloadTooLargeError
-from ..fields import MAX_SAFE_INT, check_chars, check_choice, check_int, check_text, redact_text
+from ..fields import (
+    MAX_SAFE_INT, check_chars, check_choice, check_int, check_number, check_text, redact_text,
+)
 
 SOURCES = ("manual", "summary", "import", "tape:user_message", "tape:tool_result")
 MAX_TAGS = 32
@@ -98,14 +99,8 @@ def check_source(source: Any, field: str = "source") -> str:
 
 
 def check_confidence(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise InvalidPayloadError(f"confidence must be a number in [0, 1], got {_short(value)}")
-    f = float(value)
-    if not (0.0 <= f <= 1.0):  # also refuses NaN
-        raise InvalidPayloadError(f"confidence must be in [0, 1], got {value!r}")
-    return f
+    confidence: float | None = check_number("confidence", value, lo=0.0, hi=1.0, nullable=True)
+    return confidence
 
 
 def check_time(value: Any, field: str) -> int | None:

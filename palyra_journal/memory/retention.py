@@ -13,11 +13,9 @@ import sqlite3
 import sys
 import time
 from functools import partial
-from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidPayloadError
-from ..fields import check_int
+from ..fields import check_int, check_number
 from .index import VectorIndex
 from .ingest import check_provider_output
 from .mutation import delete_items, ids_sha256
@@ -39,9 +37,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms: int | None = None,
     check_int("now_unix_ms", now_unix_ms, nullable=True)
     max_entries = check_int("max_entries", max_entries, nullable=True)
     max_bytes = check_int("max_bytes", max_bytes, nullable=True)
-    if ttl_days is not None and (isinstance(ttl_days, bool) or not isinstance(ttl_days, Real)
-                                 or not float(ttl_days) > 0 or float(ttl_days) == float("inf")):
-        raise InvalidPayloadError(f"ttl_days must be a finite number > 0, got {ttl_days!r}")
+    check_number("ttl_days", ttl_days, lo=0.0, lo_open=True, nullable=True)
     started = time.perf_counter()
     now = store.now_ms() if now_unix_ms is None else now_unix_ms
     deleted: list[str] = []

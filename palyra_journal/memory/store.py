@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from numbers import Real
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import DuplicateIdError, InvalidPayloadError
-from ..fields import check_int, check_text, clamp_limit
+from ..fields import check_int, check_number, check_text, clamp_limit
 from ..ids import new_ulids
 from . import retention
 from .fts import build_match, query_terms
@@ -276,9 +275,7 @@ class MemoryStore:
         check_text("channel", channel, nullable=True)
         check_text("session_id", session_id, nullable=True)
         check_int("top_k", top_k, lo=1, hi=MAX_TOP_K)
-        if isinstance(min_score, bool) or not isinstance(min_score, Real) \
-                or not np.isfinite(float(min_score)):
-            raise InvalidPayloadError(f"min_score must be a finite number, got {min_score!r}")
+        check_number("min_score", min_score)
         if mode not in MODES:
             raise InvalidPayloadError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         tags_t, sources_t = check_tags(tags), check_sources(sources)
@@ -304,7 +301,7 @@ class MemoryStore:
                                           now_ms=now)
                 lexical = dict(lexical_candidates(conn, match, limit, where, params))
             t2 = time.perf_counter()
-            if mode != "lexical":
+            if mode != "lexical" and qvec is not None:  # qvec is always set for these modes
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
