@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import InvalidPayloadError, PayloadTooLargeError
+from .records import MemoryItem
 from ..fields import (
     MAX_SAFE_INT, check_chars, check_choice, check_int, check_number, check_text, redact_text,
 )
@@ -133,18 +134,11 @@ def content_hash(content: str) -> str:
 
 @dataclass
 class PreparedItem:
-    """One validated item, ready to insert (its vector filled in by the embedding step)."""
+    """One validated item, ready to insert: the record to store (its ``memory_id`` is "" until
+    one is generated, its times 0 until the write) and its vector (filled in by the embedding
+    step when the caller gave none)."""
 
-    memory_id: str | None
-    principal: str
-    channel: str | None
-    session_id: str | None
-    source: str
-    content: str
-    content_hash: str
-    tags: tuple[str, ...]
-    confidence: float | None
-    ttl_unix_ms: int | None
+    item: MemoryItem
     vector: np.ndarray | None
 
 
@@ -181,8 +175,8 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules: A
         if not where:
             raise
         raise InvalidPayloadError(f"{where}{exc}") from exc
-    return PreparedItem(memory_id, principal, channel, session_id, source, stored,
-                        content_hash(stored), tags, confidence, ttl, vector)
+    return PreparedItem(MemoryItem(memory_id or "", principal, channel, session_id, source, stored,
+                                   content_hash(stored), tags, confidence, ttl, 0, 0), vector)
 
 
 def check_provider_output(out: Any, count: int, dims: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import time
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -166,14 +167,14 @@ class MemoryStore:
         if not todo:
             return
         dims = self._key()[1]
-        out = check_provider_output(self.provider.embed([p.content for p in todo]), len(todo), dims)
+        out = check_provider_output(self.provider.embed([p.item.content for p in todo]), len(todo), dims)
         for p, vec in zip(todo, out):
             p.vector = vec
 
     def _write_items(self, prepared: "_List[PreparedItem]") -> "_List[MemoryItem]":
         store = self._store
         store.check_open()
-        given = [p.memory_id for p in prepared if p.memory_id is not None]
+        given = [p.item.memory_id for p in prepared if p.item.memory_id]
         if len(set(given)) != len(given):
             seen: set[str] = set()
             dup = next(m for m in given if m in seen or seen.add(m))  # type: ignore[func-returns-value]
@@ -181,18 +182,13 @@ class MemoryStore:
         self._embed_missing(prepared)  # the provider runs before the write lock is taken
         model, dims, version = self._key()
         now = store.now_ms()
-        fresh = iter(new_ulids(sum(p.memory_id is None for p in prepared), now))
-        for p in prepared:
-            if p.memory_id is None:
-                p.memory_id = next(fresh)
-        ids = [str(p.memory_id) for p in prepared]
+        fresh = iter(new_ulids(len(prepared) - len(given), now))
+        items = [replace(p.item, memory_id=p.item.memory_id or next(fresh),
+                         created_at_unix_ms=now, updated_at_unix_ms=now) for p in prepared]
         vectors = [p.vector for p in prepared if p.vector is not None]
         if len(vectors) != len(prepared):  # _embed_missing filled them all
             raise InvalidPayloadError("an item has no embedding after the provider ran")
-        items = [MemoryItem(mid, p.principal, p.channel, p.session_id, p.source, p.content,
-                            p.content_hash, p.tags, p.confidence, p.ttl_unix_ms, now, now)
-                 for mid, p in zip(ids, prepared)]
-        tags_json = [json.dumps(list(p.tags), separators=(",", ":")) for p in prepared]
+        tags_json = [json.dumps(list(it.tags), separators=(",", ":")) for it in items]
         with self._mutation() as m:
             conn = m.conn
             for chunk in _chunks(given):
@@ -206,8 +202,8 @@ class MemoryStore:
                  it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
                 for it, tj in zip(items, tags_json)])
             conn.executemany(_INSERT_VECTOR, [
-                (mid, model, dims, version, vec.astype("<f4").tobytes(), now)
-                for mid, vec in zip(ids, vectors)])
+                (it.memory_id, model, dims, version, vec.astype("<f4").tobytes(), now)
+                for it, vec in zip(items, vectors)])
             for it in items:
                 m.event("memory.ingested", {
                     "memory_id": it.memory_id, "source": it.source,
@@ -216,8 +212,8 @@ class MemoryStore:
                     "tags": len(it.tags), "ttl_unix_ms": it.ttl_unix_ms,
                 }, principal=it.principal, channel=it.channel, session_id=it.session_id,
                     timestamp_unix_ms=now)
-            rows = [(mid, vec, p.principal, p.channel, p.session_id, p.source, tj, p.ttl_unix_ms)
-                    for mid, vec, p, tj in zip(ids, vectors, prepared, tags_json)]
+            rows = [(it.memory_id, vec, it.principal, it.channel, it.session_id, it.source, tj,
+                     it.ttl_unix_ms) for it, vec, tj in zip(items, vectors, tags_json)]
             m.index(lambda idx: idx.add(rows))
         return items
 
