@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
 from .fields import (
-    MAX_LIST, MAX_TEXT_CHARS, canonical_within_limit, check_bool, check_choice, check_int,
-    check_text, clamp_limit, redact_text,
+    MAX_TEXT_CHARS, canonical_within_limit, check_bool, check_choice, check_int,
+    check_text, redact_text,
 )
 from .ids import new_ulid
+from .paging import page_query
 
 if TYPE_CHECKING:
     from .store import JournalStore
@@ -247,37 +248,22 @@ class ApprovalStore:
         ``limit`` is clamped to [1, 1000]; ``since_unix_ms`` <= requested_at < ``until_unix_ms``;
         ``pending=True`` selects unresolved requests, ``False`` resolved ones.
         """
-        where: list[str] = []
-        params: list[Any] = []
-        if after_id is not None:
-            check_text("after_id", after_id, nullable=False)
-            where.append("approval_id > ?")
-            params.append(after_id)
-        limit = clamp_limit(limit, MAX_LIST)
-        if check_bool("pending", pending, nullable=True) is not None:
-            where.append("decision IS NULL" if pending else "decision IS NOT NULL")
-        for name, value in (("principal", principal), ("subject_id", subject_id)):
-            if value is not None:
-                check_text(name, value, nullable=False)
-                where.append(f"{name} = ?")
-                params.append(value)
-        if subject_type is not None:
-            where.append("subject_type = ?")
-            params.append(check_choice("subject_type", subject_type, SUBJECT_TYPES))
-        if decision is not None:
-            where.append("decision = ?")
-            params.append(check_choice("decision", decision, DECISIONS))
-        if since_unix_ms is not None:
-            where.append("requested_at_unix_ms >= ?")
-            params.append(check_int("since_unix_ms", since_unix_ms))
-        if until_unix_ms is not None:
-            where.append("requested_at_unix_ms < ?")
-            params.append(check_int("until_unix_ms", until_unix_ms))
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += " ORDER BY approval_id LIMIT ?"
-        params.append(limit)
+        check_bool("pending", pending, nullable=True)
+        sql, params = page_query(_SELECT, (
+            ("approval_id > ?", check_text("after_id", after_id, nullable=True)),
+            ("decision IS NULL", True if pending is True else None),
+            ("decision IS NOT NULL", True if pending is False else None),
+            ("principal = ?", check_text("principal", principal, nullable=True)),
+            ("subject_id = ?", check_text("subject_id", subject_id, nullable=True)),
+            ("subject_type = ?", check_choice("subject_type", subject_type, SUBJECT_TYPES,
+                                              nullable=True)),
+            ("decision = ?", check_choice("decision", decision, DECISIONS, nullable=True)),
+            ("requested_at_unix_ms >= ?", check_int("since_unix_ms", since_unix_ms, nullable=True)),
+            ("requested_at_unix_ms < ?", check_int("until_unix_ms", until_unix_ms, nullable=True)),
+        ), order_by="approval_id", limit=limit)
         with self._store.read() as conn:
-            return _rows(conn, sql, params).fetchall()
+            records: list[ApprovalRecord] = _rows(conn, sql, params).fetchall()
+        return records
 
     def standing_decision(self, *, principal: str, subject_id: str, session_id: str | None = None,
                           now_unix_ms: int | None = None) -> ApprovalRecord | None:

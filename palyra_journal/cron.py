@@ -30,10 +30,11 @@ from .errors import (
     DuplicateIdError, InvalidPayloadError, InvalidScheduleError, InvalidStateError, NotFoundError,
 )
 from .fields import (
-    MAX_LIST, MAX_SAFE_INT, MAX_TEXT_CHARS, check_bool, check_choice, check_int, check_text,
-    clamp_limit, redact_text,
+    MAX_SAFE_INT, MAX_TEXT_CHARS, check_bool, check_choice, check_int, check_text,
+    redact_text,
 )
 from .ids import new_ulid
+from .paging import page_query
 from .schedule import At, Every, Schedule, coerce_schedule, schedule_from_dict, schedule_json
 
 if TYPE_CHECKING:
@@ -303,40 +304,26 @@ class CronStore:
                   enabled: bool | None = None, owner_principal: str | None = None,
                   channel: str | None = None) -> list[CronJobRecord]:
         """Jobs ordered by job_id (ULIDs sort by creation), a page after ``after_job_id``."""
-        where, args = [], []
-        if after_job_id is not None:
-            where.append("job_id > ?")
-            args.append(check_text("after_job_id", after_job_id))
-        if enabled is not None:
-            where.append("enabled = ?")
-            args.append(int(check_bool("enabled", enabled)))
-        if owner_principal is not None:
-            where.append("owner_principal = ?")
-            args.append(check_text("owner_principal", owner_principal))
-        if channel is not None:
-            where.append("channel = ?")
-            args.append(check_text("channel", channel))
-        sql = _JOB_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY job_id LIMIT ?"
-        args.append(clamp_limit(limit, MAX_LIST))
+        check_bool("enabled", enabled, nullable=True)
+        sql, args = page_query(_JOB_SELECT, (
+            ("job_id > ?", check_text("after_job_id", after_job_id, nullable=True)),
+            ("enabled = ?", None if enabled is None else int(enabled)),
+            ("owner_principal = ?", check_text("owner_principal", owner_principal, nullable=True)),
+            ("channel = ?", check_text("channel", channel, nullable=True)),
+        ), order_by="job_id", limit=limit)
         with self.store.read() as conn:
             return [_job_from_row(r) for r in _jobs(conn, sql, args)]
 
     def list_runs(self, *, job_id: str | None = None, after_run_id: str | None = None,
                   limit: int = 100) -> list[CronRunRecord]:
         """Runs ordered by run_id (claim order), a page after ``after_run_id``."""
-        where, args = [], []
-        if job_id is not None:
-            where.append("job_id = ?")
-            args.append(check_text("job_id", job_id))
-        if after_run_id is not None:
-            where.append("run_id > ?")
-            args.append(check_text("after_run_id", after_run_id))
-        sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY run_id LIMIT ?"
-        args.append(clamp_limit(limit, MAX_LIST))
+        sql, args = page_query(_RUN_SELECT, (
+            ("job_id = ?", check_text("job_id", job_id, nullable=True)),
+            ("run_id > ?", check_text("after_run_id", after_run_id, nullable=True)),
+        ), order_by="run_id", limit=limit)
         with self.store.read() as conn:
-            return _runs(conn, sql, args).fetchall()
+            runs: list[CronRunRecord] = _runs(conn, sql, args).fetchall()
+        return runs
 
     def next_due_at(self) -> int | None:
         """The earliest time anything becomes claimable (for a scheduler's sleep), or None."""

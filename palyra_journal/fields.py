@@ -139,9 +139,11 @@ def check_number(name: str, value: Any, *, lo: float = -math.inf, hi: float = ma
     return f
 
 
-def check_choice(name: str, value: Any, allowed: Sequence[str], *,
-                 error: type[JournalError] = InvalidPayloadError) -> str:
-    """``value`` when it is one of ``allowed`` (exact strings), else raise naming them."""
+def check_choice(name: str, value: Any, allowed: Sequence[str], *, nullable: bool = False,
+                 error: type[JournalError] = InvalidPayloadError) -> Any:
+    """``value`` when it is one of ``allowed`` (exact strings; None when ``nullable``)."""
+    if value is None and nullable:
+        return None
     if not isinstance(value, str) or value not in allowed:
         raise error(f"{name} must be one of {', '.join(allowed)}; got {_show(value)}")
     return value

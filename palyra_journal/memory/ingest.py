@@ -96,7 +96,8 @@ def check_sources(sources: Any) -> tuple[str, ...]:
 
 
 def check_source(source: Any, field: str = "source") -> str:
-    return check_choice(field, source, SOURCES)
+    checked: str = check_choice(field, source, SOURCES)
+    return checked
 
 
 def check_confidence(value: Any) -> float | None:
