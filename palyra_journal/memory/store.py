@@ -256,7 +256,8 @@ class MemoryStore:
         for chunk in _chunks(list(ids)):
             for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN "
                                     f"({', '.join('?' * len(chunk))})", chunk):
-                out[row[0]] = item_from_row(row)
+                item = item_from_row(row)
+                out[item.memory_id] = item
         return out
 
     # ------------------------------------------------------------------ search
