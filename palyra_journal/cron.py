@@ -441,13 +441,11 @@ class CronStore:
             job = self._load_job(conn, job_id)
             if job is None:
                 return False
-            active = conn.execute(
-                f"SELECT run_id, status FROM cron_runs WHERE job_id = ? AND {_ACTIVE} "
-                "AND lease_expires_at_unix_ms > ? LIMIT 1", (job_id, now)).fetchone()
-            if active is not None:
+            active = self._active_runs(conn, job_id, now)
+            if active:
                 raise InvalidStateError(
-                    f"cron job {job_id!r} has an active run {active[0]!r} ({active[1]}); "
-                    "finish or cancel it before deleting the job")
+                    f"cron job {job_id!r} has an active run {active[0].run_id!r} "
+                    f"({active[0].status}); finish or cancel it before deleting the job")
             conn.execute("DELETE FROM cron_jobs WHERE job_id = ?", (job_id,))
             self._event("cron.job_deleted", job, {"job_id": job_id, "name": job.name}, now)
         return True
