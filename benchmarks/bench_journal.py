@@ -270,7 +270,7 @@ def test_append_peer_json(benchmark, workdir, events_batch):
 
     def job(path):
         conn = raw_connect(path)
-        for i, ev in enumerate(evs):
+        for ev in evs:
             conn.execute("BEGIN IMMEDIATE")
             last = conn.execute("SELECT seq, hash FROM journal_events ORDER BY seq DESC "
                                 "LIMIT 1").fetchone()

@@ -5,7 +5,8 @@ text) embedded by a 384-dim ``RandomProjectionProvider``, built once per run:
 
 * ``hybrid search NxD``: ``store.memory.search()`` (k = 8) over distinct queries, one per round;
   p50/p95 and the split into embed / FTS / vector / fusion go into extra_info (``p50``, ``p95``,
-  ``split_embed``, ``split_fts``, ``split_vector``, ``split_fusion``: seconds, the split as medians). The floor is the bare vector-only scan (``kernels.topk`` over the same matrix, no
+  ``split_embed``, ``split_fts``, ``split_vector``, ``split_fusion``: seconds, the split as
+medians). The floor is the bare vector-only scan (``kernels.topk`` over the same matrix, no
   mask), so the report's ratio is the target "p50 ≤ 3 × the vector-only scan".
 * ``matrix load NxD``: loading the index (``VectorIndex.load``: the bulk read of
   ``memory/bulk_read.py``, vectors with their scope fields) against the naive ``SELECT vector`` →

@@ -19,12 +19,20 @@ Why it is built this way:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
-from typing import Any, Callable
+import sqlite3
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
-from .fields import canonical_within_limit, check_text
+from .fields import (
+    MAX_TEXT_CHARS, canonical_within_limit, check_bool, check_choice, check_int,
+    check_text, redact_text,
+)
 from .ids import new_ulid
+from .paging import page_query
+
+if TYPE_CHECKING:
+    from .store import JournalStore
 
 SUBJECT_TYPES = ("tool", "channel_send", "secret_access", "browser_action", "node_capability",
                  "device_pairing")
@@ -32,18 +40,6 @@ DECISIONS = ("allow", "deny", "timeout", "error")
 SCOPES = ("once", "session", "timeboxed")
 #: Decisions that :meth:`ApprovalStore.standing_decision` can return.
 STANDING_DECISIONS = ("allow", "deny")
-MAX_LIST = 1000
-_MAX_MS = 2**53 - 1
-
-COLUMNS = (
-    "approval_id", "subject_type", "subject_id", "request_summary", "principal", "session_id",
-    "run_id", "device_id", "channel", "policy_snapshot_json", "prompt_json",
-    "requested_at_unix_ms", "expires_at_unix_ms", "decision", "scope", "reason", "scope_ttl_ms",
-    "resolved_by", "resolved_at_unix_ms",
-)
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM approvals"
-_INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(COLUMNS))})")
 
 
 @dataclass(frozen=True)
@@ -78,40 +74,46 @@ class ApprovalRecord:
     def pending(self) -> bool:
         return self.decision is None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _record(row: tuple) -> ApprovalRecord:
-    r = list(row)
-    r[9] = None if r[9] is None else json.loads(r[9])
-    r[10] = None if r[10] is None else json.loads(r[10])
-    return ApprovalRecord(*r)
+#: Fields stored as canonical JSON text, in a column named ``<field>_json``.
+_JSON_FIELDS = ("policy_snapshot", "prompt")
+_FIELDS = tuple(f.name for f in fields(ApprovalRecord))
+#: ``approvals`` columns: the record's fields, the JSON ones under their ``_json`` column name.
+COLUMNS = tuple(f"{name}_json" if name in _JSON_FIELDS else name for name in _FIELDS)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM approvals"
+_INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "
+           f"VALUES ({', '.join(':' + c for c in COLUMNS)})")
 
 
-# ---------------------------------------------------------------------------------------- checks
+def _from_columns(values: dict[str, Any]) -> ApprovalRecord:
+    """The record of a row given by column name (the JSON columns parsed)."""
+    rec = {name: values[column] for name, column in zip(_FIELDS, COLUMNS)}
+    for name in _JSON_FIELDS:
+        if rec[name] is not None:
+            rec[name] = json.loads(rec[name])
+    return ApprovalRecord(**rec)
 
 
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidPayloadError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
+def _record(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> ApprovalRecord:
+    """Row factory of ``_SELECT`` queries: the record, built by column name."""
+    return _from_columns(dict(zip(COLUMNS, row)))
 
 
-def _check_ms(name: str, value: Any, *, nullable: bool, minimum: int = 0) -> int | None:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= _MAX_MS:
-        raise InvalidPayloadError(f"{name} must be an integer in [{minimum}, {_MAX_MS}], "
-                                  f"got {value!r}")
-    return value
+def _rows(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    """Run a ``_SELECT`` query whose rows come back as :class:`ApprovalRecord`."""
+    cur = conn.cursor()
+    cur.row_factory = _record
+    return cur.execute(sql, params)
 
 
 # ---------------------------------------------------------------------------------------- store
 class ApprovalStore:
     """``store.approvals``: create, resolve, get, list, expire_overdue, standing_decision."""
 
-    def __init__(self, store):
+    def __init__(self, store: "JournalStore") -> None:
         self._store = store
 
     # ------------------------------------------------------------------ redaction
@@ -120,17 +122,9 @@ class ApprovalStore:
         return canonical_within_limit(value, name, rules=self._store.redaction, redact=True,
                                       limit=self._store.max_payload_bytes)
 
-    def _redacted_text(self, name: str, value: Any, *, nullable: bool) -> str | None:
-        """A free-text field after redaction (a secret-looking string becomes ``<redacted>``,
-        JSON text inside it is redacted member by member)."""
-        if value is None and nullable:
-            return None
-        if not isinstance(value, str) or (not nullable and not value):
-            raise InvalidPayloadError(f"{name} must be a{' non-empty' if not nullable else ''} "
-                                      f"string, got {value!r}")
-        # wrapped in an object under a neutral key, so the string rules apply as to any member
-        text = self._redacted_json(name, {"value": value})
-        return json.loads(text)["value"]
+    def _redacted_text(self, name: str, value: Any) -> str:
+        """A free-text field after redaction (fields.redact_text)."""
+        return redact_text(check_text(name, value, max_chars=MAX_TEXT_CHARS), self._store.redaction)
 
     # ------------------------------------------------------------------ writes
     def create(self, *, subject_type: str, subject_id: str, request_summary: str, principal: str,
@@ -139,15 +133,15 @@ class ApprovalStore:
                policy_snapshot: Any = None, prompt: Any = None, approval_id: str | None = None,
                expires_at_unix_ms: int | None = None) -> ApprovalRecord:
         """Record a pending request (decision None); writes ``approval.requested``."""
-        _check_choice("subject_type", subject_type, SUBJECT_TYPES)
+        check_choice("subject_type", subject_type, SUBJECT_TYPES)
         check_text("subject_id", subject_id, nullable=False)
         check_text("principal", principal, nullable=False)
         for name, value in (("session_id", session_id), ("run_id", run_id),
                             ("device_id", device_id), ("channel", channel),
                             ("approval_id", approval_id)):
             check_text(name, value, nullable=True)
-        _check_ms("expires_at_unix_ms", expires_at_unix_ms, nullable=True)
-        summary = self._redacted_text("request_summary", request_summary, nullable=False)
+        check_int("expires_at_unix_ms", expires_at_unix_ms, nullable=True)
+        summary = self._redacted_text("request_summary", request_summary)
         policy = (None if policy_snapshot is None
                   else self._redacted_json("policy_snapshot", policy_snapshot))
         prompt_json = None if prompt is None else self._redacted_json("prompt", prompt)
@@ -157,17 +151,21 @@ class ApprovalStore:
             aid = approval_id if approval_id is not None else new_ulid(now)
             if conn.execute("SELECT 1 FROM approvals WHERE approval_id = ?", (aid,)).fetchone():
                 raise DuplicateIdError(f"approval_id {aid!r} already exists")
-            row = (aid, subject_type, subject_id, summary, principal, session_id, run_id,
-                   device_id, channel, policy, prompt_json, now, expires_at_unix_ms,
-                   None, None, None, None, None, None)
+            row = dict.fromkeys(COLUMNS)
+            row.update(approval_id=aid, subject_type=subject_type, subject_id=subject_id,
+                       request_summary=summary, principal=principal, session_id=session_id,
+                       run_id=run_id, device_id=device_id, channel=channel,
+                       policy_snapshot_json=policy, prompt_json=prompt_json,
+                       requested_at_unix_ms=now, expires_at_unix_ms=expires_at_unix_ms)
             conn.execute(_INSERT, row)
-            store.record_event(
-                "approval.requested",
-                {"approval_id": aid, "subject_type": subject_type, "subject_id": subject_id,
-                 "request_summary": summary, "expires_at_unix_ms": expires_at_unix_ms},
-                session_id=session_id, run_id=run_id, principal=principal, device_id=device_id,
-                channel=channel, timestamp_unix_ms=now)
-        return _record(row)
+            store.record_events([{
+                "kind": "approval.requested",
+                "payload": {"approval_id": aid, "subject_type": subject_type,
+                            "subject_id": subject_id, "request_summary": summary,
+                            "expires_at_unix_ms": expires_at_unix_ms},
+                "session_id": session_id, "run_id": run_id, "principal": principal,
+                "device_id": device_id, "channel": channel, "timestamp_unix_ms": now}])
+        return _from_columns(row)
 
     def resolve(self, approval_id: str, *, decision: str, scope: str = "once",
                 reason: str | None = None, scope_ttl_ms: int | None = None,
@@ -177,15 +175,15 @@ class ApprovalStore:
         ``scope="timeboxed"`` needs ``scope_ttl_ms > 0``; the other scopes take no TTL.
         """
         check_text("approval_id", approval_id, nullable=False)
-        _check_choice("decision", decision, DECISIONS)
-        _check_choice("scope", scope, SCOPES)
+        check_choice("decision", decision, DECISIONS)
+        check_choice("scope", scope, SCOPES)
         if scope == "timeboxed":
-            _check_ms("scope_ttl_ms", scope_ttl_ms, nullable=False, minimum=1)
+            check_int("scope_ttl_ms", scope_ttl_ms, nullable=False, lo=1)
         elif scope_ttl_ms is not None:
             raise InvalidPayloadError(f"scope_ttl_ms applies only to scope 'timeboxed', got "
                                       f"scope_ttl_ms={scope_ttl_ms!r} with scope {scope!r}")
         check_text("resolved_by", resolved_by, nullable=True)
-        reason_text = self._redacted_text("reason", reason, nullable=True)
+        reason_text = None if reason is None else self._redacted_text("reason", reason)
         store = self._store
         with store.write() as conn:
             now = store.now_ms()
@@ -193,34 +191,36 @@ class ApprovalStore:
                                     resolved_by, now)
         return rec
 
-    def _resolve_row(self, conn, approval_id: str, decision: str, scope: str,
+    def _resolve_row(self, conn: sqlite3.Connection, approval_id: str, decision: str, scope: str,
                      reason: str | None, scope_ttl_ms: int | None, resolved_by: str | None,
                      now: int) -> ApprovalRecord:
-        row = conn.execute(f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
-        if row is None:
+        old: ApprovalRecord | None = _rows(conn, f"{_SELECT} WHERE approval_id = ?",
+                                           (approval_id,)).fetchone()
+        if old is None:
             raise NotFoundError(f"approval_id {approval_id!r} not found")
-        if row[13] is not None:
+        if old.decision is not None:
             raise AlreadyResolvedError(f"approval_id {approval_id!r} was already resolved "
-                                       f"({row[13]!r}); decisions never change")
+                                       f"({old.decision!r}); decisions never change")
         conn.execute("UPDATE approvals SET decision = ?, scope = ?, reason = ?, scope_ttl_ms = ?, "
                      "resolved_by = ?, resolved_at_unix_ms = ? "
                      "WHERE approval_id = ? AND decision IS NULL",
                      (decision, scope, reason, scope_ttl_ms, resolved_by, now, approval_id))
-        rec = _record(row[:13] + (decision, scope, reason, scope_ttl_ms, resolved_by, now))
-        self._store.record_event(
-            "approval.resolved",
-            {"approval_id": approval_id, "subject_type": rec.subject_type,
-             "subject_id": rec.subject_id, "decision": decision, "scope": scope,
-             "scope_ttl_ms": scope_ttl_ms, "reason": reason, "resolved_by": resolved_by},
-            session_id=rec.session_id, run_id=rec.run_id, principal=rec.principal,
-            device_id=rec.device_id, channel=rec.channel, timestamp_unix_ms=now)
+        rec = replace(old, decision=decision, scope=scope, reason=reason,
+                      scope_ttl_ms=scope_ttl_ms, resolved_by=resolved_by, resolved_at_unix_ms=now)
+        self._store.record_events([{
+            "kind": "approval.resolved",
+            "payload": {"approval_id": approval_id, "subject_type": rec.subject_type,
+                        "subject_id": rec.subject_id, "decision": decision, "scope": scope,
+                        "scope_ttl_ms": scope_ttl_ms, "reason": reason,
+                        "resolved_by": resolved_by},
+            "session_id": rec.session_id, "run_id": rec.run_id, "principal": rec.principal,
+            "device_id": rec.device_id, "channel": rec.channel, "timestamp_unix_ms": now}])
         return rec
 
     def expire_overdue(self, *, now_unix_ms: int | None = None) -> int:
         """Pending requests whose ``expires_at_unix_ms`` is at or before now become ``timeout``."""
         store = self._store
-        now = store.now_ms() if now_unix_ms is None else _check_ms("now_unix_ms", now_unix_ms,
-                                                                   nullable=False)
+        now = store.now_ms() if now_unix_ms is None else check_int("now_unix_ms", now_unix_ms)
         with store.write() as conn:
             ids = [r[0] for r in conn.execute(
                 "SELECT approval_id FROM approvals WHERE decision IS NULL AND "
@@ -234,8 +234,9 @@ class ApprovalStore:
     def get(self, approval_id: str) -> ApprovalRecord | None:
         check_text("approval_id", approval_id, nullable=False)
         with self._store.read() as conn:
-            row = conn.execute(f"{_SELECT} WHERE approval_id = ?", (approval_id,)).fetchone()
-        return None if row is None else _record(row)
+            rec: ApprovalRecord | None = _rows(conn, f"{_SELECT} WHERE approval_id = ?",
+                                               (approval_id,)).fetchone()
+        return rec
 
     def list(self, *, after_id: str | None = None, limit: int = 100, pending: bool | None = None,
              principal: str | None = None, subject_id: str | None = None,
@@ -247,39 +248,22 @@ class ApprovalStore:
         ``limit`` is clamped to [1, 1000]; ``since_unix_ms`` <= requested_at < ``until_unix_ms``;
         ``pending=True`` selects unresolved requests, ``False`` resolved ones.
         """
-        where, params = [], []
-        if after_id is not None:
-            check_text("after_id", after_id, nullable=False)
-            where.append("approval_id > ?")
-            params.append(after_id)
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            raise InvalidPayloadError(f"limit must be an integer, got {limit!r}")
-        if pending is not None:
-            if not isinstance(pending, bool):
-                raise InvalidPayloadError(f"pending must be True, False or None, got {pending!r}")
-            where.append("decision IS NULL" if pending else "decision IS NOT NULL")
-        for name, value in (("principal", principal), ("subject_id", subject_id)):
-            if value is not None:
-                check_text(name, value, nullable=False)
-                where.append(f"{name} = ?")
-                params.append(value)
-        if subject_type is not None:
-            where.append("subject_type = ?")
-            params.append(_check_choice("subject_type", subject_type, SUBJECT_TYPES))
-        if decision is not None:
-            where.append("decision = ?")
-            params.append(_check_choice("decision", decision, DECISIONS))
-        if since_unix_ms is not None:
-            where.append("requested_at_unix_ms >= ?")
-            params.append(_check_ms("since_unix_ms", since_unix_ms, nullable=False))
-        if until_unix_ms is not None:
-            where.append("requested_at_unix_ms < ?")
-            params.append(_check_ms("until_unix_ms", until_unix_ms, nullable=False))
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += " ORDER BY approval_id LIMIT ?"
-        params.append(max(1, min(MAX_LIST, limit)))
+        check_bool("pending", pending, nullable=True)
+        sql, params = page_query(_SELECT, (
+            ("approval_id > ?", check_text("after_id", after_id, nullable=True)),
+            ("decision IS NULL", True if pending is True else None),
+            ("decision IS NOT NULL", True if pending is False else None),
+            ("principal = ?", check_text("principal", principal, nullable=True)),
+            ("subject_id = ?", check_text("subject_id", subject_id, nullable=True)),
+            ("subject_type = ?", check_choice("subject_type", subject_type, SUBJECT_TYPES,
+                                              nullable=True)),
+            ("decision = ?", check_choice("decision", decision, DECISIONS, nullable=True)),
+            ("requested_at_unix_ms >= ?", check_int("since_unix_ms", since_unix_ms, nullable=True)),
+            ("requested_at_unix_ms < ?", check_int("until_unix_ms", until_unix_ms, nullable=True)),
+        ), order_by="approval_id", limit=limit)
         with self._store.read() as conn:
-            return [_record(r) for r in conn.execute(sql, params)]
+            records: list[ApprovalRecord] = _rows(conn, sql, params).fetchall()
+        return records
 
     def standing_decision(self, *, principal: str, subject_id: str, session_id: str | None = None,
                           now_unix_ms: int | None = None) -> ApprovalRecord | None:
@@ -293,7 +277,7 @@ class ApprovalStore:
         check_text("subject_id", subject_id, nullable=False)
         check_text("session_id", session_id, nullable=True)
         now = (self._store.now_ms() if now_unix_ms is None
-               else _check_ms("now_unix_ms", now_unix_ms, nullable=False))
+               else check_int("now_unix_ms", now_unix_ms))
         sql = (f"{_SELECT} WHERE subject_id = ? AND principal = ? "
                "AND decision IN ('allow', 'deny') AND ("
                "(scope = 'timeboxed' AND resolved_at_unix_ms + scope_ttl_ms > ?)"
@@ -303,12 +287,12 @@ class ApprovalStore:
         if session_id is not None:
             params.append(session_id)
         with self._store.read() as conn:
-            row = conn.execute(sql, params).fetchone()
-        return None if row is None else _record(row)
+            rec: ApprovalRecord | None = _rows(conn, sql, params).fetchone()
+        return rec
 
 
 # ---------------------------------------------------------------------------------------- demo
-def demo_step(store, out: Any = None) -> dict[str, Any]:
+def demo_step(store: "JournalStore", out: Any = None) -> dict[str, Any]:
     """Demo: an agent asks to run a shell tool, a human allows it for the session, and the
     standing decision then answers the next ask without a prompt. ``out`` (a text stream or a
     callable taking a line) gets one line per step; returns a summary dict."""

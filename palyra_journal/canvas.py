@@ -28,25 +28,54 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from . import kernels
 from .errors import (
     CanvasClosedError, DuplicateIdError, IntegrityError, InvalidPatchError, InvalidPayloadError,
     NotFoundError, VersionConflictError,
 )
-from .fields import canonical_within_limit, check_text
+from .fields import canonical_within_limit, check_int, check_text, clamp_limit
 from .ids import new_ulid
 from .patch import StalePatchError, apply_ops_in_place, apply_stored_all, parse_patch
+
+if TYPE_CHECKING:
+    from .store import JournalStore
 
 MAX_HISTORY = 1000
 MAX_SCHEMA_VERSION = 2**31 - 1
 
-_STATE_COLUMNS = ("canvas_id", "session_id", "principal", "version", "schema_version", "state_json",
-                  "closed", "close_reason", "created_at_unix_ms", "updated_at_unix_ms")
+
+class StateRow(NamedTuple):
+    """A ``canvas_state`` row by column name (rows become named records at the SQL boundary)."""
+
+    canvas_id: str
+    session_id: str
+    principal: str
+    version: int
+    schema_version: int
+    state_json: str
+    closed: int
+    close_reason: str | None
+    created_at_unix_ms: int
+    updated_at_unix_ms: int
+
+
+class PatchRow(NamedTuple):
+    """A ``canvas_patches`` row by column name."""
+
+    canvas_id: str
+    version: int
+    base_version: int
+    patch_json: str
+    actor_principal: str | None
+    actor_device_id: str | None
+    applied_at_unix_ms: int
+
+
+_STATE_COLUMNS = StateRow._fields
+_PATCH_COLUMNS = PatchRow._fields
 _STATE_SELECT = f"SELECT {', '.join(_STATE_COLUMNS)} FROM canvas_state WHERE canvas_id = ?"
-_PATCH_COLUMNS = ("canvas_id", "version", "base_version", "patch_json", "actor_principal",
-                  "actor_device_id", "applied_at_unix_ms")
 _INSERT_PATCH = (f"INSERT INTO canvas_patches ({', '.join(_PATCH_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(_PATCH_COLUMNS))})")
 _INSERT_SNAPSHOT = ("INSERT INTO canvas_snapshots (canvas_id, version, state_json, "
@@ -73,7 +102,7 @@ class CanvasSnapshot:
     created_at_unix_ms: int
     updated_at_unix_ms: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -90,29 +119,26 @@ class CanvasPatchRecord:
     actor_device_id: str | None
     applied_at_unix_ms: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _snapshot(row: tuple, state: Any = None, *, parsed: bool = False) -> CanvasSnapshot:
-    (canvas_id, session_id, principal, version, schema_version, state_json, closed, close_reason,
-     created, updated) = row
-    return CanvasSnapshot(canvas_id, session_id, principal, version, schema_version,
-                          state if parsed else json.loads(state_json), bool(closed), close_reason,
-                          created, updated)
+def _snapshot(row: StateRow, state: Any = None, *, parsed: bool = False) -> CanvasSnapshot:
+    return CanvasSnapshot(row.canvas_id, row.session_id, row.principal, row.version,
+                          row.schema_version, state if parsed else json.loads(row.state_json),
+                          bool(row.closed), row.close_reason, row.created_at_unix_ms,
+                          row.updated_at_unix_ms)
+
+
+def _named(conn: sqlite3.Connection, record: Any, sql: str, params: Any) -> sqlite3.Cursor:
+    """Run ``sql`` with rows coming back as the namedtuple ``record`` (StateRow, PatchRow)."""
+    cur = conn.cursor()
+    cur.row_factory = lambda _cursor, row: record._make(row)
+    return cur.execute(sql, params)
 
 
 # ---------------------------------------------------------------------------------------- checks
-
-
-def _check_int(name: str, value: Any, *, minimum: int, maximum: int = 2**53 - 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-        raise InvalidPayloadError(f"{name} must be an integer in [{minimum}, {maximum}], "
-                                  f"got {value!r}")
-    return value
-
-
-def _root_replace(state: Any) -> list:
+def _root_replace(state: Any) -> list[dict[str, Any]]:
     """The patch stored for a whole-state change (replace_state, restore)."""
     return [{"op": "replace", "path": "", "value": state}]
 
@@ -121,7 +147,7 @@ def _root_replace(state: Any) -> list:
 class CanvasStore:
     """``store.canvas``: create, patch, replace, read, time-travel, replay, restore, close."""
 
-    def __init__(self, store):
+    def __init__(self, store: "JournalStore") -> None:
         self._store = store
 
     # ------------------------------------------------------------------ helpers
@@ -131,38 +157,38 @@ class CanvasStore:
                                       limit=self._store.max_payload_bytes)
 
     @staticmethod
-    def _row(conn, canvas_id: Any) -> tuple:
+    def _row(conn: sqlite3.Connection, canvas_id: Any) -> StateRow:
         check_text("canvas_id", canvas_id, nullable=False)
-        row = conn.execute(_STATE_SELECT, (canvas_id,)).fetchone()
+        row: StateRow | None = _named(conn, StateRow, _STATE_SELECT, (canvas_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"canvas_id {canvas_id!r} not found")
         return row
 
     @staticmethod
-    def _check_writable(row: tuple, expected_version: Any) -> None:
-        canvas_id, version, closed = row[0], row[3], row[6]
-        if closed:
-            raise CanvasClosedError(f"canvas_id {canvas_id!r} is closed ({row[7]}); it refuses "
-                                    "changes")
+    def _check_writable(row: StateRow, expected_version: Any) -> None:
+        canvas_id, version = row.canvas_id, row.version
+        if row.closed:
+            raise CanvasClosedError(f"canvas_id {canvas_id!r} is closed ({row.close_reason}); it "
+                                    "refuses changes")
         if expected_version is not None:
-            _check_int("expected_version", expected_version, minimum=1)
+            check_int("expected_version", expected_version, lo=1)
             if expected_version != version:
                 raise VersionConflictError(expected_version, version, canvas_id)
 
-    def _append_version(self, conn, row: tuple, new_text: str, patch_text: str, *,
+    def _append_version(self, conn: sqlite3.Connection, row: StateRow, new_text: str, patch_text: str, *,
                         actor_principal: str | None, actor_device_id: str | None,
                         schema_version: int | None, snapshot: bool, kind: str,
-                        event: dict) -> CanvasSnapshot:
+                        event: dict[str, Any]) -> CanvasSnapshot:
         """Write version current+1: the patch row, a snapshot when due, the state row, the event."""
         store = self._store
-        canvas_id, base = row[0], row[3]
+        canvas_id, base = row.canvas_id, row.version
         version = base + 1
         now = store.now_ms()
         conn.execute(_INSERT_PATCH, (canvas_id, version, base, patch_text, actor_principal,
                                      actor_device_id, now))
         if snapshot or version % store.canvas_snapshot_interval == 0:
             conn.execute(_INSERT_SNAPSHOT, (canvas_id, version, new_text, now))
-        schema = row[4] if schema_version is None else schema_version
+        schema = row.schema_version if schema_version is None else schema_version
         conn.execute("UPDATE canvas_state SET version = ?, state_json = ?, schema_version = ?, "
                      "updated_at_unix_ms = ? WHERE canvas_id = ?",
                      (version, new_text, schema, now, canvas_id))
@@ -170,10 +196,11 @@ class CanvasStore:
                    "schema_version": schema, **_state_digest(new_text), **event}
         if actor_principal is not None:
             payload["actor_principal"] = actor_principal
-        store.record_event(kind, payload, session_id=row[1], principal=row[2],
-                           device_id=actor_device_id, timestamp_unix_ms=now)
-        new_row = row[:3] + (version, schema, new_text) + row[6:9] + (now,)
-        return _snapshot(new_row)
+        store.record_events([{"kind": kind, "payload": payload, "session_id": row.session_id,
+                              "principal": row.principal, "device_id": actor_device_id,
+                              "timestamp_unix_ms": now}])
+        return _snapshot(row._replace(version=version, schema_version=schema, state_json=new_text,
+                                      updated_at_unix_ms=now))
 
     # ------------------------------------------------------------------ writes
     def create(self, state: Any, *, session_id: str, principal: str, canvas_id: str | None = None,
@@ -185,7 +212,7 @@ class CanvasStore:
         check_text("canvas_id", canvas_id, nullable=True)
         check_text("actor_principal", actor_principal, nullable=True)
         check_text("actor_device_id", actor_device_id, nullable=True)
-        _check_int("schema_version", schema_version, minimum=1, maximum=MAX_SCHEMA_VERSION)
+        check_int("schema_version", schema_version, lo=1, hi=MAX_SCHEMA_VERSION)
         text = self._canonical(state, "state")
         store = self._store
         with store.write() as conn:
@@ -193,7 +220,7 @@ class CanvasStore:
             cid = canvas_id if canvas_id is not None else new_ulid(now)
             if conn.execute("SELECT 1 FROM canvas_state WHERE canvas_id = ?", (cid,)).fetchone():
                 raise DuplicateIdError(f"canvas_id {cid!r} already exists")
-            row = (cid, session_id, principal, 1, schema_version, text, 0, None, now, now)
+            row = StateRow(cid, session_id, principal, 1, schema_version, text, 0, None, now, now)
             conn.execute(f"INSERT INTO canvas_state ({', '.join(_STATE_COLUMNS)}) "
                          f"VALUES ({', '.join('?' * len(_STATE_COLUMNS))})", row)
             conn.execute(_INSERT_SNAPSHOT, (cid, 1, text, now))
@@ -201,9 +228,9 @@ class CanvasStore:
                        **_state_digest(text)}
             if actor_principal is not None:
                 payload["actor_principal"] = actor_principal
-            store.record_event("canvas.created", payload, session_id=session_id,
-                               principal=principal, device_id=actor_device_id,
-                               timestamp_unix_ms=now)
+            store.record_events([{"kind": "canvas.created", "payload": payload,
+                                  "session_id": session_id, "principal": principal,
+                                  "device_id": actor_device_id, "timestamp_unix_ms": now}])
         return _snapshot(row)
 
     def apply_patch(self, canvas_id: str, patch: Any, *, expected_version: int | None = None,
@@ -218,7 +245,7 @@ class CanvasStore:
         with self._store.write() as conn:
             row = self._row(conn, canvas_id)
             self._check_writable(row, expected_version)
-            new_state = apply_ops_in_place(json.loads(row[5]), ops)
+            new_state = apply_ops_in_place(json.loads(row.state_json), ops)
             new_text = self._canonical(new_state, "state")
             return self._append_version(
                 conn, row, new_text, patch_text, actor_principal=actor_principal,
@@ -232,7 +259,7 @@ class CanvasStore:
         check_text("actor_principal", actor_principal, nullable=True)
         check_text("actor_device_id", actor_device_id, nullable=True)
         if schema_version is not None:
-            _check_int("schema_version", schema_version, minimum=1, maximum=MAX_SCHEMA_VERSION)
+            check_int("schema_version", schema_version, lo=1, hi=MAX_SCHEMA_VERSION)
         new_text = self._canonical(state, "state")
         patch_text = self._canonical(_root_replace(json.loads(new_text)), "patch")
         with self._store.write() as conn:
@@ -268,18 +295,21 @@ class CanvasStore:
             self._check_writable(row, None)
             now = store.now_ms()
             conn.execute("UPDATE canvas_state SET closed = 1, close_reason = ?, "
-                         "updated_at_unix_ms = ? WHERE canvas_id = ?", (reason, now, row[0]))
-            store.record_event("canvas.closed", {"canvas_id": row[0], "version": row[3],
-                                                 "reason": reason},
-                               session_id=row[1], principal=row[2], timestamp_unix_ms=now)
-        return _snapshot(row[:6] + (1, reason, row[8], now))
+                         "updated_at_unix_ms = ? WHERE canvas_id = ?",
+                         (reason, now, row.canvas_id))
+            store.record_events([{"kind": "canvas.closed",
+                                  "payload": {"canvas_id": row.canvas_id, "version": row.version,
+                                              "reason": reason},
+                                  "session_id": row.session_id, "principal": row.principal,
+                                  "timestamp_unix_ms": now}])
+        return _snapshot(row._replace(closed=1, close_reason=reason, updated_at_unix_ms=now))
 
     # ------------------------------------------------------------------ reads
     def get(self, canvas_id: str) -> CanvasSnapshot | None:
         """The latest version, or None for an unknown id."""
         check_text("canvas_id", canvas_id, nullable=False)
         with self._store.read() as conn:
-            row = conn.execute(_STATE_SELECT, (canvas_id,)).fetchone()
+            row = _named(conn, StateRow, _STATE_SELECT, (canvas_id,)).fetchone()
         return None if row is None else _snapshot(row)
 
     def state_at(self, canvas_id: str, version: int) -> Any:
@@ -287,14 +317,14 @@ class CanvasStore:
         with self._store.read() as conn:
             return self._state_at(conn, self._row(conn, canvas_id), version)
 
-    def _state_at(self, conn, row: tuple, version: Any) -> Any:
-        canvas_id, current = row[0], row[3]
-        _check_int("version", version, minimum=1)
+    def _state_at(self, conn: sqlite3.Connection, row: StateRow, version: Any) -> Any:
+        canvas_id, current = row.canvas_id, row.version
+        check_int("version", version, lo=1)
         if version > current:
             raise NotFoundError(f"canvas_id {canvas_id!r} has no version {version} "
                                 f"(current version {current})")
         if version == current:
-            return json.loads(row[5])
+            return json.loads(row.state_json)
         snap = conn.execute(_NEAREST_SNAPSHOT, (canvas_id, version)).fetchone()
         if snap is None:
             raise IntegrityError(f"canvas_id {canvas_id!r} has no snapshot at or below version "
@@ -303,7 +333,7 @@ class CanvasStore:
         state = json.loads(text)
         if base == version:
             return state
-        texts = [r[0] for r in conn.execute(_PATCHES_BETWEEN, (canvas_id, base, version))]
+        texts = [text for text, in conn.execute(_PATCHES_BETWEEN, (canvas_id, base, version))]
         if len(texts) != version - base:
             raise IntegrityError(f"canvas_id {canvas_id!r}: {version - base - len(texts)} "
                                  f"patch(es) missing between versions {base} and {version}")
@@ -323,16 +353,17 @@ class CanvasStore:
     def history(self, canvas_id: str, *, after_version: int = 0,
                 limit: int = MAX_HISTORY) -> list[CanvasPatchRecord]:
         """Stored patches with version > ``after_version``, oldest first; ``limit`` in [1, 1000]."""
-        _check_int("after_version", after_version, minimum=0)
-        _check_int("limit", limit, minimum=-(2**53 - 1))
-        limit = max(1, min(MAX_HISTORY, limit))
+        check_int("after_version", after_version, lo=0)
+        limit = clamp_limit(limit, MAX_HISTORY)
         with self._store.read() as conn:
             self._row(conn, canvas_id)
-            rows = conn.execute(
+            rows = _named(
+                conn, PatchRow,
                 f"SELECT {', '.join(_PATCH_COLUMNS)} FROM canvas_patches WHERE canvas_id = ? "
                 "AND version > ? ORDER BY version LIMIT ?",
                 (canvas_id, after_version, limit)).fetchall()
-        return [CanvasPatchRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6])
+        return [CanvasPatchRecord(r.canvas_id, r.version, r.base_version, json.loads(r.patch_json),
+                                  r.actor_principal, r.actor_device_id, r.applied_at_unix_ms)
                 for r in rows]
 
     def replay(self, canvas_id: str) -> CanvasSnapshot:
@@ -349,10 +380,11 @@ class CanvasStore:
             first = snaps.fetchone()
             if first is None or first[0] != 1:
                 raise IntegrityError(f"canvas_id {canvas_id!r}: the version-1 snapshot is missing")
-            self._check_created_event(conn, canvas_id, first[1])
+            first_text: str = first[1]
+            self._check_created_event(canvas_id, first_text)
             pending = snaps.fetchall()  # versions and texts of the later snapshots
             want = {v: t for v, t in pending}
-            state = json.loads(first[1])
+            state = json.loads(first_text)
             expected = 2
             for version, base, patch_json in conn.execute(
                     "SELECT version, base_version, patch_json FROM canvas_patches "
@@ -375,33 +407,26 @@ class CanvasStore:
             if want:
                 raise IntegrityError(f"canvas_id {canvas_id!r}: snapshot(s) at version(s) "
                                      f"{sorted(want)} have no patch history")
-            if expected - 1 != row[3]:
+            if expected - 1 != row.version:
                 raise IntegrityError(f"canvas_id {canvas_id!r}: the patches end at version "
-                                     f"{expected - 1} but the current version is {row[3]}")
+                                     f"{expected - 1} but the current version is {row.version}")
             text = self._rebuilt_text(state)
-            if text != row[5]:
+            if text != row.state_json:
                 raise IntegrityError(f"canvas_id {canvas_id!r}: the latest state (version "
-                                     f"{row[3]}) differs from the state rebuilt from the patches")
+                                     f"{row.version}) differs from the state rebuilt from the patches")
         return _snapshot(row, json.loads(text), parsed=True)
 
     def _rebuilt_text(self, state: Any) -> str:
         return kernels.canonicalize(state, rules=self._store.redaction, redact=False)[0]
 
-    @staticmethod
-    def _check_created_event(conn, canvas_id: str, text: str) -> None:
+    def _check_created_event(self, canvas_id: str, text: str) -> None:
         """The version-1 snapshot must hash to the ``state_sha256`` its creation event recorded."""
-        has_journal = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                   "name = 'journal_events'").fetchone()
-        if not has_journal:
+        rec = self._store.journal.first_event("canvas.created", payload_key="canvas_id",
+                                              payload_value=canvas_id)
+        if rec is None:
             return
-        try:
-            rec = conn.execute("SELECT json_extract(payload_json, '$.state_sha256') FROM "
-                               "journal_events WHERE kind = 'canvas.created' AND "
-                               "json_extract(payload_json, '$.canvas_id') = ? ORDER BY seq "
-                               "LIMIT 1", (canvas_id,)).fetchone()
-        except sqlite3.OperationalError:  # an SQLite built without JSON functions
-            return
-        if rec is not None and rec[0] is not None and rec[0] != _sha256(text):
+        recorded = rec.payload.get("state_sha256") if isinstance(rec.payload, dict) else None
+        if recorded is not None and recorded != _sha256(text):
             raise IntegrityError(f"canvas_id {canvas_id!r}: the version-1 snapshot differs from "
                                  "the state recorded by its canvas.created event")
 
@@ -410,14 +435,14 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _state_digest(text: str) -> dict:
+def _state_digest(text: str) -> dict[str, Any]:
     """What a journal event records of a state: its size and SHA-256 (never its content)."""
     data = text.encode("utf-8")
     return {"state_bytes": len(data), "state_sha256": hashlib.sha256(data).hexdigest()}
 
 
 # ---------------------------------------------------------------------------------------- demo
-def demo_step(store, out: Any = None) -> dict[str, Any]:
+def demo_step(store: "JournalStore", out: Any = None) -> dict[str, Any]:
     """Demo: a task board edited over several versions, then read back at an old version,
     restored, replayed and closed. ``out`` (a text stream or a callable taking a line) gets one
     line per step; returns a summary dict for the demo's table."""

@@ -18,21 +18,27 @@ Why it is built this way:
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 import time
+from collections import namedtuple
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from . import kernels
 from .errors import (
     DuplicateIdError, InvalidPayloadError, InvalidScheduleError, InvalidStateError, NotFoundError,
 )
-from .fields import check_unicode
+from .fields import (
+    MAX_SAFE_INT, MAX_TEXT_CHARS, check_bool, check_choice, check_int, check_text,
+    redact_text,
+)
 from .ids import new_ulid
+from .paging import page_query
 from .schedule import At, Every, Schedule, coerce_schedule, schedule_from_dict, schedule_json
+
+if TYPE_CHECKING:
+    from .store import JournalStore
 
 CONCURRENCY_POLICIES = ("forbid", "replace", "queue_one")
 MISFIRE_POLICIES = ("skip", "catch_up")
@@ -49,25 +55,8 @@ CATCH_UP_LIMIT = 3
 MAX_JITTER_MS = 60_000
 MAX_ATTEMPTS = 100
 MAX_ERROR_CHARS = 2_000
-MAX_LIST = 1_000
-_MAX_MS = 2**53 - 1
+_MAX_MS = MAX_SAFE_INT
 
-JOB_COLUMNS = (
-    "job_id", "name", "prompt", "owner_principal", "channel", "session_key", "session_label",
-    "schedule_json", "enabled", "concurrency_policy", "misfire_policy", "max_attempts",
-    "backoff_ms", "jitter_ms", "next_run_at_unix_ms", "last_run_at_unix_ms", "queued_run",
-    "created_at_unix_ms", "updated_at_unix_ms", "next_slot_unix_ms",
-)
-RUN_COLUMNS = (
-    "run_id", "job_id", "attempt", "status", "worker_id", "lease_expires_at_unix_ms",
-    "scheduled_for_unix_ms", "started_at_unix_ms", "finished_at_unix_ms", "session_id",
-    "orchestrator_run_id", "error_kind", "error_message", "model_tokens_in", "model_tokens_out",
-    "tool_calls", "tool_denies",
-)
-_JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM cron_jobs"
-_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM cron_runs"
-_RUN_INSERT = (f"INSERT INTO cron_runs ({', '.join(RUN_COLUMNS)}, claimed_at_unix_ms) "
-               f"VALUES ({', '.join('?' * (len(RUN_COLUMNS) + 1))})")
 _ACTIVE = "status IN ('accepted', 'running')"
 
 
@@ -97,7 +86,7 @@ class CronJobRecord:
     created_at_unix_ms: int
     updated_at_unix_ms: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["schedule"] = self.schedule.to_dict()
         return d
@@ -125,7 +114,7 @@ class CronRunRecord:
     tool_calls: int
     tool_denies: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -136,7 +125,7 @@ class CronClaim:
     job: CronJobRecord
     run: CronRunRecord
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"job": self.job.to_dict(), "run": self.run.to_dict()}
 
 
@@ -146,18 +135,54 @@ def _schedule_of(text: str) -> Schedule:
     return schedule_from_dict(text)
 
 
-def _job_from_row(row: tuple) -> CronJobRecord:
-    return CronJobRecord(
-        job_id=row[0], name=row[1], prompt=row[2], owner_principal=row[3], channel=row[4],
-        session_key=row[5], session_label=row[6], schedule=_schedule_of(row[7]),
-        enabled=bool(row[8]), concurrency_policy=row[9], misfire_policy=row[10],
-        max_attempts=row[11], backoff_ms=row[12], jitter_ms=row[13], next_run_at_unix_ms=row[14],
-        last_run_at_unix_ms=row[15], queued_run=row[16], created_at_unix_ms=row[17],
-        updated_at_unix_ms=row[18])
+#: ``cron_jobs`` columns: the record's fields (the schedule stored as JSON) plus the slot the
+#: schedule fires next (``next_run_at_unix_ms`` is that slot plus jitter).
+JOB_COLUMNS = tuple("schedule_json" if f.name == "schedule" else f.name
+                    for f in fields(CronJobRecord)) + ("next_slot_unix_ms",)
+#: ``cron_runs`` columns read back: exactly the fields of :class:`CronRunRecord`.
+RUN_COLUMNS = tuple(f.name for f in fields(CronRunRecord))
+#: A ``cron_jobs`` row by column name (rows become named records at the SQL boundary).
+JobRow: Any = namedtuple("JobRow", JOB_COLUMNS)  # type: ignore[misc]
+_JOB_SELECT = f"SELECT {', '.join(JOB_COLUMNS)} FROM cron_jobs"
+_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM cron_runs"
+_RUN_INSERT = (f"INSERT INTO cron_runs ({', '.join(RUN_COLUMNS)}, claimed_at_unix_ms) "
+               f"VALUES ({', '.join('?' * (len(RUN_COLUMNS) + 1))})")
 
 
-def _run_from_row(row: tuple) -> CronRunRecord:
+def _job_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Any:
+    """Row factory of ``cron_jobs`` queries: a :data:`JobRow`."""
+    return JobRow._make(row)
+
+
+def _run_record(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> CronRunRecord:
+    """Row factory of ``cron_runs`` queries: the record itself (its fields are the columns)."""
     return CronRunRecord(*row)
+
+
+def _jobs(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    """Run a ``_JOB_SELECT`` query whose rows come back as :data:`JobRow`."""
+    cur = conn.cursor()
+    cur.row_factory = _job_row
+    return cur.execute(sql, params)
+
+
+def _runs(conn: sqlite3.Connection, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    """Run a ``_RUN_SELECT`` query whose rows come back as :class:`CronRunRecord`."""
+    cur = conn.cursor()
+    cur.row_factory = _run_record
+    return cur.execute(sql, params)
+
+
+def _job_from_row(row: Any) -> CronJobRecord:
+    return CronJobRecord(
+        job_id=row.job_id, name=row.name, prompt=row.prompt, owner_principal=row.owner_principal,
+        channel=row.channel, session_key=row.session_key, session_label=row.session_label,
+        schedule=_schedule_of(row.schedule_json), enabled=bool(row.enabled),
+        concurrency_policy=row.concurrency_policy, misfire_policy=row.misfire_policy,
+        max_attempts=row.max_attempts, backoff_ms=row.backoff_ms, jitter_ms=row.jitter_ms,
+        next_run_at_unix_ms=row.next_run_at_unix_ms, last_run_at_unix_ms=row.last_run_at_unix_ms,
+        queued_run=row.queued_run, created_at_unix_ms=row.created_at_unix_ms,
+        updated_at_unix_ms=row.updated_at_unix_ms)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -169,60 +194,23 @@ def jitter_delay(job_id: str, slot_ms: int, jitter_ms: int) -> int:
     return int(digest[:8], 16) % (jitter_ms + 1)
 
 
-def _text(name: str, value: Any, *, nullable: bool, empty_ok: bool = False) -> str | None:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        raise InvalidPayloadError(f"{name} must be a string, got {type(value).__name__} {value!r}")
-    if not value and not empty_ok:
-        raise InvalidPayloadError(f"{name} must be a non-empty string")
-    if "\x00" in value:
-        raise InvalidPayloadError(f"{name} must not contain NUL characters")
-    check_unicode(name, value)
-    return value
-
-
-def _int(name: str, value: Any, lo: int, hi: int, error=InvalidPayloadError) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if not lo <= value <= hi:
-        raise error(f"{name} must be in [{lo}, {hi}], got {value}")
-    return value
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...], error=InvalidScheduleError) -> str:
-    if value not in allowed:
-        raise error(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidPayloadError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _limit(limit: Any) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise InvalidPayloadError(f"limit must be an int, got {type(limit).__name__} {limit!r}")
-    return max(1, min(MAX_LIST, limit))
-
-
 #: update_job keywords and their validators (value -> stored value).
-_JOB_FIELDS = {
-    "name": lambda v: _text("name", v, nullable=False),
-    "prompt": lambda v: _text("prompt", v, nullable=False, empty_ok=True),
-    "owner_principal": lambda v: _text("owner_principal", v, nullable=False),
-    "channel": lambda v: _text("channel", v, nullable=True),
-    "session_key": lambda v: _text("session_key", v, nullable=True),
-    "session_label": lambda v: _text("session_label", v, nullable=True),
+_JOB_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "name": lambda v: check_text("name", v),
+    "prompt": lambda v: check_text("prompt", v, empty_ok=True, max_chars=MAX_TEXT_CHARS),
+    "owner_principal": lambda v: check_text("owner_principal", v),
+    "channel": lambda v: check_text("channel", v, nullable=True),
+    "session_key": lambda v: check_text("session_key", v, nullable=True),
+    "session_label": lambda v: check_text("session_label", v, nullable=True),
     "schedule": coerce_schedule,
-    "enabled": lambda v: _bool("enabled", v),
-    "concurrency_policy": lambda v: _choice("concurrency_policy", v, CONCURRENCY_POLICIES),
-    "misfire_policy": lambda v: _choice("misfire_policy", v, MISFIRE_POLICIES),
-    "max_attempts": lambda v: _int("max_attempts", v, 1, MAX_ATTEMPTS),
-    "backoff_ms": lambda v: _int("backoff_ms", v, 0, 7 * 86_400_000),
-    "jitter_ms": lambda v: _int("jitter_ms", v, 0, MAX_JITTER_MS, InvalidScheduleError),
+    "enabled": lambda v: check_bool("enabled", v),
+    "concurrency_policy": lambda v: check_choice("concurrency_policy", v, CONCURRENCY_POLICIES,
+                                                 error=InvalidScheduleError),
+    "misfire_policy": lambda v: check_choice("misfire_policy", v, MISFIRE_POLICIES,
+                                             error=InvalidScheduleError),
+    "max_attempts": lambda v: check_int("max_attempts", v, lo=1, hi=MAX_ATTEMPTS),
+    "backoff_ms": lambda v: check_int("backoff_ms", v, lo=0, hi=7 * 86_400_000),
+    "jitter_ms": lambda v: check_int("jitter_ms", v, lo=0, hi=MAX_JITTER_MS, error=InvalidScheduleError),
 }
 
 
@@ -240,31 +228,28 @@ class _Tick:
 class CronStore:
     """``store.cron``: the cron facade of a JournalStore (API.md "Cron")."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: "JournalStore") -> None:
         self.store = store
 
     # ------------------------------------------------------------------ events
-    def _event(self, kind: str, job: CronJobRecord | tuple, payload: dict, now: int,
-               run_id: str | None = None) -> None:
-        principal, channel = (job.owner_principal, job.channel) if isinstance(job, CronJobRecord) \
-            else job
-        self.store.record_event(kind, payload, actor="system", run_id=run_id, principal=principal,
-                                channel=channel, timestamp_unix_ms=now)
+    def _event(self, kind: str, job: CronJobRecord, payload: dict[str, Any], now: int) -> None:
+        self.store.record_events([{"kind": kind, "payload": payload, "actor": "system",
+                                   "principal": job.owner_principal, "channel": job.channel,
+                                   "timestamp_unix_ms": now}])
 
     @staticmethod
-    def _job_summary(job: CronJobRecord) -> dict:
+    def _job_summary(job: CronJobRecord) -> dict[str, Any]:
         return {"job_id": job.job_id, "name": job.name, "schedule": job.schedule.to_dict(),
                 "enabled": job.enabled, "concurrency_policy": job.concurrency_policy,
                 "misfire_policy": job.misfire_policy, "max_attempts": job.max_attempts,
                 "jitter_ms": job.jitter_ms, "next_run_at_unix_ms": job.next_run_at_unix_ms}
 
     def _run_event(self, kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> None:
-        ev = self._run_event_dict(kind, job, run, now)
-        self.store.record_event(ev.pop("kind"), ev.pop("payload"), **ev)
+        self.store.record_events([self._run_event_dict(kind, job, run, now)])
 
     @staticmethod
-    def _run_event_dict(kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> dict:
-        """One run event as an ``append_many`` dict (claim_due writes its events in one batch)."""
+    def _run_event_dict(kind: str, job: CronJobRecord, run: CronRunRecord, now: int) -> dict[str, Any]:
+        """One run event as a ``record_events`` dict (claim_due writes its events in one batch)."""
         payload = {"job_id": run.job_id, "run_id": run.run_id, "attempt": run.attempt,
                    "status": run.status, "scheduled_for_unix_ms": run.scheduled_for_unix_ms}
         if kind == "cron.run_claimed":
@@ -284,65 +269,61 @@ class CronStore:
     # ------------------------------------------------------------------ reads
     @staticmethod
     def _load_job(conn: sqlite3.Connection, job_id: str) -> CronJobRecord | None:
-        row = conn.execute(_JOB_SELECT + " WHERE job_id = ?", (job_id,)).fetchone()
+        row = _jobs(conn, _JOB_SELECT + " WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else _job_from_row(row)
+
+    @classmethod
+    def _loaded_job(cls, conn: sqlite3.Connection, job_id: str) -> CronJobRecord:
+        """The job just written in this transaction (NotFoundError if it vanished)."""
+        job = cls._load_job(conn, job_id)
+        if job is None:
+            raise NotFoundError(f"cron job {job_id!r} not found")
+        return job
 
     @staticmethod
     def _load_run(conn: sqlite3.Connection, run_id: str) -> CronRunRecord:
-        row = conn.execute(_RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
+        run: CronRunRecord | None = _runs(conn, _RUN_SELECT + " WHERE run_id = ?",
+                                          (run_id,)).fetchone()
+        if run is None:
             raise NotFoundError(f"cron run {run_id!r} not found")
-        return _run_from_row(row)
+        return run
 
     def get_job(self, job_id: str) -> CronJobRecord | None:
-        _text("job_id", job_id, nullable=False)
+        check_text("job_id", job_id)
         with self.store.read() as conn:
             return self._load_job(conn, job_id)
 
     def get_run(self, run_id: str) -> CronRunRecord | None:
-        _text("run_id", run_id, nullable=False)
+        check_text("run_id", run_id)
         with self.store.read() as conn:
-            row = conn.execute(_RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _run_from_row(row)
+            run: CronRunRecord | None = _runs(conn, _RUN_SELECT + " WHERE run_id = ?",
+                                              (run_id,)).fetchone()
+        return run
 
     def list_jobs(self, *, after_job_id: str | None = None, limit: int = 100,
                   enabled: bool | None = None, owner_principal: str | None = None,
                   channel: str | None = None) -> list[CronJobRecord]:
         """Jobs ordered by job_id (ULIDs sort by creation), a page after ``after_job_id``."""
-        where, args = [], []
-        if after_job_id is not None:
-            where.append("job_id > ?")
-            args.append(_text("after_job_id", after_job_id, nullable=False))
-        if enabled is not None:
-            where.append("enabled = ?")
-            args.append(int(_bool("enabled", enabled)))
-        if owner_principal is not None:
-            where.append("owner_principal = ?")
-            args.append(_text("owner_principal", owner_principal, nullable=False))
-        if channel is not None:
-            where.append("channel = ?")
-            args.append(_text("channel", channel, nullable=False))
-        sql = _JOB_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY job_id LIMIT ?"
-        args.append(_limit(limit))
+        check_bool("enabled", enabled, nullable=True)
+        sql, args = page_query(_JOB_SELECT, (
+            ("job_id > ?", check_text("after_job_id", after_job_id, nullable=True)),
+            ("enabled = ?", None if enabled is None else int(enabled)),
+            ("owner_principal = ?", check_text("owner_principal", owner_principal, nullable=True)),
+            ("channel = ?", check_text("channel", channel, nullable=True)),
+        ), order_by="job_id", limit=limit)
         with self.store.read() as conn:
-            return [_job_from_row(r) for r in conn.execute(sql, args)]
+            return [_job_from_row(r) for r in _jobs(conn, sql, args)]
 
     def list_runs(self, *, job_id: str | None = None, after_run_id: str | None = None,
                   limit: int = 100) -> list[CronRunRecord]:
         """Runs ordered by run_id (claim order), a page after ``after_run_id``."""
-        where, args = [], []
-        if job_id is not None:
-            where.append("job_id = ?")
-            args.append(_text("job_id", job_id, nullable=False))
-        if after_run_id is not None:
-            where.append("run_id > ?")
-            args.append(_text("after_run_id", after_run_id, nullable=False))
-        sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY run_id LIMIT ?"
-        args.append(_limit(limit))
+        sql, args = page_query(_RUN_SELECT, (
+            ("job_id = ?", check_text("job_id", job_id, nullable=True)),
+            ("run_id > ?", check_text("after_run_id", after_run_id, nullable=True)),
+        ), order_by="run_id", limit=limit)
         with self.store.read() as conn:
-            return [_run_from_row(r) for r in conn.execute(sql, args)]
+            runs: list[CronRunRecord] = _runs(conn, sql, args).fetchall()
+        return runs
 
     def next_due_at(self) -> int | None:
         """The earliest time anything becomes claimable (for a scheduler's sleep), or None."""
@@ -376,7 +357,7 @@ class CronStore:
             ("max_attempts", max_attempts), ("backoff_ms", backoff_ms), ("jitter_ms", jitter_ms),
             ("session_key", session_key), ("session_label", session_label))}
         if job_id is not None:
-            _text("job_id", job_id, nullable=False)
+            check_text("job_id", job_id)
         store = self.store
         with store.write() as conn:
             now = store.now_ms()
@@ -401,14 +382,14 @@ class CronStore:
                  v["session_key"], v["session_label"], schedule_json(sched), int(v["enabled"]),
                  v["concurrency_policy"], v["misfire_policy"], v["max_attempts"],
                  v["backoff_ms"], v["jitter_ms"], slot, due, now, now))
-            job = self._load_job(conn, job_id)
+            job = self._loaded_job(conn, job_id)
             self._event("cron.job_created", job, self._job_summary(job), now)
         return job
 
     def update_job(self, job_id: str, **changes: Any) -> CronJobRecord:
         """Change fields of a job; the next run is recomputed when schedule, enabled or jitter
         change. Unknown fields raise :class:`InvalidPayloadError` naming them."""
-        _text("job_id", job_id, nullable=False)
+        check_text("job_id", job_id)
         unknown = sorted(set(changes) - set(_JOB_FIELDS))
         if unknown:
             raise InvalidPayloadError(
@@ -445,7 +426,7 @@ class CronStore:
             cols["updated_at_unix_ms"] = now
             sets = ", ".join(f"{k} = ?" for k in cols)
             conn.execute(f"UPDATE cron_jobs SET {sets} WHERE job_id = ?", (*cols.values(), job_id))
-            job = self._load_job(conn, job_id)
+            job = self._loaded_job(conn, job_id)
             payload = self._job_summary(job)
             payload["changed"] = sorted(values)
             self._event("cron.job_updated", job, payload, now)
@@ -453,20 +434,18 @@ class CronStore:
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a job with its runs and pending retries; refused while a run is active."""
-        _text("job_id", job_id, nullable=False)
+        check_text("job_id", job_id)
         store = self.store
         with store.write() as conn:
             now = store.now_ms()
             job = self._load_job(conn, job_id)
             if job is None:
                 return False
-            active = conn.execute(
-                f"SELECT run_id, status FROM cron_runs WHERE job_id = ? AND {_ACTIVE} "
-                "AND lease_expires_at_unix_ms > ? LIMIT 1", (job_id, now)).fetchone()
-            if active is not None:
+            active = self._active_runs(conn, job_id, now)
+            if active:
                 raise InvalidStateError(
-                    f"cron job {job_id!r} has an active run {active[0]!r} ({active[1]}); "
-                    "finish or cancel it before deleting the job")
+                    f"cron job {job_id!r} has an active run {active[0].run_id!r} "
+                    f"({active[0].status}); finish or cancel it before deleting the job")
             conn.execute("DELETE FROM cron_jobs WHERE job_id = ?", (job_id,))
             self._event("cron.job_deleted", job, {"job_id": job_id, "name": job.name}, now)
         return True
@@ -475,40 +454,40 @@ class CronStore:
     def claim_due(self, *, worker_id: str, now_unix_ms: int | None = None, limit: int = 64,
                   lease_ms: int = 300_000) -> list[CronClaim]:
         """Atomically claim due runs (slots, retries, queued runs) of up to ``limit`` jobs."""
-        _text("worker_id", worker_id, nullable=False)
-        _int("limit", limit, 1, 100_000)
-        _int("lease_ms", lease_ms, 1, _MAX_MS)
+        check_text("worker_id", worker_id)
+        check_int("limit", limit, lo=1, hi=100_000)
+        check_int("lease_ms", lease_ms, lo=1, hi=_MAX_MS)
         if now_unix_ms is not None:
-            _int("now_unix_ms", now_unix_ms, 0, _MAX_MS)
+            check_int("now_unix_ms", now_unix_ms, lo=0, hi=_MAX_MS)
         store = self.store
         claims: list[CronClaim] = []
-        events: list[dict] = []
+        events: list[dict[str, Any]] = []
         with store.write() as conn:
             now = store.now_ms() if now_unix_ms is None else now_unix_ms
             # (due time, job row) of due slots, then of due pending retries / queued runs
-            due = [(r[14], r) for r in conn.execute(
-                _JOB_SELECT + " WHERE enabled = 1 AND next_run_at_unix_ms <= ? "
+            due = [(r.next_run_at_unix_ms, r) for r in _jobs(
+                conn, _JOB_SELECT + " WHERE enabled = 1 AND next_run_at_unix_ms <= ? "
                 "ORDER BY next_run_at_unix_ms LIMIT ?", (now, limit))]
             pending = conn.execute(
                 "SELECT job_id, MIN(due_at_unix_ms) FROM cron_pending WHERE due_at_unix_ms <= ? "
                 "GROUP BY job_id ORDER BY 2 LIMIT ?", (now, limit)).fetchall()
             pending_jobs = {j for j, _ in pending}
             if pending:
-                have = {r[0] for _, r in due}
+                have = {r.job_id for _, r in due}
                 for job_id, at in pending:
                     if job_id not in have:
-                        row = conn.execute(_JOB_SELECT + " WHERE job_id = ? AND enabled = 1",
-                                           (job_id,)).fetchone()
+                        row = _jobs(conn, _JOB_SELECT + " WHERE job_id = ? AND enabled = 1",
+                                    (job_id,)).fetchone()
                         if row is not None:
                             due.append((at, row))
-                due.sort(key=lambda d: (d[0], d[1][0]))
+                due.sort(key=lambda d: (d[0], d[1].job_id))
             for _, row in due[:limit]:
                 if len(claims) >= limit:
                     break
-                claims.extend(self._claim_job(conn, row, row[0] in pending_jobs, worker_id, now,
+                claims.extend(self._claim_job(conn, row, row.job_id in pending_jobs, worker_id, now,
                                               lease_ms, events))
             if events:
-                store.append_many(events)
+                store.record_events(events)
         return claims
 
     def _missed_ticks(self, job: CronJobRecord, slot: int, now: int) -> tuple[list[_Tick], int | None]:
@@ -520,9 +499,10 @@ class CronStore:
         ticks = [_Tick(slot)]
         s = slot
         while len(ticks) < CATCH_UP_LIMIT:
-            s = sched.next_slot(s, s)
-            if s is None or s > now:
+            following = sched.next_slot(s, s)
+            if following is None or following > now:
                 return ticks, nxt
+            s = following
             ticks.append(_Tick(s))
         after = sched.next_slot(s, s)
         if after is not None and after <= now:
@@ -560,16 +540,15 @@ class CronStore:
             span *= 4
 
     def _active_runs(self, conn: sqlite3.Connection, job_id: str, now: int) -> list[CronRunRecord]:
-        rows = conn.execute(_RUN_SELECT + f" WHERE job_id = ? AND {_ACTIVE} "
-                            "AND lease_expires_at_unix_ms > ?", (job_id, now)).fetchall()
-        return [_run_from_row(r) for r in rows]
+        return _runs(conn, _RUN_SELECT + f" WHERE job_id = ? AND {_ACTIVE} "
+                     "AND lease_expires_at_unix_ms > ?", (job_id, now)).fetchall()
 
-    def _claim_job(self, conn: sqlite3.Connection, row: tuple, has_pending: bool, worker_id: str,
-                   now: int, lease_ms: int, events: list[dict]) -> list[CronClaim]:
+    def _claim_job(self, conn: sqlite3.Connection, row: Any, has_pending: bool, worker_id: str,
+                   now: int, lease_ms: int, events: list[dict[str, Any]]) -> list[CronClaim]:
         """Decide one due job (misfire, concurrency), write its runs; events go to ``events``."""
         job = _job_from_row(row)
         job_id = job.job_id
-        next_slot = row[19]
+        next_slot = row.next_slot_unix_ms
         ticks: list[_Tick] = []
         job_cols: dict[str, Any] = {}
         pending = conn.execute(
@@ -578,9 +557,11 @@ class CronStore:
             (job_id, now)).fetchall() if has_pending else ()
         if pending:
             conn.executemany("DELETE FROM cron_pending WHERE pending_id = ?",
-                             [(p[0],) for p in pending])
-            ticks.extend(_Tick(p[2], attempt=p[3], origin=p[1]) for p in pending)
-        if job.next_run_at_unix_ms is not None and job.next_run_at_unix_ms <= now:
+                             [(pending_id,) for pending_id, _, _, _ in pending])
+            ticks.extend(_Tick(slot, attempt=attempt, origin=kind)
+                         for _, kind, slot, attempt in pending)
+        if (job.next_run_at_unix_ms is not None and job.next_run_at_unix_ms <= now
+                and next_slot is not None):  # a due job always has its slot (set together)
             slot_ticks, nxt = self._missed_ticks(job, next_slot, now)
             ticks.extend(slot_ticks)
             job_cols["next_slot_unix_ms"] = nxt
@@ -664,9 +645,9 @@ class CronStore:
     def start_cron_run(self, run_id: str, *, session_id: str | None = None,
                        orchestrator_run_id: str | None = None) -> CronRunRecord:
         """accepted -> running."""
-        _text("run_id", run_id, nullable=False)
-        _text("session_id", session_id, nullable=True)
-        _text("orchestrator_run_id", orchestrator_run_id, nullable=True)
+        check_text("run_id", run_id)
+        check_text("session_id", session_id, nullable=True)
+        check_text("orchestrator_run_id", orchestrator_run_id, nullable=True)
         store = self.store
         with store.write() as conn:
             now = store.now_ms()
@@ -680,8 +661,8 @@ class CronStore:
 
     def heartbeat(self, run_id: str, *, lease_ms: int = 300_000) -> CronRunRecord:
         """Extend the lease of an active run to now + ``lease_ms``."""
-        _text("run_id", run_id, nullable=False)
-        _int("lease_ms", lease_ms, 1, _MAX_MS)
+        check_text("run_id", run_id)
+        check_int("lease_ms", lease_ms, lo=1, hi=_MAX_MS)
         store = self.store
         with store.write() as conn:
             now = store.now_ms()
@@ -699,18 +680,12 @@ class CronStore:
             return self._load_run(conn, run_id)
 
     def _redact_message(self, message: str | None) -> str | None:
+        """The stored error message: checked like any free text, redacted, capped at
+        :data:`MAX_ERROR_CHARS` characters (the spec's length cap)."""
         if message is None:
             return None
-        _text("error_message", message, nullable=False, empty_ok=True)
-        if len(message) > MAX_ERROR_CHARS * 4:
-            message = message[:MAX_ERROR_CHARS * 4]
-        try:
-            text, _ = kernels.canonicalize(message, rules=self.store.redaction)
-            message = json.loads(text)
-        except InvalidPayloadError:  # lone surrogates: replace them, then redact
-            message = message.encode("utf-8", "replace").decode("utf-8")
-            text, _ = kernels.canonicalize(message, rules=self.store.redaction)
-            message = json.loads(text)
+        check_text("error_message", message, empty_ok=True, max_chars=MAX_TEXT_CHARS)
+        message = redact_text(message, self.store.redaction)
         if len(message) > MAX_ERROR_CHARS:
             message = message[:MAX_ERROR_CHARS - 1] + "…"
         return message
@@ -721,10 +696,10 @@ class CronStore:
                           tool_denies: int = 0) -> CronRunRecord:
         """running/accepted -> succeeded/failed/skipped/denied/cancelled; a failed run with
         attempts left schedules the next attempt after exponential backoff."""
-        _text("run_id", run_id, nullable=False)
-        _choice("status", status, FINAL_STATUSES, InvalidPayloadError)
-        _text("error_kind", error_kind, nullable=True)
-        counters = [_int(n, v, 0, _MAX_MS) for n, v in (
+        check_text("run_id", run_id)
+        check_choice("status", status, FINAL_STATUSES)
+        check_text("error_kind", error_kind, nullable=True)
+        counters = [check_int(n, v, lo=0, hi=_MAX_MS) for n, v in (
             ("model_tokens_in", model_tokens_in), ("model_tokens_out", model_tokens_out),
             ("tool_calls", tool_calls), ("tool_denies", tool_denies))]
         message = self._redact_message(error_message)
@@ -763,7 +738,7 @@ class CronStore:
         """Active runs whose lease expired become ``failed`` (error_kind ``lease_expired``) and
         follow the retry rule; returns how many."""
         if now_unix_ms is not None:
-            _int("now_unix_ms", now_unix_ms, 0, _MAX_MS)
+            check_int("now_unix_ms", now_unix_ms, lo=0, hi=_MAX_MS)
         store = self.store
         with store.write() as conn:
             now = store.now_ms() if now_unix_ms is None else now_unix_ms
@@ -797,13 +772,14 @@ class CronStore:
         Stops when ``stop`` (a threading.Event or a callable) says so, after ``max_runs`` handled
         runs, or after ``max_seconds``. Returns the number of runs handled.
         """
-        _text("worker_id", worker_id, nullable=False)
-        _int("poll_ms", poll_ms, 1, 86_400_000)
+        check_text("worker_id", worker_id)
+        check_int("poll_ms", poll_ms, lo=1, hi=86_400_000)
         if max_runs is not None:
-            _int("max_runs", max_runs, 0, _MAX_MS)
+            check_int("max_runs", max_runs, lo=0, hi=_MAX_MS)
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        stopped: Callable[[], bool]
         if stop is None:
-            stopped: Callable[[], bool] = lambda: False
+            stopped = _never
         elif hasattr(stop, "is_set"):
             stopped = stop.is_set
         elif callable(stop):
@@ -826,7 +802,7 @@ class CronStore:
             if claims:
                 continue
             nxt = self.next_due_at()
-            wait_ms = poll_ms if nxt is None else max(1, min(poll_ms, nxt - self.store.now_ms()))
+            wait_ms: float = poll_ms if nxt is None else max(1, min(poll_ms, nxt - self.store.now_ms()))
             if deadline is not None:
                 wait_ms = min(wait_ms, max(0.0, deadline - time.monotonic()) * 1000)
             _sleep(stop, wait_ms / 1000)
@@ -856,7 +832,7 @@ class CronStore:
             outcome.setdefault("status", "succeeded")
         except Exception as exc:  # noqa: BLE001 - any handler failure fails the run
             outcome = {"status": "failed", "error_kind": "exception",
-                       "error_message": f"{type(exc).__name__}: {exc}"}
+                       "error_message": _printable(f"{type(exc).__name__}: {exc}")}
         finally:
             beat_stop.set()
             thread.join()
@@ -864,6 +840,17 @@ class CronStore:
             return self.finalize_cron_run(run_id, **outcome)
         except InvalidStateError:
             return None  # the run was replaced or its lease recovered while the handler ran
+
+
+def _never() -> bool:
+    return False
+
+
+def _printable(text: str) -> str:
+    """An exception's text as an acceptable error_message: NULs and lone surrogates replaced,
+    cut to the free-text limit (a handler's exception may carry anything)."""
+    text = text[:MAX_TEXT_CHARS].replace("\x00", "\ufffd")
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _sleep(stop: Any, seconds: float) -> None:
@@ -881,7 +868,7 @@ def _sleep(stop: Any, seconds: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------- demo
-def demo_step(store, out: Any = None) -> dict[str, Any]:
+def demo_step(store: "JournalStore", out: Any = None) -> dict[str, Any]:
     """Demo: two jobs (every 200 ms, and once 300 ms from now) claimed and run by the scheduler.
 
     ``out`` (a text stream or a callable taking a line) receives one line per run; returns a
@@ -898,7 +885,7 @@ def demo_step(store, out: Any = None) -> dict[str, Any]:
     ]
     seen: set[str] = set()
 
-    def handler(claim: CronClaim) -> dict:
+    def handler(claim: CronClaim) -> dict[str, Any]:
         seen.add(claim.job.job_id)
         emit(f"  cron: ran {claim.job.name} (slot {claim.run.scheduled_for_unix_ms}, "
              f"worker {claim.run.worker_id})")

@@ -116,13 +116,14 @@ def step_journal(ctx: DemoContext) -> dict[str, Any]:
 
 
 def step_audit(ctx: DemoContext) -> dict[str, Any]:
-    """Verify the whole chain again: it now holds the canvas, cron and approval events too."""
+    """Verify the whole chain again: it now holds the memory, canvas, cron and approval events."""
     t0 = time.perf_counter()
     report = ctx.store.verify()
     with ctx.store.read() as conn:
         kinds = dict(conn.execute(
             "SELECT substr(kind, 1, instr(kind, '.') - 1), COUNT(*) FROM journal_events "
-            "WHERE kind GLOB 'canvas.*' OR kind GLOB 'cron.*' OR kind GLOB 'approval.*' "
+            "WHERE kind GLOB 'memory.*' OR kind GLOB 'canvas.*' OR kind GLOB 'cron.*' "
+            "OR kind GLOB 'approval.*' "
             "GROUP BY 1").fetchall())
     return {"chain_ok": report.ok, "checked": report.checked,
             "domain_events": kinds, "ms": round((time.perf_counter() - t0) * 1e3, 1)}

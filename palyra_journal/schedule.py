@@ -31,6 +31,7 @@ from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
 from .errors import InvalidScheduleError
+from .fields import check_int
 
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -51,11 +52,7 @@ def _utc_to_ms(dt: datetime) -> int:
 
 
 def _check_int(name: str, value: Any, minimum: int, maximum: int = MAX_UNIX_MS) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidScheduleError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if not minimum <= value <= maximum:
-        raise InvalidScheduleError(f"{name} must be in [{minimum}, {maximum}], got {value}")
-    return value
+    return int(check_int(name, value, lo=minimum, hi=maximum, error=InvalidScheduleError))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ Transactions: every public call that writes runs inside :meth:`JournalStore.writ
 that raises has written nothing and concurrent writers in several processes are serialized by
 SQLite's lock. SQLite errors raised inside are translated to :class:`JournalError` subclasses.
 
-Domain modules write their audit events with :meth:`JournalStore.record_event` inside the same
-``write()`` block as the state change, so the journal's hash chain covers every transition.
+Domain modules use only the public surface: ``write()`` (the transaction), ``in_transaction``,
+``on_commit`` (work to do once the outermost transaction committed, e.g. an in-memory index
+update) and :meth:`JournalStore.record_events`, the one audit path: every domain event is
+appended by it inside the same ``write()`` block as the state change, so the journal's hash chain
+covers every transition.
 """
 
 from __future__ import annotations
@@ -21,43 +24,24 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import schema
 from .errors import (
-    ConcurrencyError, DuplicateIdError, IntegrityError, InvalidPathError, InvalidPayloadError,
-    JournalError, NotADatabaseError, NotAJournalError, ReadOnlyError, SchemaError, StorageError,
-    StorageFullError,
+    IntegrityError, InvalidPathError, InvalidPayloadError,
+    JournalError, NotADatabaseError, NotAJournalError, ReadOnlyError, SchemaError,
 )
 from .kernels import RedactionRules
+from .sqlite_errors import translate_sqlite_error
+
+if TYPE_CHECKING:
+    from .approvals import ApprovalStore
+    from .canvas import CanvasStore
+    from .cron import CronStore
+    from .events import ChainHead, EventRecord, Journal, VerifyReport
+    from .memory import MemoryStore
 
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
-
-
-def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException:
-    """Map a ``sqlite3`` error to the matching JournalError subclass (never a raw sqlite3 error;
-    other exceptions pass through)."""
-    if not isinstance(exc, sqlite3.Error):
-        return exc
-    msg = str(exc)
-    low = msg.lower()
-    prefix = f"{where}: " if where else ""
-    if "database is locked" in low or "database is busy" in low or "database table is locked" in low:
-        return ConcurrencyError(f"{prefix}could not get the write lock within busy_timeout ({msg})")
-    if "disk is full" in low or "database or disk is full" in low:
-        return StorageFullError(f"{prefix}storage is full ({msg}); nothing was written")
-    if "readonly" in low or "read-only" in low:
-        return ReadOnlyError(f"{prefix}the database is read-only ({msg})")
-    if "file is not a database" in low or "not a database" in low or "malformed" in low:
-        return NotADatabaseError(f"{prefix}not a SQLite database ({msg})")
-    if isinstance(exc, sqlite3.IntegrityError) and "unique" in low:
-        return DuplicateIdError(f"{prefix}duplicate id ({msg})")
-    if "unable to open database file" in low:
-        return InvalidPathError(f"{prefix}cannot open the database file ({msg})")
-    if "no such table" in low or "no such column" in low:
-        return StorageError(f"{prefix}the database lacks part of palyra-journal's schema ({msg}); "
-                            "it is damaged or was changed outside palyra-journal")
-    return StorageError(f"{prefix}SQLite failed: {msg}")
 
 
 def _check_path(path: "str | os.PathLike[str]") -> str:
@@ -209,10 +193,14 @@ class JournalStore:
         self._clock = clock
         self._lock = threading.RLock()
         self._tx_depth = 0
+        self._on_commit: list[Callable[[], None]] = []
         self._closed = False
         self._sidecars_to_clean = False
         self._embedding_provider = embedding_provider
-        self._memory = self._canvas = self._cron = self._approvals = None
+        self._memory: MemoryStore | None = None
+        self._canvas: CanvasStore | None = None
+        self._cron: CronStore | None = None
+        self._approvals: ApprovalStore | None = None
         from .events import Journal
         self._journal = Journal(self)
 
@@ -352,9 +340,25 @@ class JournalStore:
             return int(self._clock())
         return time.time_ns() // 1_000_000
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise :class:`JournalError` when the store was closed."""
         if self._closed:
             raise JournalError(f"the store for {self.path!r} is closed")
+
+    _check_open = check_open
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside a :meth:`write` block (of the calling thread, which holds the store lock)."""
+        return self._tx_depth > 0
+
+    def on_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` once the outermost :meth:`write` transaction committed, still under the
+        store lock; dropped if it rolls back. Domains keep in-memory state (memory's vector
+        index) in step with the file this way."""
+        if not self._tx_depth:
+            raise JournalError("on_commit must be called inside store.write()")
+        self._on_commit.append(fn)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -391,6 +395,7 @@ class JournalStore:
             except sqlite3.Error as exc:
                 raise translate_sqlite_error(exc, self.path) from exc
             self._tx_depth = 1
+            self._on_commit = []
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -406,49 +411,60 @@ class JournalStore:
                 raise
             finally:
                 self._tx_depth = 0
+                done, self._on_commit = self._on_commit, []
+            for fn in done:  # reached only after COMMIT
+                fn()
 
-    def record_event(self, kind: str, payload: Any, **fields: Any) -> Any:
-        """Append one journal event inside the current :meth:`write` transaction (domain audit).
+    def record_events(self, batch: Iterable[dict[str, Any]]) -> "list[EventRecord]":
+        """Append domain audit events inside the current :meth:`write` transaction: the one way
+        a domain writes to the journal (docs/fields.md "One audit path").
 
-        ``fields`` are :meth:`append`'s keyword arguments (session_id, run_id, actor, principal,
-        device_id, channel, timestamp_unix_ms). Returns the EventRecord.
+        ``batch`` holds dicts with :meth:`append`'s keys (kind, payload, actor, session_id,
+        run_id, principal, device_id, channel, timestamp_unix_ms); they are validated, redacted,
+        chained and inserted as one ``append_many``. Returns the EventRecords.
         """
         if not self._tx_depth:
-            raise JournalError("record_event must run inside store.write()")
-        return self._journal.append(kind, payload, **fields)
+            raise JournalError("record_events must run inside store.write(), with the state "
+                               "change it records")
+        return self._journal.record(batch if type(batch) is list else list(batch))
+
+    @property
+    def journal(self) -> "Journal":
+        """The :class:`~palyra_journal.events.Journal` of this store (queries for the domains)."""
+        return self._journal
 
     # ------------------------------------------------------------------ the journal
-    def append(self, kind: str, payload: Any = None, **fields: Any):
+    def append(self, kind: str, payload: Any = None, **fields: Any) -> "EventRecord":
         return self._journal.append(kind, payload, **fields)
 
-    def append_many(self, events):
+    def append_many(self, events: Iterable[dict[str, Any]]) -> "list[EventRecord]":
         return self._journal.append_many(events)
 
-    def ingest_jsonl(self, source, *, batch_size: int = 10_000, progress: bool = False,
+    def ingest_jsonl(self, source: Any, *, batch_size: int = 10_000, progress: bool = False,
                      start_line: int = 1, on_duplicate: str = "error") -> int:
         return self._journal.ingest_jsonl(source, batch_size=batch_size, progress=progress,
                                           start_line=start_line, on_duplicate=on_duplicate)
 
-    def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head=None,
-               progress: bool = False):
+    def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head: Any = None,
+               progress: bool = False) -> "VerifyReport":
         return self._journal.verify(from_seq=from_seq, to_seq=to_seq, expected_head=expected_head,
                                     progress=progress)
 
-    def head(self):
+    def head(self) -> "ChainHead | None":
         return self._journal.head()
 
-    def recent(self, limit: int = 100):
+    def recent(self, limit: int = 100) -> "list[EventRecord]":
         return self._journal.recent(limit)
 
     def events(self, *, after_seq: int = 0, limit: int = 1000, kind: str | None = None,
-               session_id: str | None = None, run_id: str | None = None):
+               session_id: str | None = None, run_id: str | None = None) -> "list[EventRecord]":
         return self._journal.events(after_seq=after_seq, limit=limit, kind=kind,
                                     session_id=session_id, run_id=run_id)
 
-    def iter_events(self, *, after_seq: int = 0):
+    def iter_events(self, *, after_seq: int = 0) -> "Iterator[EventRecord]":
         return self._journal.iter_events(after_seq=after_seq)
 
-    def export_jsonl(self, destination, *, after_seq: int = 0) -> int:
+    def export_jsonl(self, destination: Any, *, after_seq: int = 0) -> int:
         return self._journal.export_jsonl(destination, after_seq=after_seq)
 
     # ------------------------------------------------------------------ maintenance
@@ -459,7 +475,8 @@ class JournalStore:
             raise JournalError(f"checkpoint mode must be one of {modes}, got {mode!r}")
         with self.read() as conn:
             row = conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
-        return tuple(row)  # type: ignore[return-value]
+        busy, log, checkpointed = row
+        return int(busy), int(log), int(checkpointed)
 
     def vacuum(self) -> None:
         with self.read() as conn:
@@ -467,35 +484,35 @@ class JournalStore:
 
     # ------------------------------------------------------------------ domain facades
     @property
-    def embedding_provider(self):
+    def embedding_provider(self) -> Any:
         if self._embedding_provider is None:
             from .memory.embeddings import HashEmbeddingProvider
             self._embedding_provider = HashEmbeddingProvider(dimensions=64)
         return self._embedding_provider
 
     @property
-    def memory(self):
+    def memory(self) -> "MemoryStore":
         if self._memory is None:
             from .memory import MemoryStore
             self._memory = MemoryStore(self)
         return self._memory
 
     @property
-    def canvas(self):
+    def canvas(self) -> "CanvasStore":
         if self._canvas is None:
             from .canvas import CanvasStore
             self._canvas = CanvasStore(self)
         return self._canvas
 
     @property
-    def cron(self):
+    def cron(self) -> "CronStore":
         if self._cron is None:
             from .cron import CronStore
             self._cron = CronStore(self)
         return self._cron
 
     @property
-    def approvals(self):
+    def approvals(self) -> "ApprovalStore":
         if self._approvals is None:
             from .approvals import ApprovalStore
             self._approvals = ApprovalStore(self)

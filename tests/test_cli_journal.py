@@ -6,7 +6,6 @@ import json
 import re
 import sqlite3
 
-import pytest
 
 from palyra_journal.cli import main
 

@@ -67,18 +67,39 @@ def test_append_stores_the_envelope_and_chains_from_genesis(db_path, backend):
     assert all(stored == recomputed for _, stored, recomputed in independent_hashes(db_path))
 
 
-def test_record_event_joins_the_enclosing_transaction(store):
+def test_record_events_joins_the_enclosing_transaction(store):
+    assert store.in_transaction is False
     with store.write():
-        store.record_event("canvas.created", {"canvas_id": "c1"}, session_id="s")
+        assert store.in_transaction is True
+        recs = store.record_events([{"kind": "canvas.created", "payload": {"canvas_id": "c1"},
+                                     "session_id": "s"}])
+        assert [r.seq for r in recs] == [1] and recs[0].session_id == "s"
         assert count(store) == 1
+    assert store.in_transaction is False
     assert store.head().seq == 1
     with pytest.raises(RuntimeError):
         with store.write():
-            store.record_event("canvas.patched", {"canvas_id": "c1"})
+            store.record_events([{"kind": "canvas.patched", "payload": {"canvas_id": "c1"}}])
             raise RuntimeError("state change failed")
     assert count(store) == 1  # rolled back with the state change
     with pytest.raises(pj.JournalError, match="inside store.write"):
-        store.record_event("x", {})
+        store.record_events([{"kind": "x"}])
+
+
+def test_on_commit_runs_after_the_outermost_commit_only(store):
+    ran = []
+    with store.write():
+        with store.write():
+            store.on_commit(lambda: ran.append(store.in_transaction))
+        assert ran == []
+    assert ran == [False]
+    with pytest.raises(RuntimeError):
+        with store.write():
+            store.on_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("state change failed")
+    assert ran == [False]
+    with pytest.raises(pj.JournalError, match="inside store.write"):
+        store.on_commit(lambda: None)
 
 
 @pytest.mark.parametrize("payload,expected", [
@@ -182,10 +203,15 @@ def test_invalid_envelope_fields_name_the_field(store, kwargs, fragment):
     assert count(store) == 0
 
 
-def test_nul_characters_are_allowed(store):
-    rec = store.append("k\x00x", {"a\x00": "b\x00"})
-    assert rec.kind == "k\x00x" and rec.payload == {"a\x00": "b\x00"}
+def test_nul_characters_are_allowed_in_payloads_not_in_envelope_fields(store):
+    rec = store.append("k", {"a\x00": "b\x00"})
+    assert rec.payload == {"a\x00": "b\x00"}
     assert store.verify().ok
+    with pytest.raises(pj.InvalidPayloadError, match="kind holds a NUL character at index 1"):
+        store.append("k\x00x", {})
+    with pytest.raises(pj.InvalidPayloadError, match=r"events\[1\]\.channel holds a NUL"):
+        store.append_many([{"kind": "k"}, {"kind": "k", "channel": "c\x00"}])
+    assert count(store) == 1
 
 
 def test_duplicate_event_id_is_refused(store):
@@ -232,7 +258,7 @@ def test_append_many_is_all_or_nothing(store, events, error, fragment):
 
 def test_append_many_failure_inside_an_outer_transaction_leaves_the_outer_work(store):
     with store.write():
-        store.record_event("outer", {})
+        store.record_events([{"kind": "outer"}])
         with pytest.raises(pj.DuplicateIdError):
             store.append_many([{"kind": "k", "event_id": "a"}, {"kind": "k"},
                                {"kind": "k", "event_id": "a"}])

@@ -162,7 +162,7 @@ def test_subclasses_accepted(kernel):
     class S(str):
         pass
 
-    class I(int):
+    class Int(int):
         pass
 
     class F(float):
@@ -174,7 +174,7 @@ def test_subclasses_accepted(kernel):
     class L(list):
         pass
 
-    value = D({S("k"): L([I(3), F(1.5), (1, 2), S("x")])})
+    value = D({S("k"): L([Int(3), F(1.5), (1, 2), S("x")])})
     assert kernel.canonicalize(value) == ('{"k":[3,1.5,[1,2],"x"]}', False)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 
 import numpy as np
@@ -78,7 +77,7 @@ def test_caller_embedding_is_normalized(store, db_path):
     (dict(content="ok", confidence=-0.1), "confidence"),
     (dict(content="ok", confidence=float("nan")), "confidence"),
     (dict(content="ok", confidence=True), "confidence"),
-    (dict(content="ok", source="web"), "'web' is not one of"),
+    (dict(content="ok", source="web"), "source must be one of .*got 'web'"),
     (dict(content="ok", embedding=[0.1] * 63), "64 values"),
     (dict(content="ok", embedding=[float("nan")] + [0.1] * 63), r"embedding\[0\]"),
     (dict(content="ok", embedding=[float("inf")] * 64), "finite"),

@@ -129,7 +129,7 @@ def test_scope_isolation(store):
              source="summary", tags=["t"])
     m.ingest("secret plan", principal="bob", channel="c1", session_id="s1", memory_id="b1")
     for mode in ("hybrid", "lexical", "vector"):
-        def ids(**kw):
+        def ids(mode=mode, **kw):
             return sorted(h.item.memory_id for h in m.search("secret plan", mode=mode, **kw))
         assert ids(principal="alice") == ["a1", "a2"]
         assert ids(principal="bob") == ["b1"]

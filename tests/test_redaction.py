@@ -128,9 +128,11 @@ def test_extra_marker_matching_the_placeholder(kernel):
 
 # ---------------------------------------------------------------------------- generated
 
-_key = st.sampled_from(KEY_FRAGMENTS + ("pin", "PinCode", "a", "b", "max_Tokens", "pinpoint", "x-y")) | st.text(max_size=6)
+_key = (st.sampled_from(KEY_FRAGMENTS + ("pin", "PinCode", "a", "b", "max_Tokens", "pinpoint", "x-y"))
+        | st.text(max_size=6))
 _str = (st.text(max_size=12)
-        | st.sampled_from(VALUE_MARKERS + ("sk-1", "SK-x", "a://u:p@h", "<redacted>", "plan")).map(lambda m: "x " + m if len(m) % 2 else m))
+        | st.sampled_from(VALUE_MARKERS + ("sk-1", "SK-x", "a://u:p@h", "<redacted>", "plan"))
+        .map(lambda m: "x " + m if len(m) % 2 else m))
 _float = st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: not 2.0**53 <= abs(x) < 1e21)
 _scalar = st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | _float | _str
 _json = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_key, inner, max_size=4),

@@ -32,7 +32,8 @@ def run(args) -> int:
             import benchmarks as benchsuite  # running from a source checkout
         except ImportError:
             from ..errors import JournalError
-            raise JournalError("the benchmark suite is not installed with this copy of palyra-journal")
+            raise JournalError("the benchmark suite is not installed with this copy of "
+                               "palyra-journal") from None
     from importlib import import_module
     report = import_module(benchsuite.__name__ + ".report")
     argv = ["--full"] if args.full else ["--quick"]

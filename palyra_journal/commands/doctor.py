@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 import sqlite3
 import sys
+from typing import Any
 
 from . import READ, add_command, add_db, emit, open_db
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
                     run, description="Show which kernel backend runs (native C or pure Python), "
                     "the SIMD level and SHA-256 path chosen for this CPU, and the SQLite and FTS5 "
@@ -19,7 +21,7 @@ def register(sub) -> None:
     add_db(p, READ, optional=True)
 
 
-def database(args) -> dict:
+def database(args: argparse.Namespace) -> dict[str, Any]:
     """What doctor says of one database: schema version, events, head, missing triggers."""
     from .. import schema
     with open_db(args) as store:
@@ -45,20 +47,17 @@ def fts5_version() -> str | None:
         conn.close()
 
 
-def collect() -> dict:
+def collect() -> dict[str, Any]:
     from .. import __version__, kernels
-    native_error = None
-    if not kernels.native_available():
-        try:
-            from .._native import lib  # noqa: F401
-        except ImportError as exc:
-            native_error = str(exc)
+    reason = kernels.native_unavailable_reason()
     info = kernels.cpu_info()
     return {
         "palyra_journal": __version__,
         "backend": kernels.backend_name(),
-        "native_available": kernels.native_available(),
-        "native_error": native_error,
+        "native_available": reason is None,
+        "native_unavailable_reason": reason,
+        "native_error": kernels.native_load_error(),
+        "implementation": sys.implementation.name,
         "simd": info.get("simd"),
         "simd_detected": info.get("simd_detected", info.get("simd")),
         "sha": info.get("sha"),
@@ -82,7 +81,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     d = collect()
     if args.db is not None:
         d["database"] = database(args)
@@ -91,7 +90,8 @@ def run(args) -> int:
         lines = [
             f"palyra-journal {d['palyra_journal']}  (Python {d['python']}, {d['platform']})",
             f"  backend      {d['backend']}"
-            + ("" if d["native_available"] else "  (native extension not built: pure Python)"),
+            + ("" if d["native_available"]
+               else f"  (pure Python: {d['native_unavailable_reason']})"),
             f"  SIMD level   {d['simd']}" + (f" (CPU supports {d['simd_detected']})"
                                              if d["simd_detected"] != d["simd"] else ""),
             f"  SHA-256      {d['sha']}",
@@ -101,7 +101,7 @@ def run(args) -> int:
             f"  FTS5         {d['fts5'] or 'MISSING: memory search needs an SQLite with FTS5'}",
         ]
         if d["native_error"]:
-            lines.append(f"  native error {d['native_error']}")
+            lines.append(f"  NATIVE ERROR {d['native_error']} (a bug: please report it)")
         db = d.get("database")
         if db:
             head = db["head"]

@@ -2,8 +2,17 @@
 
 ``pure`` (Python + numpy) is the reference; ``native`` wraps the compiled cffi module and must give
 byte-identical canonical JSON and hashes, and scores within 1e-5. The backend is picked once at
-import: native when the extension imports, else pure. ``PALYRA_JOURNAL_BACKEND=python|native``
-forces one (asking for native when it is not built raises :class:`BackendUnavailableError`).
+import: native when the extension imports and this interpreter can run it, else pure.
+``PALYRA_JOURNAL_BACKEND=python|native`` forces one (asking for native when it is not available
+raises :class:`BackendUnavailableError`).
+
+The native backend hands Python objects to C by address and C re-takes the GIL to read them, which
+is sound only on CPython with the GIL: on PyPy or GraalPy, or on a free-threaded build, the pure
+backend runs and :func:`native_unavailable_reason` (shown by ``doctor``) says why. An extension that
+is simply not built (``ModuleNotFoundError`` for ``palyra_journal._native``) falls back quietly;
+any other failure while loading it (a missing symbol, a layout check that fails, a crash in
+import) is a bug: it is warned about (``RuntimeWarning``), kept for ``doctor``, and with
+``PALYRA_JOURNAL_REQUIRE_NATIVE=1`` (CI) it raises instead of falling back.
 
 Domain modules call the functions of this module (``kernels.canonicalize(...)``), never a backend
 directly, so that :func:`set_backend` (used by the tests to run everything on both backends) takes
@@ -37,37 +46,74 @@ The interface (both backends implement exactly these names):
 from __future__ import annotations
 
 import os
+import sys
+import sysconfig
+import warnings
 from types import ModuleType
+from typing import Any, Callable
 
 from ..errors import BackendUnavailableError, JournalError
+from .layout import (
+    CHAIN_FIELDS, EVENT_LINE_IGNORED_KEYS, EVENT_LINE_KEYS, GENESIS_HASH, VERIFY_FIELDS,
+)
 from .rules import DEFAULT_RULES, REDACTED, RedactionRules
 
-#: Envelope fields of hash chain v1, in the order rows are passed to ``chain_hashes``.
-CHAIN_FIELDS = (
-    "seq", "event_id", "kind", "actor", "session_id", "run_id", "principal", "device_id",
-    "channel", "timestamp_unix_ms", "payload_json",
-)
-#: ``CHAIN_FIELDS`` plus the stored hash and prev_hash, the row form ``verify_chain`` reads.
-VERIFY_FIELDS = CHAIN_FIELDS + ("hash", "prev_hash")
-#: The ``prev_hash`` of seq 1.
-GENESIS_HASH = "0" * 64
-
-_EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
-             "topk", "cpu_info")
+_EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
+             "chain_hashes", "verify_chain", "topk", "cpu_info")
 
 _active: ModuleType | None = None
+
+# The kernel functions, bound to the active backend by set_backend() (declared here for checkers).
+canonicalize: Callable[..., tuple[str, bool]]
+canonicalize_text: Callable[..., tuple[str, bool]]
+canonicalize_many: Callable[..., tuple[list[str], list[bool]]]
+event_lines: Callable[..., Any]
+sha256: Callable[[Any], bytes]
+chain_hashes: Callable[[str, Any], list[str]]
+verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
+topk: Callable[..., Any]
+cpu_info: Callable[[], dict[str, Any]]
+
+
+def interpreter_refusal() -> str | None:
+    """Why this interpreter cannot run the native backend, or None when it can (CPython + GIL)."""
+    impl = sys.implementation.name
+    if impl != "cpython":
+        return (f"the native backend passes objects to C by address, which only CPython allows; "
+                f"this is {impl}")
+    gil_check = getattr(sys, "_is_gil_enabled", None)
+    if sysconfig.get_config_var("Py_GIL_DISABLED") and (gil_check is None or not gil_check()):
+        return "the native backend relies on the GIL, and this is a free-threaded CPython build"
+    return None
+
+
+_native_error: str | None = None
+
+
+def _import_native() -> ModuleType:
+    """The native backend module; BackendUnavailableError when it cannot run here."""
+    global _native_error
+    refusal = interpreter_refusal()
+    if refusal is not None:
+        raise BackendUnavailableError(f"native backend not used: {refusal}")
+    try:
+        from . import native as mod
+    except ModuleNotFoundError as exc:
+        if exc.name != "palyra_journal._native":
+            raise
+        raise BackendUnavailableError(
+            "the native extension is not built; reinstall with a C compiler, or use "
+            "PALYRA_JOURNAL_BACKEND=python") from exc
+    except Exception as exc:  # built but broken: never silent
+        _native_error = f"{type(exc).__name__}: {exc}"
+        raise BackendUnavailableError(
+            f"the native extension failed to load ({_native_error})") from exc
+    return mod
 
 
 def _load(name: str) -> ModuleType:
     if name == "native":
-        try:
-            from . import native as mod
-        except (ImportError, AttributeError) as exc:  # not built, or built without a kernel's symbols
-            raise BackendUnavailableError(
-                "PALYRA_JOURNAL_BACKEND=native but the native extension is not available "
-                f"({exc}); reinstall with a C compiler, or use PALYRA_JOURNAL_BACKEND=python"
-            ) from exc
-        return mod
+        return _import_native()
     if name in ("python", "pure"):
         from . import pure as mod
         return mod
@@ -91,25 +137,42 @@ def backend_name() -> str:
 
 
 def native_available() -> bool:
+    return native_unavailable_reason() is None
+
+
+def native_unavailable_reason() -> str | None:
+    """Why the native backend cannot be used here (None when it can), for ``doctor``."""
     try:
         _load("native")
-    except BackendUnavailableError:
-        return False
-    return True
+    except BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def native_load_error() -> str | None:
+    """The error of a native extension that is built but failed to load (a bug), else None."""
+    return _native_error
 
 
 def _initial() -> None:
     forced = os.environ.get("PALYRA_JOURNAL_BACKEND", "").strip().lower()
-    if forced in ("", "auto"):
-        try:
-            set_backend("native")
-        except BackendUnavailableError:
-            set_backend("python")
-    else:
+    if forced not in ("", "auto"):
         set_backend(forced)
+        return
+    try:
+        set_backend("native")
+    except BackendUnavailableError as exc:
+        if _native_error is not None:
+            if os.environ.get("PALYRA_JOURNAL_REQUIRE_NATIVE") == "1":
+                raise
+            warnings.warn(f"palyra_journal: {exc}; running on the pure Python backend",
+                          RuntimeWarning, stacklevel=2)
+        set_backend("python")
 
 
 _initial()
 
-__all__ = ["CHAIN_FIELDS", "VERIFY_FIELDS", "GENESIS_HASH", "DEFAULT_RULES", "REDACTED",
-           "RedactionRules", "set_backend", "backend_name", "native_available", *_EXPORTED]
+__all__ = ["CHAIN_FIELDS", "VERIFY_FIELDS", "GENESIS_HASH", "EVENT_LINE_KEYS",
+           "EVENT_LINE_IGNORED_KEYS", "DEFAULT_RULES", "REDACTED",
+           "RedactionRules", "set_backend", "backend_name", "native_available",
+           "native_unavailable_reason", "native_load_error", "interpreter_refusal", *_EXPORTED]

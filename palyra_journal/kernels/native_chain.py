@@ -11,7 +11,8 @@ from typing import Sequence
 
 from .._native import ffi, lib
 from ..errors import InvalidPayloadError
-from . import CHAIN_FIELDS, pure_chain
+from . import pure_chain
+from .layout import CHAIN_FIELDS
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 

@@ -14,5 +14,5 @@ def cpu_info() -> dict:
             "threads": 1}
 
 
-__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain", "topk",
-           "cpu_info"]
+__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
+           "chain_hashes", "verify_chain", "topk", "cpu_info"]

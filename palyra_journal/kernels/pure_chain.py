@@ -21,17 +21,18 @@ from collections.abc import Mapping
 from typing import Sequence
 
 from ..errors import InvalidPayloadError
+from .layout import CHAIN_FIELDS, CHAIN_INT_FIELDS, ENVELOPE_NAMES
 
-_ENVELOPE = ('{"actor":%s,"channel":%s,"device_id":%s,"event_id":%s,"kind":%s,"payload":%s,'
-             '"principal":%s,"run_id":%s,"seq":%d,"session_id":%s,"timestamp_unix_ms":%d}')
-
-_FIELDS = ("seq", "event_id", "kind", "actor", "session_id", "run_id", "principal", "device_id",
-           "channel", "timestamp_unix_ms", "payload_json")
-_TEXT = (1, 2, 3, 4, 5, 6, 7, 8)
-_INTS = (0, 9)
-_PAYLOAD = 10
-#: Field indexes in the order the envelope names them (actor, channel, device_id, ...).
-_ENVELOPE_ORDER = (3, 8, 7, 1, 2, 10, 6, 5, 0, 4, 9)
+_FIELDS = CHAIN_FIELDS
+_INTS = tuple(CHAIN_FIELDS.index(f) for f in CHAIN_INT_FIELDS)
+_PAYLOAD = CHAIN_FIELDS.index("payload_json")
+_TEXT = tuple(k for k in range(len(CHAIN_FIELDS)) if k not in _INTS and k != _PAYLOAD)
+#: Field indexes in the order the envelope names them (RFC 8785 sorts members by name).
+_ENVELOPE_ORDER = tuple(sorted(range(len(CHAIN_FIELDS)), key=ENVELOPE_NAMES.__getitem__))
+#: The canonical envelope with a slot per member: ``%d`` for ints, ``%s`` for quoted text (or
+#: null) and for the stored payload text, spliced verbatim.
+_ENVELOPE = "{" + ",".join(f'"{ENVELOPE_NAMES[k]}":' + ("%d" if k in _INTS else "%s")
+                           for k in _ENVELOPE_ORDER) + "}"
 
 
 def row_shape_message(index: int, row, expected: int) -> str:
@@ -93,9 +94,7 @@ def _s(value: str | None) -> str:
 
 def envelope_text(row: Sequence) -> str:
     """The canonical envelope of one row given in ``CHAIN_FIELDS`` order."""
-    seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel, ts, payload = row[:11]
-    return _ENVELOPE % (_s(actor), _s(channel), _s(device_id), _s(event_id), _s(kind), payload,
-                        _s(principal), _s(run_id), seq, _s(session_id), ts)
+    return _ENVELOPE % tuple([_s(row[k]) if k in _TEXT else row[k] for k in _ENVELOPE_ORDER])
 
 
 def _hash(prev_hash: str, index: int, row: Sequence) -> str:

@@ -19,6 +19,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..errors import JournalError
+from ..fields import check_int
 
 
 @runtime_checkable
@@ -35,9 +36,7 @@ class MemoryEmbeddingProvider(Protocol):
 
 
 def _check_dimensions(dimensions: object) -> int:
-    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= 65_536:
-        raise JournalError(f"dimensions must be an int in [1, 65536], got {dimensions!r}")
-    return dimensions
+    return int(check_int("dimensions", dimensions, lo=1, hi=65_536, error=JournalError))
 
 
 def _ascii_lower(token: str) -> str:
@@ -108,9 +107,7 @@ class RandomProjectionProvider:
 
     def __init__(self, dimensions: int = 384, *, seed: int = 0):
         self.dimensions = _check_dimensions(dimensions)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise JournalError(f"seed must be an int >= 0, got {seed!r}")
-        self.seed = seed
+        self.seed = int(check_int("seed", seed, error=JournalError))
         self.model_name = f"random-projection-v1-seed{seed}"
         self._vectors: dict[str, np.ndarray] = {}
 

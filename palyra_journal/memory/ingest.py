@@ -7,23 +7,22 @@ Everything here runs before any write, so a call that raises has written nothing
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any, Iterable
 
 import numpy as np
 
-from .. import kernels
 from ..errors import InvalidPayloadError, PayloadTooLargeError
-from ..fields import check_unicode
+from .records import MemoryItem
+from ..fields import (
+    MAX_SAFE_INT, check_chars, check_choice, check_int, check_number, check_text, redact_text,
+)
 
 SOURCES = ("manual", "summary", "import", "tape:user_message", "tape:tool_result")
 MAX_TAGS = 32
 DEFAULT_MAX_CONTENT_BYTES = 16 * 1024
-MAX_ID_CHARS = 256
 INGEST_KEYS = frozenset({"content", "principal", "channel", "session_id", "source", "tags",
                          "confidence", "ttl_unix_ms", "memory_id", "embedding"})
 
@@ -40,25 +39,25 @@ def _short(value: Any, limit: int = 60) -> str:
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
-def normalize_text(text: Any, field: str = "content") -> str:
-    """Controls other than whitespace removed, whitespace runs collapsed to one space, trimmed."""
+def normalize_text(text: Any, field: str = "content", max_bytes: int | None = None) -> str:
+    """Controls other than whitespace removed, whitespace runs collapsed to one space, trimmed;
+    at most ``max_bytes`` of UTF-8 after that (:class:`PayloadTooLargeError` otherwise)."""
     if not isinstance(text, str):
         raise InvalidPayloadError(f"{field} must be a str, got {type(text).__name__}")
-    if not text.isprintable():  # fast path: printable text has no controls to remove
-        text = _CONTROLS.sub("", text)
-    text = " ".join(text.split())
-    check_unicode(field, text)
-    return text
+    clean: str = text if text.isprintable() else _CONTROLS.sub("", text)  # printable: no controls
+    clean = " ".join(clean.split())
+    check_chars(field, clean)
+    if max_bytes is not None and len(clean) * 4 > max_bytes:
+        size = len(clean.encode("utf-8"))
+        if size > max_bytes:
+            raise PayloadTooLargeError(
+                f"{field} is {size} bytes of UTF-8, the limit is {max_bytes}", size, max_bytes)
+    return clean
 
 
-def redact_content(content: str, rules) -> str:
-    """JSON object/array text → its redacted canonical text; other text → itself or ``<redacted>``."""
-    if content[:1] in ("{", "["):
-        try:
-            return kernels.canonicalize_text(content, rules=rules)[0]
-        except InvalidPayloadError:
-            pass  # not JSON after all: treated as prose below
-    return json.loads(kernels.canonicalize(content, rules=rules)[0])
+def redact_content(content: str, rules: Any) -> str:
+    """JSON object/array text → its redacted canonical text; other text → itself or redacted."""
+    return redact_text(content, rules, json_as_canonical=True)
 
 
 def check_tags(tags: Any, field: str = "tags") -> tuple[str, ...]:
@@ -71,6 +70,7 @@ def check_tags(tags: Any, field: str = "tags") -> tuple[str, ...]:
     for tag in tags:
         if not isinstance(tag, str):
             raise InvalidPayloadError(f"{field}: each tag must be a str, got {_short(tag)}")
+        check_text(f"{field}: tag", tag, empty_ok=True)
         clean = tag.strip().translate(_ASCII_LOWER)
         if not _TAG.match(clean):
             raise InvalidPayloadError(
@@ -96,43 +96,19 @@ def check_sources(sources: Any) -> tuple[str, ...]:
 
 
 def check_source(source: Any, field: str = "source") -> str:
-    if source not in SOURCES or not isinstance(source, str):
-        raise InvalidPayloadError(f"{field}: {_short(source)} is not one of {', '.join(SOURCES)}")
-    return source
-
-
-def check_name(value: Any, field: str, *, optional: bool) -> str | None:
-    """A principal / channel / session id / memory id: a non-empty str (or None when optional)."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidPayloadError(f"{field} must be a non-empty str, got {_short(value)}")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidPayloadError(f"{field} is {len(value)} characters long, at most {MAX_ID_CHARS}")
-    check_unicode(field, value)
-    return value
+    checked: str = check_choice(field, source, SOURCES)
+    return checked
 
 
 def check_confidence(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise InvalidPayloadError(f"confidence must be a number in [0, 1], got {_short(value)}")
-    f = float(value)
-    if not (0.0 <= f <= 1.0):  # also refuses NaN
-        raise InvalidPayloadError(f"confidence must be in [0, 1], got {value!r}")
-    return f
+    confidence: float | None = check_number("confidence", value, lo=0.0, hi=1.0, nullable=True)
+    return confidence
 
 
 def check_time(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidPayloadError(f"{field} must be an int (Unix ms), got {_short(value)}")
-    v = int(value)
-    if not -(2 ** 63) <= v < 2 ** 63:
-        raise InvalidPayloadError(f"{field} {v} is outside the 64-bit range")
-    return v
+    """An optional Unix ms time (``ttl_unix_ms``), within ±(2**53 - 1) like every stored time."""
+    ms: int | None = check_int(field, value, lo=-MAX_SAFE_INT, nullable=True)
+    return ms
 
 
 def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarray:
@@ -159,22 +135,15 @@ def content_hash(content: str) -> str:
 
 @dataclass
 class PreparedItem:
-    """One validated item, ready to insert (its vector filled in by the embedding step)."""
+    """One validated item, ready to insert: the record to store (its ``memory_id`` is "" until
+    one is generated, its times 0 until the write) and its vector (filled in by the embedding
+    step when the caller gave none)."""
 
-    memory_id: str | None
-    principal: str
-    channel: str | None
-    session_id: str | None
-    source: str
-    content: str
-    content_hash: str
-    tags: tuple[str, ...]
-    confidence: float | None
-    ttl_unix_ms: int | None
+    item: MemoryItem
     vector: np.ndarray | None
 
 
-def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
+def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules: Any,
             where: str = "") -> PreparedItem:
     """Validate and normalize one ingest request; ``where`` prefixes messages (``items[3]: ``)."""
     unknown = set(spec) - INGEST_KEYS
@@ -185,18 +154,13 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
     if "principal" not in spec:
         raise InvalidPayloadError(f"{where}principal is required")
     try:
-        content = normalize_text(spec["content"])
+        content = normalize_text(spec["content"], "content", max_content_bytes)
         if not content:
             raise InvalidPayloadError("content is empty after normalization")
-        size = len(content.encode("utf-8"))
-        if size > max_content_bytes:
-            raise PayloadTooLargeError(
-                f"content is {size} bytes of UTF-8, the limit is {max_content_bytes}",
-                size, max_content_bytes)
-        principal = check_name(spec["principal"], "principal", optional=False)
-        channel = check_name(spec.get("channel"), "channel", optional=True)
-        session_id = check_name(spec.get("session_id"), "session_id", optional=True)
-        memory_id = check_name(spec.get("memory_id"), "memory_id", optional=True)
+        principal = check_text("principal", spec["principal"])
+        channel = check_text("channel", spec.get("channel"), nullable=True)
+        session_id = check_text("session_id", spec.get("session_id"), nullable=True)
+        memory_id = check_text("memory_id", spec.get("memory_id"), nullable=True)
         source = check_source(spec.get("source", "manual"))
         tags = check_tags(spec.get("tags", ()))
         confidence = check_confidence(spec.get("confidence"))
@@ -212,8 +176,8 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
         if not where:
             raise
         raise InvalidPayloadError(f"{where}{exc}") from exc
-    return PreparedItem(memory_id, principal, channel, session_id, source, stored,
-                        content_hash(stored), tags, confidence, ttl, vector)
+    return PreparedItem(MemoryItem(memory_id or "", principal, channel, session_id, source, stored,
+                                   content_hash(stored), tags, confidence, ttl, 0, 0), vector)
 
 
 def check_provider_output(out: Any, count: int, dims: int) -> np.ndarray:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Any
-
-#: Columns of ``memory_items`` in the order :func:`item_from_row` reads them.
-ITEM_COLUMNS = ("memory_id, principal, channel, session_id, source, content, content_hash, "
-                "tags_json, confidence, ttl_unix_ms, created_at_unix_ms, updated_at_unix_ms")
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Sequence
 
 
 @dataclass(frozen=True)
@@ -32,10 +28,16 @@ class MemoryItem:
         return d
 
 
-def item_from_row(row: tuple) -> MemoryItem:
-    """A MemoryItem from a row selected with :data:`ITEM_COLUMNS`."""
-    return MemoryItem(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-                      tuple(json.loads(row[7])), row[8], row[9], row[10], row[11])
+_ITEM_FIELDS = tuple(f.name for f in fields(MemoryItem))
+#: Columns of ``memory_items`` read into a MemoryItem: its fields, ``tags`` stored as JSON.
+ITEM_COLUMNS = ", ".join("tags_json" if name == "tags" else name for name in _ITEM_FIELDS)
+
+
+def item_from_row(row: Sequence[Any]) -> MemoryItem:
+    """A MemoryItem from a row selected with :data:`ITEM_COLUMNS` (matched by field name)."""
+    values = dict(zip(_ITEM_FIELDS, row))
+    values["tags"] = tuple(json.loads(values["tags"]))
+    return MemoryItem(**values)
 
 
 @dataclass(frozen=True)

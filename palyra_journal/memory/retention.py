@@ -9,13 +9,16 @@ run simply resumes where it stopped on the next call.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
-from numbers import Real
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidPayloadError
+from ..fields import check_int, check_number
+from .index import VectorIndex
 from .ingest import check_provider_output
+from .mutation import delete_items, ids_sha256
 from .records import MaintenanceReport
 from .search import DAY_MS
 
@@ -27,82 +30,75 @@ _ITEM_BYTES = ("length(CAST(i.content AS BLOB)) + COALESCE((SELECT length(v.vect
                "memory_vectors v WHERE v.memory_id = i.memory_id), 0)")
 
 
-def _check_cap(value, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidPayloadError(f"{name} must be an int >= 0, got {value!r}")
-    return value
-
-
-def maintain(mem: "MemoryStore", *, now_unix_ms=None, max_entries=None, max_bytes=None,
-             ttl_days=None, vacuum=False) -> MaintenanceReport:
-    from .store import bump, generation
+def maintain(mem: "MemoryStore", *, now_unix_ms: int | None = None,
+             max_entries: int | None = None, max_bytes: int | None = None,
+             ttl_days: float | None = None, vacuum: bool = False) -> MaintenanceReport:
     store = mem._store
-    if now_unix_ms is not None and (isinstance(now_unix_ms, bool) or not isinstance(now_unix_ms, int)):
-        raise InvalidPayloadError(f"now_unix_ms must be an int, got {now_unix_ms!r}")
-    max_entries = _check_cap(max_entries, "max_entries")
-    max_bytes = _check_cap(max_bytes, "max_bytes")
-    if ttl_days is not None and (isinstance(ttl_days, bool) or not isinstance(ttl_days, Real)
-                                 or not ttl_days > 0 or ttl_days == float("inf")):
-        raise InvalidPayloadError(f"ttl_days must be a finite number > 0, got {ttl_days!r}")
+    check_int("now_unix_ms", now_unix_ms, nullable=True)
+    max_entries = check_int("max_entries", max_entries, nullable=True)
+    max_bytes = check_int("max_bytes", max_bytes, nullable=True)
+    check_number("ttl_days", ttl_days, lo=0.0, lo_open=True, nullable=True)
     started = time.perf_counter()
     now = store.now_ms() if now_unix_ms is None else now_unix_ms
     deleted: list[str] = []
     counts = {}
-    with store._lock:
-        nested = store._tx_depth > 0
-        with store.write() as conn:
-            gen0 = generation(conn)
+    nested = store.in_transaction  # VACUUM cannot run inside a transaction
+    with mem._mutation() as m:
+        conn = m.conn
 
-            def drop(name: str, sql: str, params=()) -> None:
-                ids = [r[0] for r in conn.execute(sql, params)]
-                mem.delete_ids(conn, ids)
-                deleted.extend(ids)
-                counts[name] = len(ids)
+        def drop(name: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+            ids = [r[0] for r in conn.execute(sql, params)]
+            delete_items(conn, ids)
+            deleted.extend(ids)
+            counts[name] = len(ids)
 
-            drop("expired", "SELECT memory_id FROM memory_items WHERE ttl_unix_ms <= ?", (now,))
-            if ttl_days is not None:
-                cutoff = now - int(ttl_days * DAY_MS)
-                drop("ttl", "SELECT memory_id FROM memory_items WHERE created_at_unix_ms < ?",
-                     (cutoff,))
-            if max_entries is not None:
-                total = conn.execute("SELECT count(*) FROM memory_items").fetchone()[0]
-                drop("entries", f"SELECT memory_id FROM memory_items {_ORDER_OLDEST} LIMIT ?",
-                     (max(0, total - max_entries),))
-            if max_bytes is not None:
-                # newest first: keep items while the running total fits, drop the older rest
-                rows = conn.execute(f"SELECT i.memory_id, {_ITEM_BYTES} FROM memory_items i "
-                                    "ORDER BY created_at_unix_ms DESC, memory_id DESC").fetchall()
-                running, cut = 0, len(rows)
-                for k, (_, size) in enumerate(rows):
-                    running += size
-                    if running > max_bytes:
-                        cut = k
-                        break
-                ids = [r[0] for r in rows[cut:]]
-                mem.delete_ids(conn, ids)
-                deleted.extend(ids)
-                counts["bytes"] = len(ids)
-            entries_after, bytes_after = conn.execute(
-                f"SELECT count(*), COALESCE(sum({_ITEM_BYTES}), 0) FROM memory_items i").fetchone()
-            gen1 = bump(conn, gen0)
-            report = MaintenanceReport(
-                ran_at_unix_ms=now, deleted_expired=counts.get("expired", 0),
-                deleted_ttl=counts.get("ttl", 0), deleted_for_entries=counts.get("entries", 0),
-                deleted_for_bytes=counts.get("bytes", 0), entries_after=entries_after,
-                bytes_after=bytes_after, vacuumed=bool(vacuum and not nested),
-                duration_ms=int((time.perf_counter() - started) * 1000))
-            _record(conn, report)
+        drop("expired", "SELECT memory_id FROM memory_items WHERE ttl_unix_ms <= ?", (now,))
+        if ttl_days is not None:
+            cutoff = now - int(float(ttl_days) * DAY_MS)
+            drop("ttl", "SELECT memory_id FROM memory_items WHERE created_at_unix_ms < ?",
+                 (cutoff,))
+        if max_entries is not None:
+            total = conn.execute("SELECT count(*) FROM memory_items").fetchone()[0]
+            drop("entries", f"SELECT memory_id FROM memory_items {_ORDER_OLDEST} LIMIT ?",
+                 (max(0, total - max_entries),))
+        if max_bytes is not None:
+            # newest first: keep items while the running total fits, drop the older rest
+            rows = conn.execute(f"SELECT i.memory_id, {_ITEM_BYTES} FROM memory_items i "
+                                "ORDER BY created_at_unix_ms DESC, memory_id DESC").fetchall()
+            running, cut = 0, len(rows)
+            for k, (_, size) in enumerate(rows):
+                running += size
+                if running > max_bytes:
+                    cut = k
+                    break
+            ids = [r[0] for r in rows[cut:]]
+            delete_items(conn, ids)
+            deleted.extend(ids)
+            counts["bytes"] = len(ids)
+        entries_after, bytes_after = conn.execute(
+            f"SELECT count(*), COALESCE(sum({_ITEM_BYTES}), 0) FROM memory_items i").fetchone()
+        report = MaintenanceReport(
+            ran_at_unix_ms=now, deleted_expired=counts.get("expired", 0),
+            deleted_ttl=counts.get("ttl", 0), deleted_for_entries=counts.get("entries", 0),
+            deleted_for_bytes=counts.get("bytes", 0), entries_after=entries_after,
+            bytes_after=bytes_after, vacuumed=bool(vacuum and not nested),
+            duration_ms=int((time.perf_counter() - started) * 1000))
+        _record(conn, report)
+        m.event("memory.maintained", {
+            "deleted_expired": report.deleted_expired, "deleted_ttl": report.deleted_ttl,
+            "deleted_for_entries": report.deleted_for_entries,
+            "deleted_for_bytes": report.deleted_for_bytes, "count": len(deleted),
+            "ids_sha256": ids_sha256(deleted), "entries_after": entries_after,
+            "bytes_after": bytes_after, "vacuumed": report.vacuumed})
         if deleted:
-            mem._apply(nested, gen0, gen1, lambda idx: idx.remove(deleted))
-        if report.vacuumed:
-            with store.read() as conn:
-                conn.execute("VACUUM")
+            m.index(lambda idx: idx.remove(deleted))
+    if report.vacuumed:
+        with store.read() as conn:
+            conn.execute("VACUUM")
     return report
 
 
-def _record(conn, r: MaintenanceReport) -> None:
+def _record(conn: sqlite3.Connection, r: MaintenanceReport) -> None:
     conn.execute(
         "INSERT INTO memory_maintenance_state(id, ran_at_unix_ms, deleted_expired, deleted_ttl, "
         "deleted_for_entries, deleted_for_bytes, entries_after, bytes_after, vacuumed, duration_ms) "
@@ -125,7 +121,9 @@ def last_maintenance(mem: "MemoryStore") -> MaintenanceReport | None:
             "FROM memory_maintenance_state WHERE id = 1").fetchone()
     if row is None:
         return None
-    return MaintenanceReport(*row[:7], bool(row[7]), row[8])
+    (ran_at, expired, ttl, entries, size, entries_after, bytes_after, vacuumed, duration) = row
+    return MaintenanceReport(ran_at, expired, ttl, entries, size, entries_after, bytes_after,
+                             bool(vacuumed), duration)
 
 
 _STALE = (
@@ -136,9 +134,7 @@ _STALE = (
 
 
 def reembed(mem: "MemoryStore", *, batch_size: int = 256, progress: bool = False) -> int:
-    from .store import bump, generation
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
-        raise InvalidPayloadError(f"batch_size must be an int in [1, 100000], got {batch_size!r}")
+    check_int("batch_size", batch_size, lo=1, hi=100_000)
     store = mem._store
     model, dims, version = mem._key()
     show = progress and sys.stderr.isatty()
@@ -151,29 +147,30 @@ def reembed(mem: "MemoryStore", *, batch_size: int = 256, progress: bool = False
         after = batch[-1][0]
         # the provider runs here, with no lock and no transaction open
         vecs = check_provider_output(mem.provider.embed([r[1] for r in batch]), len(batch), dims)
-        with store._lock:
-            nested = store._tx_depth > 0
-            now = store.now_ms()
-            with store.write() as conn:
-                gen0 = generation(conn)
-                rows = []
-                for (mid, _, chash), vec in zip(batch, vecs):
-                    meta = conn.execute(
-                        "SELECT principal, channel, session_id, source, tags_json, ttl_unix_ms "
-                        "FROM memory_items WHERE memory_id = ? AND content_hash = ?",
-                        (mid, chash)).fetchone()
-                    if meta is None:  # deleted or changed while the provider ran
-                        continue
-                    conn.execute(
-                        "INSERT INTO memory_vectors(memory_id, model, dims, version, vector, "
-                        "embedded_at_unix_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(memory_id) DO "
-                        "UPDATE SET model = excluded.model, dims = excluded.dims, version = "
-                        "excluded.version, vector = excluded.vector, "
-                        "embedded_at_unix_ms = excluded.embedded_at_unix_ms",
-                        (mid, model, dims, version, vec.astype("<f4").tobytes(), now))
-                    rows.append((mid, vec, *meta))
-                gen1 = bump(conn, gen0)
-            mem._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
+        now = store.now_ms()
+        with mem._mutation() as m:
+            rows = []
+            for (mid, _, chash), vec in zip(batch, vecs):
+                meta = m.conn.execute(
+                    "SELECT principal, channel, session_id, source, tags_json, ttl_unix_ms "
+                    "FROM memory_items WHERE memory_id = ? AND content_hash = ?",
+                    (mid, chash)).fetchone()
+                if meta is None:  # deleted or changed while the provider ran
+                    continue
+                m.conn.execute(
+                    "INSERT INTO memory_vectors(memory_id, model, dims, version, vector, "
+                    "embedded_at_unix_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(memory_id) DO "
+                    "UPDATE SET model = excluded.model, dims = excluded.dims, version = "
+                    "excluded.version, vector = excluded.vector, "
+                    "embedded_at_unix_ms = excluded.embedded_at_unix_ms",
+                    (mid, model, dims, version, vec.astype("<f4").tobytes(), now))
+                rows.append((mid, vec, *meta))
+            if rows:
+                ids = [r[0] for r in rows]
+                m.event("memory.reembedded", {"count": len(rows), "ids_sha256": ids_sha256(ids),
+                                              "model": model, "dims": dims, "version": version},
+                        timestamp_unix_ms=now)
+                m.index(partial(VectorIndex.add, rows=rows))
         total += len(rows)
         if show:
             print(f"\rre-embedded {total}", end="", file=sys.stderr, flush=True)

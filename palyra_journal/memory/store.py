@@ -1,35 +1,42 @@
 """MemoryStore: ``store.memory``, the memory API of API.md over the tables of MEMORY.md.
 
-Every write is one transaction of the JournalStore; the in-memory vector index is changed only
-after that transaction committed, and only when it was current just before it (otherwise it is
-dropped and reloaded on the next search), so a rollback can never leave it out of step.
-Other connections' changes are detected with ``PRAGMA data_version`` (did anyone commit?) and the
-``memory_generation`` counter that triggers bump with every memory change (was it memory?).
+Every write is one :meth:`MemoryStore._mutation` (memory/mutation.py): one transaction of the
+JournalStore holding the table changes and their ``memory.*`` journal events, with the in-memory
+vector index changed only after the commit. Other connections' changes are detected with
+``PRAGMA data_version`` (did anyone commit?) and the ``memory_generation`` counter that every
+memory change bumps (was it memory?).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from numbers import Real
-from typing import Any, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import DuplicateIdError, InvalidPayloadError
+from ..fields import check_int, check_number, check_text, clamp_limit
 from ..ids import new_ulids
 from . import retention
 from .fts import build_match, query_terms
 from .index import VectorIndex
+from .mutation import Mutation, delete_items, generation, ids_sha256, mutation
 from .ingest import (
     DEFAULT_MAX_CONTENT_BYTES, PreparedItem, check_confidence, check_embedding,
-    check_fusion_weights, check_name, check_provider_output, check_sources, check_tags, check_time,
+    check_fusion_weights, check_provider_output, check_sources, check_tags, check_time,
     normalize_text, prepare,
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
 from .search import (
     MODES, QueryEmbeddingCache, candidate_limit, fuse, lexical_candidates, scope_sql,
 )
+
+if TYPE_CHECKING:
+    from ..store import JournalStore
 
 DEFAULT_WEIGHTS = (0.55, 0.35, 0.10)
 MAX_TOP_K = 1000
@@ -43,19 +50,10 @@ _INSERT_VECTOR = (
     "INSERT INTO memory_vectors(memory_id, model, dims, version, vector, embedded_at_unix_ms) "
     "VALUES (?, ?, ?, ?, ?, ?)")
 _NOT_EXPIRED = "(ttl_unix_ms IS NULL OR ttl_unix_ms > ?)"
+_List = list  # MemoryStore.list (the API's name) hides the builtin inside the class
 
 
-def generation(conn) -> int:
-    return conn.execute("SELECT generation FROM memory_generation WHERE id = 1").fetchone()[0]
-
-
-def bump(conn, gen0: int) -> int:
-    """Inside a write: mark memory changed for other connections; returns the new generation."""
-    conn.execute("UPDATE memory_generation SET generation = ? WHERE id = 1", (gen0 + 1,))
-    return gen0 + 1
-
-
-def _chunks(seq: Sequence, size: int = _IN_CHUNK):
+def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
 
@@ -63,14 +61,13 @@ def _chunks(seq: Sequence, size: int = _IN_CHUNK):
 class MemoryStore:
     """Ingest, hybrid search and retention of memories; reached as ``store.memory``."""
 
-    def __init__(self, store):
+    def __init__(self, store: "JournalStore") -> None:
         self._store = store
         opts = store.options
         self.weights = check_fusion_weights(opts.get("memory_fusion_weights", DEFAULT_WEIGHTS))
-        limit = opts.get("memory_max_content_bytes", DEFAULT_MAX_CONTENT_BYTES)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidPayloadError(f"memory_max_content_bytes must be an int >= 1, got {limit!r}")
-        self.max_content_bytes = limit
+        self.max_content_bytes: int = check_int(
+            "memory_max_content_bytes",
+            opts.get("memory_max_content_bytes", DEFAULT_MAX_CONTENT_BYTES), lo=1)
         self._index: VectorIndex | None = None
         self._query_cache = QueryEmbeddingCache()
         #: Seconds spent in each part of the last search: {"fts", "vector", "fusion", "total"}.
@@ -78,7 +75,7 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ provider and index
     @property
-    def provider(self):
+    def provider(self) -> Any:
         return self._store.embedding_provider
 
     def _key(self) -> tuple[str, int, int]:
@@ -89,13 +86,13 @@ class MemoryStore:
         self._index = None
         self._query_cache.clear()
 
-    def _current_index(self, conn) -> VectorIndex:
+    def _current_index(self, conn: sqlite3.Connection) -> VectorIndex:
         """The index of the provider's key, reloaded if another connection changed memory."""
         key = self._key()
         idx = self._index
         if idx is None or idx.key != key:
             idx = self._index = VectorIndex(*key)
-        in_tx = self._store._tx_depth > 0
+        in_tx = self._store.in_transaction
         dv = conn.execute("PRAGMA data_version").fetchone()[0]
         if idx.generation is not None and not idx.volatile and not in_tx:
             if dv == idx.data_version:
@@ -114,15 +111,25 @@ class MemoryStore:
         idx.generation, idx.data_version, idx.volatile = gen, dv, in_tx
         return idx
 
-    def _apply(self, nested: bool, gen_before: int, gen_after: int, change) -> None:
-        """After a commit: replay this store's change on the index if it was current, else drop it."""
+    def _mutation(self) -> AbstractContextManager[Mutation]:
+        """The one way memory writes: a transaction with its events and post-commit index update."""
+        return mutation(self)
+
+    def _apply(self, gen_before: int, gen_after: int,
+               changes: Sequence[Callable[[VectorIndex], None]]) -> None:
+        """After a commit: replay this store's changes on the index if it was current, else drop it."""
         idx = self._index
         if idx is None or idx.generation is None:
             return
-        if nested or idx.volatile or idx.generation != gen_before:
+        if idx.volatile or idx.generation != gen_before:
             idx.generation = None
             return
-        change(idx)
+        try:
+            for change in changes:
+                change(idx)
+        except Exception:  # the rows are committed: never fail the call, reload the index instead
+            idx.generation = None
+            return
         idx.generation = gen_after
 
     def index_size(self) -> int:
@@ -151,7 +158,7 @@ class MemoryStore:
             return []
         return self._write_items(prepared)
 
-    def _prepare(self, spec: dict, where: str) -> PreparedItem:
+    def _prepare(self, spec: dict[str, Any], where: str) -> PreparedItem:
         return prepare(spec, dims=self._key()[1], max_content_bytes=self.max_content_bytes,
                        rules=self._store.redaction, where=where)
 
@@ -160,56 +167,60 @@ class MemoryStore:
         if not todo:
             return
         dims = self._key()[1]
-        out = check_provider_output(self.provider.embed([p.content for p in todo]), len(todo), dims)
+        out = check_provider_output(self.provider.embed([p.item.content for p in todo]), len(todo), dims)
         for p, vec in zip(todo, out):
             p.vector = vec
 
-    def _write_items(self, prepared: list[PreparedItem]) -> list[MemoryItem]:
+    def _write_items(self, prepared: "_List[PreparedItem]") -> "_List[MemoryItem]":
         store = self._store
-        store._check_open()
-        given = [p.memory_id for p in prepared if p.memory_id is not None]
+        store.check_open()
+        given = [p.item.memory_id for p in prepared if p.item.memory_id]
         if len(set(given)) != len(given):
             seen: set[str] = set()
-            dup = next(m for m in given if m in seen or seen.add(m))
+            dup = next(m for m in given if m in seen or seen.add(m))  # type: ignore[func-returns-value]
             raise DuplicateIdError(f"memory_id {dup!r} appears twice in the batch")
         self._embed_missing(prepared)  # the provider runs before the write lock is taken
         model, dims, version = self._key()
         now = store.now_ms()
-        fresh = iter(new_ulids(sum(p.memory_id is None for p in prepared), now))
-        for p in prepared:
-            if p.memory_id is None:
-                p.memory_id = next(fresh)
-        items = [MemoryItem(p.memory_id, p.principal, p.channel, p.session_id, p.source, p.content,
-                            p.content_hash, p.tags, p.confidence, p.ttl_unix_ms, now, now)
-                 for p in prepared]
-        tags_json = [json.dumps(list(p.tags), separators=(",", ":")) for p in prepared]
-        with store._lock:
-            nested = store._tx_depth > 0
-            with store.write() as conn:
-                gen0 = generation(conn)
-                for chunk in _chunks(given):
-                    row = conn.execute(
-                        f"SELECT memory_id FROM memory_items WHERE memory_id IN "
-                        f"({', '.join('?' * len(chunk))}) LIMIT 1", chunk).fetchone()
-                    if row is not None:
-                        raise DuplicateIdError(f"memory_id {row[0]!r} already exists")
-                conn.executemany(_INSERT_ITEM, [
-                    (it.memory_id, it.principal, it.channel, it.session_id, it.source, it.content,
-                     it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
-                    for it, tj in zip(items, tags_json)])
-                conn.executemany(_INSERT_VECTOR, [
-                    (p.memory_id, model, dims, version, p.vector.astype("<f4").tobytes(), now)
-                    for p in prepared])
-                gen1 = bump(conn, gen0)
-            rows = [(p.memory_id, p.vector, p.principal, p.channel, p.session_id, p.source, tj,
-                     p.ttl_unix_ms) for p, tj in zip(prepared, tags_json)]
-            self._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
+        fresh = iter(new_ulids(len(prepared) - len(given), now))
+        items = [replace(p.item, memory_id=p.item.memory_id or next(fresh),
+                         created_at_unix_ms=now, updated_at_unix_ms=now) for p in prepared]
+        vectors = [p.vector for p in prepared if p.vector is not None]
+        if len(vectors) != len(prepared):  # _embed_missing filled them all
+            raise InvalidPayloadError("an item has no embedding after the provider ran")
+        tags_json = [json.dumps(list(it.tags), separators=(",", ":")) for it in items]
+        with self._mutation() as m:
+            conn = m.conn
+            for chunk in _chunks(given):
+                row = conn.execute(
+                    f"SELECT memory_id FROM memory_items WHERE memory_id IN "
+                    f"({', '.join('?' * len(chunk))}) LIMIT 1", chunk).fetchone()
+                if row is not None:
+                    raise DuplicateIdError(f"memory_id {row[0]!r} already exists")
+            conn.executemany(_INSERT_ITEM, [
+                (it.memory_id, it.principal, it.channel, it.session_id, it.source, it.content,
+                 it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
+                for it, tj in zip(items, tags_json)])
+            conn.executemany(_INSERT_VECTOR, [
+                (it.memory_id, model, dims, version, vec.astype("<f4").tobytes(), now)
+                for it, vec in zip(items, vectors)])
+            for it in items:
+                m.event("memory.ingested", {
+                    "memory_id": it.memory_id, "source": it.source,
+                    "content_sha256": it.content_hash,
+                    "content_bytes": len(it.content.encode("utf-8")),
+                    "tags": len(it.tags), "ttl_unix_ms": it.ttl_unix_ms,
+                }, principal=it.principal, channel=it.channel, session_id=it.session_id,
+                    timestamp_unix_ms=now)
+            rows = [(it.memory_id, vec, it.principal, it.channel, it.session_id, it.source, tj,
+                     it.ttl_unix_ms) for it, vec, tj in zip(items, vectors, tags_json)]
+            m.index(lambda idx: idx.add(rows))
         return items
 
     # ------------------------------------------------------------------ reads
     def get(self, memory_id: str) -> MemoryItem | None:
         """The item, or None when it does not exist or has expired."""
-        check_name(memory_id, "memory_id", optional=False)
+        check_text("memory_id", memory_id)
         with self._store.read() as conn:
             row = conn.execute(
                 f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id = ? AND {_NOT_EXPIRED}",
@@ -223,48 +234,45 @@ class MemoryStore:
         ``after_id``; ``limit`` is clamped to [1, 1000]."""
         where, params = self._scope(principal, channel, session_id, sources, tags)
         if after_id is not None:
-            check_name(after_id, "after_id", optional=False)
+            check_text("after_id", after_id)
             where += " AND i.memory_id > ?"
             params.append(after_id)
-        if isinstance(limit, bool) or not isinstance(limit, int):
-            raise InvalidPayloadError(f"limit must be an int, got {limit!r}")
-        limit = min(max(limit, 1), MAX_TOP_K)
+        limit = clamp_limit(limit, MAX_TOP_K)
         with self._store.read() as conn:
             rows = conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items i WHERE {where} "
                                 f"ORDER BY i.memory_id LIMIT ?", [*params, limit]).fetchall()
         return [item_from_row(r) for r in rows]
 
-    def _scope(self, principal, channel, session_id, sources, tags) -> tuple[str, list]:
-        return scope_sql(principal=check_name(principal, "principal", optional=False),
-                         channel=check_name(channel, "channel", optional=True),
-                         session_id=check_name(session_id, "session_id", optional=True),
+    def _scope(self, principal: Any, channel: Any, session_id: Any, sources: Any,
+               tags: Any) -> "tuple[str, _List[Any]]":
+        return scope_sql(principal=check_text("principal", principal),
+                         channel=check_text("channel", channel, nullable=True),
+                         session_id=check_text("session_id", session_id, nullable=True),
                          sources=check_sources(sources), tags=check_tags(tags),
                          now_ms=self._store.now_ms())
 
-    def _fetch(self, conn, ids: Sequence[str]) -> dict[str, MemoryItem]:
+    def _fetch(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, MemoryItem]:
         out: dict[str, MemoryItem] = {}
         for chunk in _chunks(list(ids)):
             for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN "
                                     f"({', '.join('?' * len(chunk))})", chunk):
-                out[row[0]] = item_from_row(row)
+                item = item_from_row(row)
+                out[item.memory_id] = item
         return out
 
     # ------------------------------------------------------------------ search
     def search(self, query: Any, *, principal: str, channel: str | None = None,
                session_id: str | None = None, top_k: int = 8, min_score: float = 0.0,
                tags: Iterable[str] = (), sources: Iterable[str] = (), query_embedding: Any = None,
-               mode: str = "hybrid") -> list[MemoryHit]:
+               mode: str = "hybrid") -> "_List[MemoryHit]":
         """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
         t0 = time.perf_counter()
-        q = normalize_text(query, "query")
-        check_name(principal, "principal", optional=False)
-        check_name(channel, "channel", optional=True)
-        check_name(session_id, "session_id", optional=True)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidPayloadError(f"top_k must be an int in [1, {MAX_TOP_K}], got {top_k!r}")
-        if isinstance(min_score, bool) or not isinstance(min_score, Real) \
-                or not np.isfinite(float(min_score)):
-            raise InvalidPayloadError(f"min_score must be a finite number, got {min_score!r}")
+        q = normalize_text(query, "query", self.max_content_bytes)
+        check_text("principal", principal)
+        check_text("channel", channel, nullable=True)
+        check_text("session_id", session_id, nullable=True)
+        check_int("top_k", top_k, lo=1, hi=MAX_TOP_K)
+        check_number("min_score", min_score)
         if mode not in MODES:
             raise InvalidPayloadError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         tags_t, sources_t = check_tags(tags), check_sources(sources)
@@ -290,7 +298,7 @@ class MemoryStore:
                                           now_ms=now)
                 lexical = dict(lexical_candidates(conn, match, limit, where, params))
             t2 = time.perf_counter()
-            if mode != "lexical":
+            if mode != "lexical" and qvec is not None:  # qvec is always set for these modes
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
@@ -317,78 +325,76 @@ class MemoryStore:
     def update(self, memory_id: str, *, principal: str, tags: Iterable[str] | None = None,
                confidence: float | None = None, ttl_unix_ms: int | None = None) -> MemoryItem | None:
         """Change tags / confidence / expiry of a visible item of ``principal`` (None: keep)."""
-        check_name(memory_id, "memory_id", optional=False)
-        check_name(principal, "principal", optional=False)
+        check_text("memory_id", memory_id)
+        check_text("principal", principal)
         new_tags = None if tags is None else check_tags(tags)
         conf = check_confidence(confidence)
         ttl = check_time(ttl_unix_ms, "ttl_unix_ms")
-        store = self._store
-        with store._lock:
-            nested = store._tx_depth > 0
-            now = store.now_ms()
-            with store.write() as conn:
-                row = conn.execute(
-                    f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id = ? AND principal = ? "
-                    f"AND {_NOT_EXPIRED}", (memory_id, principal, now)).fetchone()
-                if row is None:
-                    return None
-                old = item_from_row(row)
-                tags_t = old.tags if new_tags is None else new_tags
-                tags_json = json.dumps(list(tags_t), separators=(",", ":"))
-                conf = old.confidence if conf is None else conf
-                ttl = old.ttl_unix_ms if ttl is None else ttl
-                gen0 = generation(conn)
-                conn.execute("UPDATE memory_items SET tags_json = ?, confidence = ?, ttl_unix_ms = ?, "
-                             "updated_at_unix_ms = ? WHERE memory_id = ?",
-                             (tags_json, conf, ttl, now, memory_id))
-                gen1 = bump(conn, gen0)
-            self._apply(nested, gen0, gen1, lambda idx: idx.update_meta(memory_id, tags_json, ttl))
+        now = self._store.now_ms()
+        with self._mutation() as m:
+            row = m.conn.execute(
+                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id = ? AND principal = ? "
+                f"AND {_NOT_EXPIRED}", (memory_id, principal, now)).fetchone()
+            if row is None:
+                return None
+            old = item_from_row(row)
+            tags_t = old.tags if new_tags is None else new_tags
+            tags_json = json.dumps(list(tags_t), separators=(",", ":"))
+            conf = old.confidence if conf is None else conf
+            ttl = old.ttl_unix_ms if ttl is None else ttl
+            m.conn.execute("UPDATE memory_items SET tags_json = ?, confidence = ?, "
+                           "ttl_unix_ms = ?, updated_at_unix_ms = ? WHERE memory_id = ?",
+                           (tags_json, conf, ttl, now, memory_id))
+            changed = [name for name, value in (("tags", tags), ("confidence", confidence),
+                                                ("ttl_unix_ms", ttl_unix_ms)) if value is not None]
+            m.event("memory.updated", {"memory_id": memory_id, "changed": changed,
+                                       "content_sha256": old.content_hash},
+                    principal=old.principal, channel=old.channel, session_id=old.session_id,
+                    timestamp_unix_ms=now)
+            m.index(lambda idx: idx.update_meta(memory_id, tags_json, ttl))
         return MemoryItem(old.memory_id, old.principal, old.channel, old.session_id, old.source,
                           old.content, old.content_hash, tags_t, conf, ttl,
                           old.created_at_unix_ms, now)
 
     def delete(self, memory_id: str, *, principal: str, channel: str | None = None) -> bool:
         """Delete one item of ``principal`` (and ``channel`` when given); False if none matched."""
-        check_name(memory_id, "memory_id", optional=False)
+        check_text("memory_id", memory_id)
         where = "memory_id = ? AND principal = ?"
-        params: list = [memory_id, check_name(principal, "principal", optional=False)]
-        if check_name(channel, "channel", optional=True) is not None:
+        params: _List[Any] = [memory_id, check_text("principal", principal)]
+        if check_text("channel", channel, nullable=True) is not None:
             where += " AND channel = ?"
             params.append(channel)
-        return self.delete_where(where, params) > 0
+        return self._delete_where(where, params, "memory.deleted", principal=principal,
+                                  channel=channel, session_id=None) > 0
 
     def purge(self, *, principal: str, channel: str | None = None,
               session_id: str | None = None) -> int:
         """Delete every item of ``principal`` (narrowed by channel / session); returns the count."""
         where = "principal = ?"
-        params: list = [check_name(principal, "principal", optional=False)]
+        params: _List[Any] = [check_text("principal", principal)]
         for col, value in (("channel", channel), ("session_id", session_id)):
-            if check_name(value, col, optional=True) is not None:
+            if check_text(col, value, nullable=True) is not None:
                 where += f" AND {col} = ?"
                 params.append(value)
-        return self.delete_where(where, params)
+        return self._delete_where(where, params, "memory.purged", principal=principal,
+                                  channel=channel, session_id=session_id)
 
-    def delete_where(self, where: str, params: Sequence) -> int:
-        """Delete items matching a ``memory_items`` condition, with their vectors and FTS rows."""
-        store = self._store
-        with store._lock:
-            nested = store._tx_depth > 0
-            with store.write() as conn:
-                gen0 = generation(conn)
-                ids = [r[0] for r in conn.execute(
-                    f"SELECT memory_id FROM memory_items WHERE {where}", params)]
-                self.delete_ids(conn, ids)
-                gen1 = bump(conn, gen0)
+    def _delete_where(self, where: str, params: Sequence[Any], kind: str, *, principal: str,
+                      channel: str | None, session_id: str | None) -> int:
+        """Delete items matching a ``memory_items`` condition (vectors and FTS rows follow) and
+        record ``kind`` with the count and the ids (their SHA-256 when many)."""
+        with self._mutation() as m:
+            ids = [r[0] for r in m.conn.execute(
+                f"SELECT memory_id FROM memory_items WHERE {where} ORDER BY memory_id", params)]
+            delete_items(m.conn, ids)
             if ids:
-                self._apply(nested, gen0, gen1, lambda idx: idx.remove(ids))
+                payload: dict[str, Any] = {"count": len(ids), "ids_sha256": ids_sha256(ids)}
+                if kind == "memory.deleted":
+                    payload["memory_ids"] = ids
+                m.event(kind, payload, principal=principal, channel=channel,
+                        session_id=session_id)
+                m.index(lambda idx: idx.remove(ids))
         return len(ids)
-
-    @staticmethod
-    def delete_ids(conn, ids: Sequence[str]) -> None:
-        """Inside a transaction: delete these items' vectors and rows (FTS follows by trigger)."""
-        pairs = [(mid,) for mid in ids]
-        conn.executemany("DELETE FROM memory_vectors WHERE memory_id = ?", pairs)
-        conn.executemany("DELETE FROM memory_items WHERE memory_id = ?", pairs)
 
     # ------------------------------------------------------------------ retention
     def maintain(self, *, now_unix_ms: int | None = None, max_entries: int | None = None,
