@@ -24,13 +24,10 @@ enum { C_EVENT_ID, C_KIND, C_ACTOR, C_SESSION_ID, C_RUN_ID, C_PRINCIPAL, C_DEVIC
 static const int FIELD_OF[PJ_VERIFY_TEXT_COLUMNS] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12};
 enum { F_SEQ = 0, F_TS = 9 };
 
-/* ---- columns ---------------------------------------------------------------------------------- */
+/* ---- columns: NUL-ended values, 0x01 for NULL --------------------------------------------------- */
 
 typedef struct {
-    const char *text;
-    const int64_t *lens;
-    size_t n;
-    size_t pos[PJ_VERIFY_TEXT_COLUMNS]; /* offset of each column's next value in text */
+    const char *next[PJ_VERIFY_TEXT_COLUMNS]; /* each column's next value */
 } columns;
 
 /* One row's text values: NULL data for a NULL value. */
@@ -39,42 +36,43 @@ typedef struct {
     size_t len[PJ_VERIFY_TEXT_COLUMNS];
 } row_text;
 
-/* Checks that every length is -1 or fits, and that they add up to text_len exactly; sets each
- * column's start. On a bad length sets *row and *field (or leaves *row at -1 for a bad total). */
-static int columns_init(columns *c, int ncols, size_t n, const char *text, size_t text_len,
-                        const int64_t *lens, int64_t *row, int *field) {
-    static const char empty[1] = "";
-    c->text = text ? text : empty;
-    c->lens = lens;
-    c->n = n;
-    size_t off = 0;
+/* Checks that each column holds exactly n NUL-ended values. On a bad column sets *field, and
+ * *row to its first missing value (or leaves it -1 when the column has bytes left over). */
+static int columns_init(columns *c, int ncols, size_t n, const char *const *text,
+                        const size_t *text_len, int64_t *row, int *field) {
     for (int col = 0; col < ncols; col++) {
-        c->pos[col] = off;
+        const char *p = text[col], *end = p ? p + text_len[col] : NULL;
+        c->next[col] = p;
         for (size_t i = 0; i < n; i++) {
-            int64_t l = lens[(size_t)col * n + i];
-            if (l < -1 || (l > 0 && (uint64_t)l > text_len - off)) {
+            const char *nul = p && p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+            if (!nul) {
                 *row = (int64_t)i;
                 *field = FIELD_OF[col];
-                return PJ_CHAIN_BAD_LENGTHS;
+                return PJ_CHAIN_BAD_LAYOUT;
             }
-            if (l > 0) off += (size_t)l;
+            p = nul + 1;
+        }
+        if (p != end) {
+            *field = FIELD_OF[col];
+            return PJ_CHAIN_BAD_LAYOUT;
         }
     }
-    return off == text_len ? PJ_CHAIN_OK : PJ_CHAIN_BAD_LENGTHS;
+    return PJ_CHAIN_OK;
 }
 
-/* Row i's values (rows are read in order 0, 1, ...). */
-static void columns_next(columns *c, int ncols, size_t i, row_text *r) {
+/* The next row's values (columns_init has checked that each one ends with a NUL). */
+static void columns_next(columns *c, int ncols, row_text *r) {
     for (int col = 0; col < ncols; col++) {
-        int64_t l = c->lens[(size_t)col * c->n + i];
-        if (l < 0) {
+        const char *v = c->next[col];
+        size_t len = strlen(v);
+        c->next[col] = v + len + 1;
+        if (len == 1 && v[0] == '\x01') {
             r->s[col] = NULL;
             r->len[col] = 0;
-            continue;
+        } else {
+            r->s[col] = v;
+            r->len[col] = len;
         }
-        r->s[col] = c->text + c->pos[col];
-        r->len[col] = (size_t)l;
-        c->pos[col] += (size_t)l;
     }
 }
 
@@ -154,26 +152,24 @@ static void hash_hex(const char *prefix, size_t prefix_len, const char *env, siz
     pj_sha256_hex(digest, out);
 }
 
-static int args_ok(size_t n, const int64_t *seq, const int64_t *ts, const int64_t *text_lens,
-                   int ncols) {
-    if (n == 0) return 1;
-    return seq && ts && text_lens && n <= SIZE_MAX / (size_t)ncols / sizeof(int64_t);
+static int args_ok(size_t n, const int64_t *seq, const int64_t *ts, const char *const *text,
+                   const size_t *text_len) {
+    return n == 0 || (seq && ts && text && text_len);
 }
 
 /* ---- chain_hashes ----------------------------------------------------------------------------- */
 
 int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
-                    const int64_t *ts, const char *text, size_t text_len, const int64_t *text_lens,
-                    char *out_hex, size_t out_hex_len, int64_t *err_index, int *err_field) {
+                    const int64_t *ts, const char *const *text, const size_t *text_len, char *out_hex,
+                    size_t out_hex_len, int64_t *err_index, int *err_field) {
     *err_index = -1;
     *err_field = -1;
-    if (!args_ok(n, seq, ts, text_lens, PJ_CHAIN_TEXT_COLUMNS) || (prev_len && !prev) ||
-        (n && (!out_hex || out_hex_len / 64 < n)) || (text_len && !text))
+    if (!args_ok(n, seq, ts, text, text_len) || (prev_len && !prev) ||
+        (n && (!out_hex || out_hex_len / 64 < n)))
         return PJ_CHAIN_BAD_ARGS;
     if (n == 0) return PJ_CHAIN_OK;
     columns cols;
-    int rc = columns_init(&cols, PJ_CHAIN_TEXT_COLUMNS, n, text, text_len, text_lens, err_index,
-                          err_field);
+    int rc = columns_init(&cols, PJ_CHAIN_TEXT_COLUMNS, n, text, text_len, err_index, err_field);
     if (rc) return rc;
     pj_buf env;
     pj_buf_init(&env);
@@ -181,7 +177,7 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
     size_t pre_len = prev_len;
     for (size_t i = 0; i < n; i++) {
         row_text r;
-        columns_next(&cols, PJ_CHAIN_TEXT_COLUMNS, i, &r);
+        columns_next(&cols, PJ_CHAIN_TEXT_COLUMNS, &r);
         rc = put_envelope(&env, &r, seq[i], ts[i], err_field);
         if (rc) {
             *err_index = (int64_t)i;
@@ -205,18 +201,17 @@ static int is_ascii(const char *s, size_t n) {
 }
 
 int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
-                    const int64_t *seq, const int64_t *ts, const char *text, size_t text_len,
-                    const int64_t *text_lens, int64_t *bad_index, int *reason, int *err_field) {
+                    const int64_t *seq, const int64_t *ts, const char *const *text,
+                    const size_t *text_len, int64_t *bad_index, int *reason, int *err_field) {
     *bad_index = -1;
     *reason = 0;
     *err_field = -1;
-    if (!args_ok(n, seq, ts, text_lens, PJ_VERIFY_TEXT_COLUMNS) || (prev_len && !prev) ||
-        (text_len && !text) || (n && first_seq >= 0 && (uint64_t)n - 1 > (uint64_t)(INT64_MAX - first_seq)))
+    if (!args_ok(n, seq, ts, text, text_len) || (prev_len && !prev) ||
+        (n && first_seq >= 0 && (uint64_t)n - 1 > (uint64_t)(INT64_MAX - first_seq)))
         return PJ_CHAIN_BAD_ARGS;
     if (n == 0) return PJ_CHAIN_OK;
     columns cols;
-    int rc = columns_init(&cols, PJ_VERIFY_TEXT_COLUMNS, n, text, text_len, text_lens, bad_index,
-                          err_field);
+    int rc = columns_init(&cols, PJ_VERIFY_TEXT_COLUMNS, n, text, text_len, bad_index, err_field);
     if (rc) return rc;
     pj_buf env;
     pj_buf_init(&env);
@@ -225,7 +220,7 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
     int p_ascii = is_ascii(p, p_len);
     for (size_t i = 0; i < n && !*reason && !rc; i++) {
         row_text r;
-        columns_next(&cols, PJ_VERIFY_TEXT_COLUMNS, i, &r);
+        columns_next(&cols, PJ_VERIFY_TEXT_COLUMNS, &r);
         const char *h = r.s[C_HASH];
         int found = 0;
         if (seq[i] != first_seq + (int64_t)i) {

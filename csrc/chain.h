@@ -6,13 +6,14 @@
  * it cannot pack (a wrong type, a lone surrogate, an int beyond int64) goes to the reference
  * (kernels/pure_chain.py), which raises or finds exactly what it must.
  *
- * Columns: seq[n] and ts[n] (int64), then the text columns one after another in `text`: every
- * row's value of the first column back to back, then of the second, and so on (CHAIN_FIELDS
- * order without the two ints: event_id, kind, actor, session_id, run_id, principal, device_id,
- * channel, payload_json; verification adds hash and prev_hash). text_lens[c * n + i] is the byte
- * length of row i's value in column c, or -1 for NULL. Every length is checked against text_len
- * and the text must be valid UTF-8; problems come back as a status code with the row index and
- * the field (its CHAIN_FIELDS / VERIFY_FIELDS index), never as an object. */
+ * Columns: seq[n] and ts[n] (int64), then one buffer per text column, text[c] of text_len[c]
+ * bytes (CHAIN_FIELDS order without the two ints: event_id, kind, actor, session_id, run_id,
+ * principal, device_id, channel, payload_json; verification adds hash and prev_hash). A column's
+ * buffer holds its n values in row order, each UTF-8 followed by one NUL byte, and NULL is the one
+ * byte 0x01; so no value may hold a NUL or be "\x01" (the Python side hands such rows to the
+ * reference). The layout is checked against the lengths and the text must be valid UTF-8;
+ * problems come back as a status code with the row index and the field (its CHAIN_FIELDS /
+ * VERIFY_FIELDS index), never as an object. */
 #ifndef PJ_CHAIN_H
 #define PJ_CHAIN_H
 
@@ -23,7 +24,7 @@
 #define PJ_CHAIN_OK 0
 #define PJ_CHAIN_BAD_TYPE 1   /* field *err_field of row *err_index is NULL where it may not be */
 #define PJ_CHAIN_BAD_TEXT 2   /* that field's bytes are not valid UTF-8 */
-#define PJ_CHAIN_BAD_LENGTHS 3 /* a length is below -1, or the lengths do not add up to text_len */
+#define PJ_CHAIN_BAD_LAYOUT 3 /* a column does not hold exactly n NUL-ended values */
 #define PJ_CHAIN_NO_MEMORY 4
 #define PJ_CHAIN_BAD_ARGS 5   /* a NULL buffer with rows, or out_hex_len < 64 * n */
 
@@ -39,15 +40,15 @@
 
 /* Each row's lowercase hex hash (64 bytes per row into out_hex), chaining from prev[0..prev_len). */
 int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
-                    const int64_t *ts, const char *text, size_t text_len, const int64_t *text_lens,
-                    char *out_hex, size_t out_hex_len, int64_t *err_index, int *err_field);
+                    const int64_t *ts, const char *const *text, const size_t *text_len, char *out_hex,
+                    size_t out_hex_len, int64_t *err_index, int *err_field);
 
 /* Check rows (with hash and prev_hash columns) that should start at first_seq after prev (the
  * previous row's stored hash): sets *reason to the first finding (PJ_VERIFY_*) and *bad_index to
  * its row, or *reason = 0. Returns a status code (a bad length or invalid UTF-8 is an error of the
  * caller's packing, not a finding). */
 int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
-                    const int64_t *seq, const int64_t *ts, const char *text, size_t text_len,
-                    const int64_t *text_lens, int64_t *bad_index, int *reason, int *err_field);
+                    const int64_t *seq, const int64_t *ts, const char *const *text,
+                    const size_t *text_len, int64_t *bad_index, int *reason, int *err_field);
 
 #endif

@@ -1,19 +1,18 @@
 """SHA-256 and hash chain v1 on the native module (``csrc/sha256.c``, ``csrc/chain.c``).
 
-Same results as :mod:`.pure_chain`, the reference. The boundary is buffers and lengths
-(docs/native.md): a batch of rows is packed into columns here (the two int columns as int64
-arrays, the text columns as one UTF-8 buffer and one array of byte lengths, -1 for NULL) and C
-hashes it with the GIL released. Packing is a few C-speed passes per column (``str.join``, ``len``,
-``str.encode``), no per-field Python code. A batch that is not plainly well formed (a row that is
-not a tuple or list, a field of another type, a lone surrogate, an int beyond int64, a NULL
-payload) is handed to the reference whole, so every error and finding is the reference's own.
+Same results as :mod:`.pure_chain`, the reference. The boundary is buffers (docs/native.md): a
+batch of rows is packed into columns here (the two int columns as int64 arrays, the text columns as
+buffers of NUL-ended UTF-8 values, ``\x01`` for NULL) and C hashes it with the GIL released.
+Packing is a few C-speed passes per column (``str.join``, ``str.count``, ``str.encode``), no
+per-field Python code. A batch that is not plainly well formed (a row that is not a tuple or list,
+a field of another type, a lone surrogate, an int beyond int64, a NULL payload, a text holding NUL
+or ``\x01``) is handed to the reference whole, so every error and finding is the reference's own.
 """
 
 from __future__ import annotations
 
 from array import array
-from itertools import compress, repeat
-from operator import is_, itemgetter, not_
+from operator import itemgetter
 from typing import Sequence
 
 from .._native import ffi, lib
@@ -38,7 +37,7 @@ _REASONS = {
 }
 
 
-_EMPTY = {None: ""}
+_SEP, _NULL = "\x00", "\x01"
 
 
 class _Unpackable(Exception):
@@ -63,52 +62,48 @@ def _int_column(rows: Sequence, k: int) -> array:
         raise _Unpackable from None
 
 
-def _text_column(rows: Sequence, k: int, parts: list[bytes], lens: array, nullable: bool) -> None:
-    """Append column k's UTF-8 to ``parts`` and its byte lengths (-1: NULL) to ``lens``.
+def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
+    """Column k as NUL-ended UTF-8 values, ``\x01`` for NULL.
 
-    The column is joined as one str and encoded once. A non-ASCII value is first replaced by its
-    UTF-8 bytes read as Latin-1 (one character per byte), so the joined str stays one byte per
-    character and its Latin-1 encoding is a copy of the UTF-8 wanted; encoding a wide str to UTF-8
-    instead costs ~10x more (measured: docs/native.md).
+    A non-ASCII value is replaced by its UTF-8 bytes read as Latin-1, so the joined column stays a
+    one-byte-per-character str whose Latin-1 encoding is the UTF-8 wanted: encoding a wide str to
+    UTF-8 costs several times more (docs/native.md).
     """
     col = list(map(itemgetter(k), rows))
-    n = len(col)
-    nulls = col.count(None)
+    n, nulls = len(col), col.count(None)
     if nulls and not nullable:
         raise _Unpackable
-    if nulls == n:
-        lens.extend(repeat(-1, n))
-        return
-    values = [_EMPTY.get(v, v) for v in col] if nulls else col  # unhashable: not a str anyway
+    values = [_NULL if v is None else v for v in col] if nulls else col.copy()
     try:
-        ascii_flags = list(map(str.isascii, values))  # TypeError: a value that is not a str
-        if not all(ascii_flags):
-            values = values.copy()
-            for i in compress(range(n), map(not_, ascii_flags)):
-                values[i] = values[i].encode().decode("latin-1")  # a lone surrogate: no UTF-8
-        parts.append("".join(values).encode("latin-1"))
-    except (TypeError, UnicodeEncodeError):
+        if not all(map(str.isascii, values)):  # TypeError: a value that is not a str
+            values = [v if str.isascii(v) else str.encode(v).decode("latin-1") for v in values]
+    except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8
         raise _Unpackable from None
-    start = len(lens)
-    lens.extend(map(len, values))
-    if nulls:
-        for i in compress(range(n), map(is_, col, repeat(None))):
-            lens[start + i] = -1
+    values.append("")  # the last value ends with a NUL too
+    joined = _SEP.join(values)
+    if joined.count(_SEP) != n or joined.count(_NULL) != nulls:
+        raise _Unpackable  # a text holding NUL or \x01 cannot be told from the layout
+    return joined.encode("latin-1")
 
 
 def _columns(rows: Sequence, text_columns: tuple[int, ...], nullable_payload: bool):
-    """(seq, ts, text, lens) of a well-formed batch; raises _Unpackable otherwise."""
+    """(seq, ts, text buffers) of a well-formed batch; raises _Unpackable otherwise."""
     if not all(issubclass(t, (tuple, list)) for t in set(map(type, rows))):
         raise _Unpackable  # any other sequence (or a str): the reference checks the shape
     try:
         seq, ts = (_int_column(rows, k) for k in _INT_COLUMNS)
-        parts: list[bytes] = []
-        lens = array("q")
-        for k in text_columns:
-            _text_column(rows, k, parts, lens, k != _PAYLOAD or nullable_payload)
+        text = [_text_column(rows, k, k != _PAYLOAD or nullable_payload) for k in text_columns]
     except IndexError:  # a row too short
         raise _Unpackable from None
-    return seq, ts, b"".join(parts), lens
+    return seq, ts, text
+
+
+def _c_columns(seq: array, ts: array, text: list[bytes]) -> tuple:
+    """The cffi arguments of the columns (seq, ts, text pointers, text lengths); the bytes
+    objects stay alive in the caller."""
+    return (ffi.from_buffer("int64_t[]", seq), ffi.from_buffer("int64_t[]", ts),
+            ffi.new("char *[]", [ffi.from_buffer(t) for t in text]),
+            ffi.new("size_t[]", [len(t) for t in text]))
 
 
 def _rows(rows) -> Sequence:
@@ -135,17 +130,15 @@ def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     prev = _prev_bytes(prev_hash)
     rows = _rows(rows)
     try:
-        seq, ts, text, lens = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
+        seq, ts, text = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
     except _Unpackable:
         return pure_chain.chain_hashes(prev_hash, rows)
     n = len(rows)
     out = bytearray(64 * n)
     index = ffi.new("int64_t *")
     field = ffi.new("int *")
-    rc = lib.pj_chain_hashes(prev, len(prev), n, ffi.from_buffer("int64_t[]", seq),
-                             ffi.from_buffer("int64_t[]", ts), text, len(text),
-                             ffi.from_buffer("int64_t[]", lens), ffi.from_buffer(out), len(out),
-                             index, field)
+    rc = lib.pj_chain_hashes(prev, len(prev), n, *_c_columns(seq, ts, text), ffi.from_buffer(out),
+                             len(out), index, field)
     if rc:
         raise _packing_error(rc, index[0], field[0])
     hexes = out.decode("ascii")
@@ -162,15 +155,14 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
         return pure_chain.verify_chain(prev_hash, first_seq, rows)  # beyond SQLite's seq range
     try:
         prev = prev_hash.encode("utf-8")
-        seq, ts, text, lens = _columns(rows, _VERIFY_TEXT_COLUMNS, nullable_payload=True)
+        seq, ts, text = _columns(rows, _VERIFY_TEXT_COLUMNS, nullable_payload=True)
     except (_Unpackable, UnicodeEncodeError):
         return pure_chain.verify_chain(prev_hash, first_seq, rows)
     index = ffi.new("int64_t *")
     reason = ffi.new("int *")
     field = ffi.new("int *")
-    rc = lib.pj_chain_verify(prev, len(prev), first_seq, len(rows), ffi.from_buffer("int64_t[]", seq),
-                             ffi.from_buffer("int64_t[]", ts), text, len(text),
-                             ffi.from_buffer("int64_t[]", lens), index, reason, field)
+    rc = lib.pj_chain_verify(prev, len(prev), first_seq, len(rows), *_c_columns(seq, ts, text),
+                             index, reason, field)
     if rc:
         raise _packing_error(rc, index[0], field[0])
     if reason[0] == 0:
