@@ -6,7 +6,7 @@ buffers of NUL-ended UTF-8 values, ``\x01`` for NULL) and C hashes it with the G
 Packing is a few C-speed passes per column (``str.join``, ``str.count``, ``str.encode``), no
 per-field Python code. A batch that is not plainly well formed (a row that is not a tuple or list,
 a field of another type, a lone surrogate, an int beyond int64, a NULL payload, a text holding NUL
-or ``\x01``) is handed to the reference whole, so every error and finding is the reference's own.
+or equal to ``\x01``) is handed to the reference whole, so every error and finding is the reference's own.
 """
 
 from __future__ import annotations
@@ -65,24 +65,27 @@ def _int_column(rows: Sequence, k: int) -> array:
 def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
     """Column k as NUL-ended UTF-8 values, ``\x01`` for NULL.
 
-    A non-ASCII value is replaced by its UTF-8 bytes read as Latin-1, so the joined column stays a
-    one-byte-per-character str whose Latin-1 encoding is the UTF-8 wanted: encoding a wide str to
-    UTF-8 costs several times more (docs/native.md).
+    A text holding NUL makes the column hold more than n values, which C refuses
+    (PJ_CHAIN_BAD_LAYOUT: the batch then goes to the reference); a text equal to ``\x01`` is
+    caught here. A non-ASCII value is replaced by its UTF-8 bytes read as Latin-1, so the joined
+    column stays a one-byte-per-character str whose Latin-1 encoding is the UTF-8 wanted: encoding
+    a wide str to UTF-8 costs several times more (docs/native.md).
     """
     col = list(map(itemgetter(k), rows))
-    n, nulls = len(col), col.count(None)
+    nulls = col.count(None)
     if nulls and not nullable:
         raise _Unpackable
     values = [_NULL if v is None else v for v in col] if nulls else col.copy()
+    if values.count(_NULL) != nulls:
+        raise _Unpackable  # a text "\x01" would read as NULL
+    values.append("")  # the last value ends with a NUL too
     try:
-        if not all(map(str.isascii, values)):  # TypeError: a value that is not a str
-            values = [v if str.isascii(v) else str.encode(v).decode("latin-1") for v in values]
+        joined = _SEP.join(values)  # TypeError: a value that is not a str
+        if not joined.isascii():
+            joined = _SEP.join([v if str.isascii(v) else str.encode(v).decode("latin-1")
+                                for v in values])
     except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8
         raise _Unpackable from None
-    values.append("")  # the last value ends with a NUL too
-    joined = _SEP.join(values)
-    if joined.count(_SEP) != n or joined.count(_NULL) != nulls:
-        raise _Unpackable  # a text holding NUL or \x01 cannot be told from the layout
     return joined.encode("latin-1")
 
 
@@ -139,6 +142,8 @@ def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     field = ffi.new("int *")
     rc = lib.pj_chain_hashes(prev, len(prev), n, *_c_columns(seq, ts, text), ffi.from_buffer(out),
                              len(out), index, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_chain.chain_hashes(prev_hash, rows)
     if rc:
         raise _packing_error(rc, index[0], field[0])
     hexes = out.decode("ascii")
@@ -163,6 +168,8 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
     field = ffi.new("int *")
     rc = lib.pj_chain_verify(prev, len(prev), first_seq, len(rows), *_c_columns(seq, ts, text),
                              index, reason, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_chain.verify_chain(prev_hash, first_seq, rows)
     if rc:
         raise _packing_error(rc, index[0], field[0])
     if reason[0] == 0:
