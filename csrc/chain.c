@@ -152,10 +152,28 @@ static void hash_hex(const char *prefix, size_t prefix_len, const char *env, siz
     pj_sha256_hex(digest, out);
 }
 
-static int args_ok(size_t n, const int64_t *seq, const int64_t *ts, const char *const *text,
-                   const size_t *text_len) {
-    return n == 0 || (seq && ts && text && text_len);
+/* A batch being hashed or verified: its columns, the envelope buffer, and the hash the next row
+ * chains from. */
+typedef struct {
+    columns cols;
+    pj_buf env;
+    const char *prev;
+    size_t prev_len;
+} batch;
+
+/* What both entry points start with: the arguments are there, then the columns' layout. A batch
+ * is closed with batch_close whatever batch_open returned. */
+static int batch_open(batch *b, int ncols, size_t n, const char *prev, size_t prev_len,
+                      const int64_t *seq, const int64_t *ts, const char *const *text,
+                      const size_t *text_len, int64_t *row, int *field) {
+    pj_buf_init(&b->env);
+    b->prev = prev ? prev : "";
+    b->prev_len = prev_len;
+    if ((n && !(seq && ts && text && text_len)) || (prev_len && !prev)) return PJ_CHAIN_BAD_ARGS;
+    return n ? columns_init(&b->cols, ncols, n, text, text_len, row, field) : PJ_CHAIN_OK;
 }
+
+static void batch_close(batch *b) { pj_buf_free(&b->env); }
 
 /* ---- chain_hashes ----------------------------------------------------------------------------- */
 
@@ -164,31 +182,24 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
                     size_t out_hex_len, int64_t *err_index, int *err_field) {
     *err_index = -1;
     *err_field = -1;
-    if (!args_ok(n, seq, ts, text, text_len) || (prev_len && !prev) ||
-        (n && (!out_hex || out_hex_len / 64 < n)))
-        return PJ_CHAIN_BAD_ARGS;
-    if (n == 0) return PJ_CHAIN_OK;
-    columns cols;
-    int rc = columns_init(&cols, PJ_CHAIN_TEXT_COLUMNS, n, text, text_len, err_index, err_field);
-    if (rc) return rc;
-    pj_buf env;
-    pj_buf_init(&env);
-    const char *pre = prev ? prev : "";
-    size_t pre_len = prev_len;
-    for (size_t i = 0; i < n; i++) {
+    if (n && (!out_hex || out_hex_len / 64 < n)) return PJ_CHAIN_BAD_ARGS;
+    batch b;
+    int rc = batch_open(&b, PJ_CHAIN_TEXT_COLUMNS, n, prev, prev_len, seq, ts, text, text_len,
+                        err_index, err_field);
+    for (size_t i = 0; i < n && !rc; i++) {
         row_text r;
-        columns_next(&cols, PJ_CHAIN_TEXT_COLUMNS, &r);
-        rc = put_envelope(&env, &r, seq[i], ts[i], err_field);
+        columns_next(&b.cols, PJ_CHAIN_TEXT_COLUMNS, &r);
+        rc = put_envelope(&b.env, &r, seq[i], ts[i], err_field);
         if (rc) {
             *err_index = (int64_t)i;
             break;
         }
         char *dst = out_hex + 64 * i;
-        hash_hex(pre, pre_len, env.data, env.len, dst);
-        pre = dst;
-        pre_len = 64;
+        hash_hex(b.prev, b.prev_len, b.env.data, b.env.len, dst);
+        b.prev = dst;
+        b.prev_len = 64;
     }
-    pj_buf_free(&env);
+    batch_close(&b);
     return rc;
 }
 
@@ -206,34 +217,29 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
     *bad_index = -1;
     *reason = 0;
     *err_field = -1;
-    if (!args_ok(n, seq, ts, text, text_len) || (prev_len && !prev) ||
-        (n && first_seq >= 0 && (uint64_t)n - 1 > (uint64_t)(INT64_MAX - first_seq)))
-        return PJ_CHAIN_BAD_ARGS;
-    if (n == 0) return PJ_CHAIN_OK;
-    columns cols;
-    int rc = columns_init(&cols, PJ_VERIFY_TEXT_COLUMNS, n, text, text_len, bad_index, err_field);
-    if (rc) return rc;
-    pj_buf env;
-    pj_buf_init(&env);
-    const char *p = prev ? prev : ""; /* the previous row's stored hash */
-    size_t p_len = prev_len;
-    int p_ascii = is_ascii(p, p_len);
+    if (n && first_seq >= 0 && (uint64_t)n - 1 > (uint64_t)(INT64_MAX - first_seq))
+        return PJ_CHAIN_BAD_ARGS; /* seq would pass int64 */
+    batch b;
+    int rc = batch_open(&b, PJ_VERIFY_TEXT_COLUMNS, n, prev, prev_len, seq, ts, text, text_len,
+                        bad_index, err_field);
+    int p_ascii = is_ascii(b.prev, b.prev_len); /* b.prev: the previous row's stored hash */
     for (size_t i = 0; i < n && !*reason && !rc; i++) {
         row_text r;
-        columns_next(&cols, PJ_VERIFY_TEXT_COLUMNS, &r);
+        columns_next(&b.cols, PJ_VERIFY_TEXT_COLUMNS, &r);
         const char *h = r.s[C_HASH];
         int found = 0;
         if (seq[i] != first_seq + (int64_t)i) {
             found = PJ_VERIFY_SEQ_GAP;
         } else if (!h) {
             found = PJ_VERIFY_UNCHAINED_ROW;
-        } else if (!r.s[C_PREV] || r.len[C_PREV] != p_len || memcmp(r.s[C_PREV], p, p_len) != 0) {
+        } else if (!r.s[C_PREV] || r.len[C_PREV] != b.prev_len ||
+                   memcmp(r.s[C_PREV], b.prev, b.prev_len) != 0) {
             found = PJ_VERIFY_PREV_LINK_MISMATCH;
         } else if (r.len[C_HASH] != 64 || !is_ascii(h, 64) || !p_ascii) {
             found = PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
         } else {
             int field = -1;
-            int e = put_envelope(&env, &r, seq[i], ts[i], &field);
+            int e = put_envelope(&b.env, &r, seq[i], ts[i], &field);
             if (e == PJ_CHAIN_BAD_TYPE) {
                 found = PJ_VERIFY_HASH_MISMATCH; /* a NULL payload: the row cannot hash right */
             } else if (e) {
@@ -243,7 +249,7 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
                 break;
             } else {
                 char hex[64];
-                hash_hex(p, p_len, env.data, env.len, hex);
+                hash_hex(b.prev, b.prev_len, b.env.data, b.env.len, hex);
                 if (memcmp(hex, h, 64) != 0) found = PJ_VERIFY_HASH_MISMATCH;
             }
         }
@@ -252,10 +258,10 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
             *bad_index = (int64_t)i;
             break;
         }
-        p = h;
-        p_len = 64;
+        b.prev = h;
+        b.prev_len = 64;
         p_ascii = 1;
     }
-    pj_buf_free(&env);
+    batch_close(&b);
     return rc;
 }
