@@ -114,7 +114,8 @@ int main(void) {
 """)
     exe = tmp_path / "arm64"
     subprocess.run([ARM_CC, "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-pthread",
-                    f"-I{CSRC}", str(CSRC / "cpu.c"), str(CSRC / "vector.c"), str(CSRC / "sha256.c"),
+                    f"-I{CSRC}", str(CSRC / "cpu.c"), str(CSRC / "vector.c"), str(CSRC / "pool.c"),
+                    str(CSRC / "sha256.c"),
                     str(main), "-o", str(exe), "-lm"], check=True)
     out = subprocess.run([QEMU, "-L", "/usr/aarch64-linux-gnu", str(exe)], check=True,
                          capture_output=True, text=True).stdout.split()
