@@ -1,10 +1,9 @@
 """The hash chain kernels on their own (PERFORMANCE.md sections 1 and 2, below the store).
 
 Workloads, each implementation on the same rows in the same run:
-``chain_hashes 10000``: hash 10 000 events with ~330-byte canonical payloads: ours native (hex list
-built in C; and the variant that returns one joined buffer split in Python, kept to justify the
-choice), ours python, and a plain ``hashlib`` loop over preimages built beforehand (the hashing
-alone, no envelope work);
+``chain_hashes 10000``: hash 10 000 events with ~330-byte canonical payloads: ours native (rows
+packed into column buffers, hashed in C), ours python, and a plain ``hashlib`` loop over preimages
+built beforehand (the hashing alone, no envelope work);
 ``verify_chain 100000``: the kernel of ``verify()`` over 100 000 rows, native and python;
 ``sha256 <size>``: one digest of 64 B, 1 KiB, 1 MiB: native SHA-NI (when the CPU has it), native
 portable, ``hashlib``.
@@ -60,10 +59,9 @@ def test_payloads_are_the_described_size():
 
 
 @pytest.mark.benchmark(group="chain_hashes 10000")
-@pytest.mark.parametrize("impl", ["native", "native joined", "python"])
+@pytest.mark.parametrize("impl", ["native", "python"])
 def test_chain_hashes(benchmark, impl):
-    fn = {"native": native_chain.chain_hashes, "native joined": native_chain.chain_hashes_joined,
-          "python": pure_chain.chain_hashes}[impl]
+    fn = {"native": native_chain.chain_hashes, "python": pure_chain.chain_hashes}[impl]
     describe(benchmark, section=0, workload="chain_hashes 10000", impl=f"palyra {impl}",
              role="ours", items=N_HASH)
     if impl == "python":

@@ -1,13 +1,19 @@
-/* Hash chain v1 (JOURNAL.md): envelopes, hashes and verification over a whole batch per call.
+/* Hash chain v1 (docs/journal.md): envelopes, hashes and verification over a whole batch per call.
  *
- * The rows are the Python objects themselves (tuples in kernels.CHAIN_FIELDS / VERIFY_FIELDS
- * order, straight from sqlite3), read through the CPython C API: the entry points take `void *`
- * addresses of live objects (the caller keeps them alive) and take the GIL inside, since cffi
- * releases it around the call. Envelopes of a chunk of rows are written under the GIL into one
- * reused buffer, then hashed with the GIL released.
+ * The boundary is plain C: the rows come as columns of buffers and lengths, never as Python
+ * objects, so the functions run without the GIL and need no Python API (docs/native.md). The
+ * Python wrapper (kernels/native_chain.py) packs a batch of well-formed rows into columns; any row
+ * it cannot pack (a wrong type, a lone surrogate, an int beyond int64) goes to the reference
+ * (kernels/pure_chain.py), which raises or finds exactly what it must.
  *
- * The functions never leave a Python exception set: they return a status code and the row index
- * and field of the problem, and the Python wrapper raises. */
+ * Columns: seq[n] and ts[n] (int64), then one buffer per text column, text[c] of text_len[c]
+ * bytes (CHAIN_FIELDS order without the two ints: event_id, kind, actor, session_id, run_id,
+ * principal, device_id, channel, payload_json; verification adds hash and prev_hash). A column's
+ * buffer holds its n values in row order, each UTF-8 followed by one NUL byte, and NULL is the one
+ * byte 0x01; so no value may hold a NUL or be "\x01" (the Python side hands such rows to the
+ * reference). The layout is checked against the lengths and the text must be valid UTF-8;
+ * problems come back as a status code with the row index and the field (its CHAIN_FIELDS /
+ * VERIFY_FIELDS index), never as an object. */
 #ifndef PJ_CHAIN_H
 #define PJ_CHAIN_H
 
@@ -16,11 +22,11 @@
 
 /* Status codes. */
 #define PJ_CHAIN_OK 0
-#define PJ_CHAIN_BAD_TYPE 1   /* field *err_field of row *err_index has the wrong type */
-#define PJ_CHAIN_BAD_TEXT 2   /* that field's text holds a lone surrogate (not valid Unicode) */
-#define PJ_CHAIN_BAD_ROW 3    /* row *err_index is not a sequence of enough fields */
+#define PJ_CHAIN_BAD_TYPE 1   /* field *err_field of row *err_index is NULL where it may not be */
+#define PJ_CHAIN_BAD_TEXT 2   /* that field's bytes are not valid UTF-8 */
+#define PJ_CHAIN_BAD_LAYOUT 3 /* a column does not hold exactly n NUL-ended values */
 #define PJ_CHAIN_NO_MEMORY 4
-#define PJ_CHAIN_BAD_ARGS 5   /* rows is not a sequence, or the output is not a list / too small */
+#define PJ_CHAIN_BAD_ARGS 5   /* a NULL buffer with rows, or out_hex_len < 64 * n */
 
 /* Verification findings (*reason); 0 means every row is good. */
 #define PJ_VERIFY_SEQ_GAP 1
@@ -28,16 +34,21 @@
 #define PJ_VERIFY_PREV_LINK_MISMATCH 3
 #define PJ_VERIFY_HASH_MISMATCH 4
 
-/* Each row's lowercase hex hash, chaining from prev[0..prev_len) (ASCII).
- * rows: address of a sequence of CHAIN_FIELDS sequences. Output: when out_list is not NULL it is the
- * address of a list to which one 64-character str per row is appended; otherwise 64 bytes per row
- * are written to out_hex (out_hex_len bytes available). */
-int pj_chain_hashes(const char *prev, size_t prev_len, void *rows, void *out_list, char *out_hex,
+/* Text columns of a chain row and of a verification row. */
+#define PJ_CHAIN_TEXT_COLUMNS 9
+#define PJ_VERIFY_TEXT_COLUMNS 11
+
+/* Each row's lowercase hex hash (64 bytes per row into out_hex), chaining from prev[0..prev_len). */
+int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
+                    const int64_t *ts, const char *const *text, const size_t *text_len, char *out_hex,
                     size_t out_hex_len, int64_t *err_index, int *err_field);
 
-/* Check rows (VERIFY_FIELDS) that should start at first_seq after prev_hash (address of a str):
- * sets *reason to the first finding (PJ_VERIFY_*) and *bad_index to its row, or *reason = 0.
- * Returns a status code (PJ_CHAIN_BAD_ROW for a row too short to verify). */
-int pj_chain_verify(void *prev_hash, int64_t first_seq, void *rows, int64_t *bad_index, int *reason);
+/* Check rows (with hash and prev_hash columns) that should start at first_seq after prev (the
+ * previous row's stored hash): sets *reason to the first finding (PJ_VERIFY_*) and *bad_index to
+ * its row, or *reason = 0. Returns a status code (a bad length or invalid UTF-8 is an error of the
+ * caller's packing, not a finding). */
+int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
+                    const int64_t *seq, const int64_t *ts, const char *const *text,
+                    const size_t *text_len, int64_t *bad_index, int *reason, int *err_field);
 
 #endif

@@ -1,17 +1,17 @@
-/* ULIDs in bulk (see ulid.h): one random read per batch, Crockford base32 by 5-bit groups. */
+/* Monotonic ULIDs in bulk (see ulid.h): a 128-bit counter as two 64-bit halves, written as 26
+ * Crockford base32 characters of 5 bits (the top character holds 3). */
 #define _DEFAULT_SOURCE
 #include "ulid.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 static const char CROCKFORD[32] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/* Fill buf with n random bytes from the kernel; 0 or -1. */
+/* Fill buf with n random bytes from the kernel's CSPRNG; 0 or -1. */
 static int random_bytes(unsigned char *buf, size_t n) {
     size_t got = 0;
     while (got < n) {
@@ -39,37 +39,51 @@ static int random_bytes(unsigned char *buf, size_t n) {
     return got == n ? 0 : -1;
 }
 
-int pj_ulid_fill(char *out, size_t count, uint64_t now_ms) {
-    if (count == 0) return 0;
-    if (!out || count > SIZE_MAX / 26) return -1;
-    enum { CHUNK = 4096 };
-    unsigned char rnd[CHUNK * 10];
-    uint64_t t = now_ms & 0xFFFFFFFFFFFFULL;
-    char head[10];
-    for (int i = 9; i >= 0; i--) { /* 48 bits as 10 characters: the top 2 bits are zero */
-        head[i] = CROCKFORD[t & 31];
-        t >>= 5;
+static uint64_t load_be64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+static void store_be64(uint8_t *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)(v & 0xFF);
+        v >>= 8;
     }
-    for (size_t done = 0; done < count;) {
-        size_t m = count - done < CHUNK ? count - done : CHUNK;
-        if (random_bytes(rnd, m * 10)) return -1;
-        for (size_t j = 0; j < m; j++) {
-            char *u = out + (done + j) * 26;
-            const unsigned char *r = rnd + j * 10;
-            memcpy(u, head, 10);
-            /* 80 bits = 16 characters of 5 bits: two 40-bit halves */
-            uint64_t hi = ((uint64_t)r[0] << 32) | ((uint64_t)r[1] << 24) | ((uint64_t)r[2] << 16) |
-                          ((uint64_t)r[3] << 8) | r[4];
-            uint64_t lo = ((uint64_t)r[5] << 32) | ((uint64_t)r[6] << 24) | ((uint64_t)r[7] << 16) |
-                          ((uint64_t)r[8] << 8) | r[9];
-            for (int k = 7; k >= 0; k--) {
-                u[10 + k] = CROCKFORD[hi & 31];
-                hi >>= 5;
-                u[18 + k] = CROCKFORD[lo & 31];
-                lo >>= 5;
-            }
-        }
-        done += m;
+}
+
+/* 128 bits (hi: time << 16 | top 16 random bits; lo: the other 64) as 26 characters. */
+static void encode(uint64_t hi, uint64_t lo, char *u) {
+    for (int k = 25; k >= 0; k--) {
+        u[k] = CROCKFORD[lo & 31];
+        lo = (lo >> 5) | (hi << 59);
+        hi >>= 5;
     }
-    return 0;
+}
+
+int pj_ulid_next(char *out, size_t count, uint64_t now_ms, uint8_t last[16]) {
+    if (count == 0) return PJ_ULID_OK;
+    if (!out || !last || count > SIZE_MAX / 26) return PJ_ULID_ERR_ARGS;
+    const uint64_t t = now_ms & 0xFFFFFFFFFFFFULL;
+    uint64_t hi = load_be64(last), lo = load_be64(last + 8);
+    const uint64_t last_t = hi >> 16;
+    if ((hi == 0 && lo == 0) || (last_t != t && last_t != t + 1)) { /* fresh random bits */
+        unsigned char r[10];
+        if (random_bytes(r, sizeof r)) return PJ_ULID_ERR_RANDOM;
+        hi = (t << 16) | ((uint64_t)r[0] << 8) | r[1];
+        lo = load_be64(r + 2);
+    } else { /* this millisecond's last ULID (carried into the next one, maybe) + 1 */
+        if (++lo == 0 && ++hi == 0) return PJ_ULID_ERR_EXHAUSTED;
+    }
+    /* first + (count - 1) must not pass 2^128 - 1 */
+    uint64_t more = (uint64_t)(count - 1);
+    if (hi == UINT64_MAX && UINT64_MAX - lo < more) return PJ_ULID_ERR_EXHAUSTED;
+    for (size_t i = 0;; i++) {
+        encode(hi, lo, out + 26 * i);
+        if (i + 1 == count) break;
+        if (++lo == 0) hi++;
+    }
+    store_be64(last, hi);
+    store_be64(last + 8, lo);
+    return PJ_ULID_OK;
 }

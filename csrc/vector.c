@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PJ_VECTOR_X86 1
@@ -606,112 +607,11 @@ static void scan_chunks(worker *w) {
     w->absmax = absmax;
 }
 
-/* A pool of helper threads, started on first use and kept for the life of the process, so that a
- * parallel scan costs a wake-up rather than a thread start. After a job, helpers spin briefly
- * (about 50 us) before sleeping, so that back-to-back queries do not pay a futex wake-up each
- * (which costs more than a whole scan of a 10k x 64 matrix on a busy machine). One call uses the
- * pool at a time; a call that finds it busy (or a forked child that inherited it mid-call) scans
- * on its own thread. */
-#define PJ_VECTOR_SPINS 4000
+/* Runs scan_chunks() once for every worker ws[0 .. nt): ws[0] on this thread, the others on the
+ * pool's helpers (pool.h). */
+static void scan_task(void *ws, size_t t) { scan_chunks(&((worker *)ws)[t]); }
 
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake, done;
-    size_t helpers;    /* helper threads running */
-    atomic_ulong gen;  /* incremented (under lock) per job; ws and nt are set before */
-    worker *ws;
-    size_t nt;
-    atomic_size_t pending; /* helpers that have not finished the current job */
-    pid_t pid;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
-          NULL, 0, 0, 0};
-static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
-/* The job generation a helper was started in: it waits for the next one. */
-static unsigned long helper_gen0[PJ_VECTOR_MAX_THREADS];
-
-static inline void cpu_relax(void) {
-#if PJ_VECTOR_X86
-    _mm_pause();
-#endif
-}
-
-static void *pool_main(void *arg) {
-    size_t id = (size_t)(uintptr_t)arg; /* 1 .. helpers */
-    pthread_mutex_lock(&pool.lock);
-    unsigned long seen = helper_gen0[id];
-    pthread_mutex_unlock(&pool.lock);
-    for (;;) {
-        /* Every helper acknowledges every job, so the generation moves by exactly one. */
-        int spins = 0;
-        while (atomic_load(&pool.gen) == seen && spins < PJ_VECTOR_SPINS) {
-            cpu_relax();
-            spins++;
-        }
-        if (atomic_load(&pool.gen) == seen) {
-            pthread_mutex_lock(&pool.lock);
-            while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-            pthread_mutex_unlock(&pool.lock);
-        }
-        seen++;
-        worker *w = id < pool.nt ? &pool.ws[id] : NULL;
-        if (w) scan_chunks(w);
-        if (atomic_fetch_sub(&pool.pending, 1) == 1) {
-            pthread_mutex_lock(&pool.lock);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
-        }
-    }
-    return NULL;
-}
-
-/* Runs scan_chunks() on every worker: ws[0] here, the others on the pool's helpers. Called with
- * pool_busy held. */
-static void run_pooled(worker *ws, size_t nt) {
-    pthread_mutex_lock(&pool.lock);
-    pid_t pid = getpid();
-    if (pool.pid != pid) { /* first use, or a forked child: the parent's helpers are not here */
-        pool.pid = pid;
-        pool.helpers = 0;
-    }
-    while (pool.helpers + 1 < nt) {
-        pthread_t tid;
-        pthread_attr_t attr;
-        if (pthread_attr_init(&attr) != 0) break;
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        helper_gen0[pool.helpers + 1] = atomic_load(&pool.gen);
-        int rc = pthread_create(&tid, &attr, pool_main, (void *)(uintptr_t)(pool.helpers + 1));
-        pthread_attr_destroy(&attr);
-        if (rc != 0) break;
-        pool.helpers++;
-    }
-    size_t helpers = pool.helpers;
-    pool.ws = ws;
-    pool.nt = nt;
-    atomic_store(&pool.pending, helpers);
-    atomic_fetch_add(&pool.gen, 1);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
-    scan_chunks(&ws[0]);
-    for (size_t t = helpers + 1; t < nt; t++) scan_chunks(&ws[t]); /* helpers missing */
-    int spins = 0;
-    while (atomic_load(&pool.pending) > 0 && spins < PJ_VECTOR_SPINS) {
-        cpu_relax();
-        spins++;
-    }
-    pthread_mutex_lock(&pool.lock);
-    while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.lock);
-    pool.ws = NULL;
-    pthread_mutex_unlock(&pool.lock);
-}
-
-static void run_workers(worker *ws, size_t nt) {
-    if (nt > 1 && pthread_mutex_trylock(&pool_busy) == 0) {
-        run_pooled(ws, nt);
-        pthread_mutex_unlock(&pool_busy);
-        return;
-    }
-    for (size_t t = 0; t < nt; t++) scan_chunks(&ws[t]);
-}
+static void run_workers(worker *ws, size_t nt) { pj_pool_run(scan_task, ws, nt); }
 
 /* ------------------------------------------------------------------------------------------- */
 

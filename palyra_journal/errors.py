@@ -118,3 +118,7 @@ class CorruptVectorError(JournalError):
 
 class BackendUnavailableError(JournalError, ImportError):
     """PALYRA_JOURNAL_BACKEND=native was asked for but the extension is not built."""
+
+
+class IdSpaceExhaustedError(JournalError):
+    """No ULID is left after the last one at the largest time (2^48 - 1 ms, the year 10889)."""

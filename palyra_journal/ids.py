@@ -1,68 +1,61 @@
-"""ULID generation: 48-bit Unix-ms time + 80 random bits, Crockford base32, 26 characters.
+"""ULIDs: 48-bit Unix-ms time + 80 random bits, Crockford base32, 26 characters.
 
-ULIDs sort by creation time, which the list APIs use for stable pagination. When the native
-extension is built, batches come from C (csrc/ulid.c: one kernel random read per batch, returned
-as one ASCII string sliced here), about 20x cheaper than the Python encoder below, which remains
-the fallback. The Python encoder writes the 128-bit value
-written with a table of every 15-bit chunk's three characters (9 lookups instead of 26; Python
-3.11's ``base64.b32encode`` is pure Python and 4x slower). The random part comes from a
-``random.Random`` seeded from the OS, which reseeds itself in a forked child, so processes never
-share a sequence (one ``os.urandom`` call per ULID would cost more than the rest together).
+ULIDs sort by creation time, which the list APIs use for stable pagination, and within one process
+they are monotonic per millisecond (the ULID spec's monotonic variant): an id made in a millisecond
+the process has already made ids in is the last of those + 1, so a process's ids of one millisecond
+sort in the order it made them (cron's runs list in claim order). The random bits come from the OS
+CSPRNG. Generation is a kernel (``kernels.ulids``: ``csrc/ulid.c`` or :mod:`.kernels.pure_ulid`,
+the reference), so ``PALYRA_JOURNAL_BACKEND`` covers it like every other kernel.
+
+This module holds the last ULID of each of the most recent milliseconds used, not only of the
+newest: callers pass their own times (a claim's ``now_unix_ms``, an import's timestamps), so ids
+of two milliseconds may interleave, and neither sequence may restart from fresh random bits. A
+forked child forgets them all (and gets a fresh lock), so parent and child never continue the same
+sequence.
 """
 
 from __future__ import annotations
 
 import os
-import random
+import threading
 import time
+from collections import OrderedDict
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_TRIPLES = [a + b + c for a in _ALPHABET for b in _ALPHABET for c in _ALPHABET]
-_SHIFTS = tuple(range(120, -1, -15))  # 9 chunks of 15 bits = 135 bits; the top 5 are zero
-_rng = random.Random()
-# A private Random is not reseeded by the random module's own fork hook: reseed it in every
-# forked child, or parent and child would generate the same ULIDs.
+from . import kernels
+from .errors import InvalidPayloadError
+
+_TIME_MASK = 2**48 - 1
+#: Milliseconds whose last ULID is kept: more distinct times than a process interleaves at once.
+_KEEP_MS = 64
+_lock = threading.Lock()
+_last: OrderedDict[int, int] = OrderedDict()  # time -> last ULID made for it (an int)
+
+
+def _forget_in_child() -> None:
+    global _lock, _last
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    _last = OrderedDict()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_rng.seed)
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def _encode(n: int) -> str:
-    t = _TRIPLES
-    return "".join([t[(n >> s) & 0x7FFF] for s in _SHIFTS])[1:]
+def new_ulids(count: int, now_ms: int | None = None) -> list[str]:
+    """``count`` fresh ULIDs for time ``now_ms`` (low 48 bits; default: now, read in call order)."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise InvalidPayloadError(f"count must be a non-negative int, got {count!r}")
+    if now_ms is not None and (not isinstance(now_ms, int) or isinstance(now_ms, bool)):
+        raise InvalidPayloadError(f"now_ms must be an int, got {now_ms!r}")
+    with _lock:
+        t = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) & _TIME_MASK
+        out, _last[t] = kernels.ulids(count, t, _last.get(t, 0))
+        _last.move_to_end(t)
+        if len(_last) > _KEEP_MS:
+            _last.popitem(last=False)
+    return out
 
 
 def new_ulid(now_ms: int | None = None) -> str:
     """A fresh ULID for time ``now_ms`` (default: now)."""
-    if now_ms is None:
-        now_ms = time.time_ns() // 1_000_000
-    return _encode(((now_ms & 0xFFFFFFFFFFFF) << 80) | _rng.getrandbits(80))
-
-
-def _py_ulids(count: int, now_ms: int) -> list[str]:
-    head = (now_ms & 0xFFFFFFFFFFFF) << 80
-    bits = _rng.getrandbits
-    return [_encode(head | bits(80)) for _ in range(count)]
-
-
-try:
-    from ._native import ffi as _ffi, lib as _lib
-    _native_fill = _lib.pj_ulid_fill
-except (ImportError, AttributeError):  # not built (or built without ulid.c): Python only
-    _native_fill = None
-
-
-def _native_ulids(count: int, now_ms: int) -> list[str]:
-    buf = _ffi.new("char[]", 26 * count)
-    if _native_fill(buf, count, now_ms & 0xFFFFFFFFFFFF) != 0:
-        return _py_ulids(count, now_ms)  # the kernel's random source failed: use ours
-    s = _ffi.unpack(buf, 26 * count).decode("ascii")
-    return [s[i:i + 26] for i in range(0, 26 * count, 26)]
-
-
-def new_ulids(count: int, now_ms: int | None = None) -> list[str]:
-    """``count`` fresh ULIDs sharing one clock read."""
-    if now_ms is None:
-        now_ms = time.time_ns() // 1_000_000
-    if count >= 8 and _native_fill is not None:
-        return _native_ulids(count, now_ms)
-    return _py_ulids(count, now_ms)
+    return new_ulids(1, now_ms)[0]

@@ -7,6 +7,7 @@ code's chunk, and every kind of tampering verify has to find.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -14,14 +15,14 @@ import threading
 
 import pytest
 import rfc8785
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from palyra_journal.errors import InvalidPayloadError
 from palyra_journal.kernels import CHAIN_FIELDS, GENESIS_HASH, VERIFY_FIELDS, native_chain, pure_chain
 
 MODULES = {"python": pure_chain, "native": native_chain}
-NATIVE_CHUNK_ROWS = 4096  # csrc/chain.c hashes at most this many rows (and ~1 MiB) per GIL release
+NATIVE_CHUNK_ROWS = 4096  # sizes around which the native code once chunked its batches
 
 
 # ---- row builders -----------------------------------------------------------------------------
@@ -117,7 +118,6 @@ def test_a_batch_larger_than_a_native_chunk_hashes_like_the_reference(kernel):
     rows = make_rows(NATIVE_CHUNK_ROWS + 904)
     want = pure_chain.chain_hashes(GENESIS_HASH, rows)
     assert kernel.chain_hashes(GENESIS_HASH, rows) == want
-    assert native_chain.chain_hashes_joined(GENESIS_HASH, rows) == want
 
 
 def test_rows_bigger_than_a_native_chunk_buffer_hash_like_the_reference(kernel):
@@ -311,3 +311,117 @@ def test_a_row_of_the_wrong_shape_is_refused(kernel, row):
 def test_chain_hashes_refuses_a_prev_hash_that_is_not_ascii_text(kernel, prev):
     with pytest.raises(InvalidPayloadError, match="prev_hash must be an ASCII str"):
         kernel.chain_hashes(prev, make_rows(1))
+
+
+# ---- the native boundary: columns of buffers and lengths ---------------------------------------
+
+@contextlib.contextmanager
+def reference_refused():
+    """Make the native wrapper's hand-off to the reference fail loudly: what passes ran in C."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the batch was handed to the reference")
+    saved = pure_chain.chain_hashes, pure_chain.verify_chain
+    pure_chain.chain_hashes = pure_chain.verify_chain = refuse
+    try:
+        yield
+    finally:
+        pure_chain.chain_hashes, pure_chain.verify_chain = saved
+
+
+@FAST
+@given(prev=PREV, rows=st.lists(chain_rows(ints=st.integers(-(2**63), 2**63 - 1)), max_size=6))
+def test_well_formed_batches_are_hashed_in_c(prev, rows):
+    # NUL and "\x01" are the layout's own: such texts go to the reference (tested below)
+    assume(not any(isinstance(v, str) and ("\x00" in v or v == "\x01") for r in rows for v in r))
+    want = pure_chain.chain_hashes(prev, rows)
+    good = chained(prev, [(i + 1,) + r[1:] for i, r in enumerate(rows)])
+    with reference_refused():
+        assert native_chain.chain_hashes(prev, rows) == want
+        assert native_chain.verify_chain(prev, 1, good) is None
+
+
+def test_the_journal_batches_run_in_c(journal):
+    rows = [r[:11] for r in journal]
+    bad = _edit(journal, AT, "actor", "mallory")
+    with reference_refused():
+        assert native_chain.chain_hashes(GENESIS_HASH, rows) == [r[11] for r in journal]
+        assert native_chain.verify_chain(GENESIS_HASH, 1, journal) is None
+        assert native_chain.verify_chain(GENESIS_HASH, 1, bad) == (AT, "hash_mismatch")
+
+
+HOSTILE = (st.none() | st.booleans() | st.floats(allow_nan=False) | BIG_INT | TEXT | st.binary(max_size=4)
+           | st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2)
+           | st.sampled_from(["\x00", "\x01", "a\x00b", "é\x00", "\U0001f600"]))
+
+
+@FAST
+@given(prev=PREV, rows=st.lists(chain_rows(), min_size=1, max_size=4), data=st.data())
+def test_hostile_values_get_the_reference_result_or_error(prev, rows, data):
+    """Whatever a field holds, native and reference agree: same hashes, same error message."""
+    i = data.draw(st.integers(0, len(rows) - 1))
+    k = data.draw(st.integers(0, len(CHAIN_FIELDS) - 1))
+    rows = list(rows)
+    rows[i] = rows[i][:k] + (data.draw(HOSTILE),) + rows[i][k + 1:]
+    outcomes = []
+    for mod in (pure_chain, native_chain):
+        try:
+            outcomes.append(("ok", mod.chain_hashes(prev, rows)))
+        except InvalidPayloadError as exc:
+            outcomes.append(("error", str(exc)))
+    assert outcomes[0] == outcomes[1]
+
+
+def _call_hashes(rows, columns=None, out_len=None):
+    """pj_chain_hashes on the columns native_chain packs for rows (or on edited ones)."""
+    from palyra_journal._native import ffi, lib
+    from palyra_journal.kernels.native_chain import _TEXT_COLUMNS, _c_columns, _columns
+    seq, ts, text = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
+    if columns is not None:
+        text = columns(list(text))
+    n = len(rows)
+    out = bytearray(64 * n)
+    index, field = ffi.new("int64_t *"), ffi.new("int *")
+    rc = lib.pj_chain_hashes(b"0" * 64, 64, n, *_c_columns(seq, ts, text), ffi.from_buffer(out),
+                             len(out) if out_len is None else out_len, index, field)
+    return rc, index[0], field[0]
+
+
+def _edit_column(c: int, edit):
+    def apply(text: list[bytes]) -> list[bytes]:
+        text[c] = edit(text[c])
+        return text
+    return apply
+
+
+def test_c_checks_each_column_holds_exactly_n_values():
+    from palyra_journal._native import lib
+    rows = make_rows(3)
+    assert _call_hashes(rows)[0] == lib.PJ_CHAIN_OK
+    # column 1 (kind, field 2) loses its last value's NUL: row 2 is missing
+    assert _call_hashes(rows, _edit_column(1, lambda b: b[:-1])) == (lib.PJ_CHAIN_BAD_LAYOUT, 2, 2)
+    # column 0 (event_id, field 1) gets bytes after its last value
+    assert _call_hashes(rows, _edit_column(0, lambda b: b + b"x")) == (lib.PJ_CHAIN_BAD_LAYOUT, -1, 1)
+    assert _call_hashes(rows, _edit_column(0, lambda b: b""))[:2] == (lib.PJ_CHAIN_BAD_LAYOUT, 0)
+    assert _call_hashes(rows, out_len=64 * 3 - 1)[0] == lib.PJ_CHAIN_BAD_ARGS
+
+
+def test_c_reports_invalid_utf8_and_a_null_payload_by_row_and_field():
+    from palyra_journal._native import lib
+    rows = make_rows(3)
+    assert _call_hashes(rows, _edit_column(0, lambda b: b"\xff" + b[1:])) == (
+        lib.PJ_CHAIN_BAD_TEXT, 0, CHAIN_FIELDS.index("event_id"))
+    payload = 8  # the last text column
+
+    def null_last(b: bytes) -> bytes:
+        values = b.split(b"\0")[:-1]
+        return b"\0".join(values[:-1] + [b"\x01"]) + b"\0"
+    assert _call_hashes(rows, _edit_column(payload, null_last)) == (
+        lib.PJ_CHAIN_BAD_TYPE, 2, CHAIN_FIELDS.index("payload_json"))
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\x00", "\x01", "x\x01"])
+def test_texts_that_collide_with_the_layout_get_the_reference_result(kernel, value):
+    rows = make_rows(3)
+    k = CHAIN_FIELDS.index("actor")
+    rows[1] = rows[1][:k] + (value,) + rows[1][k + 1:]
+    assert kernel.chain_hashes(GENESIS_HASH, rows) == pure_chain.chain_hashes(GENESIS_HASH, rows)

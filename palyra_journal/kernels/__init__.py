@@ -39,6 +39,9 @@ The interface (both backends implement exactly these names):
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
     Exact top-k by dot product, score desc then index asc, masked rows skipped.
+``ulids(count, now_ms, last) -> (list[str], last)``
+    ``count`` ULIDs for ``now_ms`` following ``last`` (an int, 0 for none), monotonic within a
+    millisecond; the caller keeps ``last`` (:mod:`palyra_journal.ids`).
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -59,7 +62,7 @@ from .layout import (
 from .rules import DEFAULT_RULES, REDACTED, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-             "chain_hashes", "verify_chain", "topk", "cpu_info")
+             "chain_hashes", "verify_chain", "topk", "ulids", "cpu_info")
 
 _active: ModuleType | None = None
 

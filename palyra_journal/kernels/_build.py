@@ -6,6 +6,11 @@ generated module includes. Adding a kernel is adding files; this builder does no
 
 Flags: C11, ``-O3 -Wall -Wextra -Werror``, never ``-march=native`` (wide instructions are chosen
 per function with ``__attribute__((target(...)))`` and dispatched at run time).
+
+ABI: the module makes no stable-ABI (abi3) claim. ``csrc/jcs.c`` walks Python values with the full
+CPython API, so the extension is built for the running interpreter (``.cpython-3XY-...so``), and
+cffi's own wrapper is told not to define ``Py_LIMITED_API`` either, so the whole module uses one
+API. The reasons and the measurements are in docs/native.md.
 ``PALYRA_JOURNAL_CFLAGS`` appends flags to compile and link (e.g. the sanitizer build).
 """
 
@@ -62,6 +67,8 @@ ffibuilder.set_source(
     _PREAMBLE + "\n".join(f'#include "{h}"' for h in HEADERS),
     sources=[_rel(p) for p in SOURCES],
     include_dirs=[_rel(CSRC)],
+    define_macros=[("_CFFI_NO_LIMITED_API", None)],
+    py_limited_api=False,
     extra_compile_args=COMPILE_ARGS,
     extra_link_args=LINK_ARGS,
 )

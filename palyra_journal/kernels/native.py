@@ -16,6 +16,7 @@ from .native_chain import chain_hashes, sha256, verify_chain
 from .native_cpu import cpu_info
 from .native_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
 from .native_vector import topk
+from .native_ulid import ulids
 
 
 class LayoutMismatchError(ImportError):
@@ -48,4 +49,4 @@ def _check_layout() -> None:
 _check_layout()
 
 __all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-           "chain_hashes", "verify_chain", "topk", "cpu_info"]
+           "chain_hashes", "verify_chain", "topk", "ulids", "cpu_info"]

@@ -1,20 +1,34 @@
 """SHA-256 and hash chain v1 on the native module (``csrc/sha256.c``, ``csrc/chain.c``).
 
-Same results as :mod:`.pure_chain`, the reference. The chain functions hand the row objects
-themselves to C (their addresses, while this frame keeps them alive), which reads them through the
-CPython API: no per-row Python work, one native call per batch.
+Same results as :mod:`.pure_chain`, the reference. The boundary is buffers (docs/native.md): a
+batch of rows is packed into columns here (the two int columns as int64 arrays, the text columns as
+buffers of NUL-ended UTF-8 values, ``\x01`` for NULL) and C hashes it with the GIL released.
+Packing is a few C-speed passes per column (``str.join``, ``str.count``, ``str.encode``), no
+per-field Python code. A batch that is not plainly well formed (a row that is not a tuple or list,
+a field of another type, a lone surrogate, an int beyond int64, a NULL payload, a text holding NUL
+or equal to ``\x01``) is handed to the reference whole, so every error and finding is the reference's own.
 """
 
 from __future__ import annotations
 
+from array import array
+from operator import itemgetter
 from typing import Sequence
 
 from .._native import ffi, lib
 from ..errors import InvalidPayloadError
 from . import pure_chain
-from .layout import CHAIN_FIELDS
+from .layout import CHAIN_FIELDS, VERIFY_FIELDS
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_COLUMNS = tuple(CHAIN_FIELDS.index(f) for f in ("seq", "timestamp_unix_ms"))
+#: Text columns in the order csrc/chain.h packs them: CHAIN_FIELDS without the ints (verification
+#: adds the stored hash and prev_hash).
+_TEXT_COLUMNS = tuple(i for i in range(len(CHAIN_FIELDS)) if i not in _INT_COLUMNS)
+_VERIFY_TEXT_COLUMNS = _TEXT_COLUMNS + (len(CHAIN_FIELDS), len(CHAIN_FIELDS) + 1)
+_PAYLOAD = CHAIN_FIELDS.index("payload_json")
+assert len(_TEXT_COLUMNS) == lib.PJ_CHAIN_TEXT_COLUMNS
+assert len(_VERIFY_TEXT_COLUMNS) == lib.PJ_VERIFY_TEXT_COLUMNS == len(VERIFY_FIELDS) - 2
 
 _REASONS = {
     lib.PJ_VERIFY_SEQ_GAP: "seq_gap",
@@ -22,6 +36,13 @@ _REASONS = {
     lib.PJ_VERIFY_PREV_LINK_MISMATCH: "prev_link_mismatch",
     lib.PJ_VERIFY_HASH_MISMATCH: "hash_mismatch",
 }
+
+
+_SEP, _NULL = "\x00", "\x01"
+
+
+class _Unpackable(Exception):
+    """The batch is not plainly well formed: the reference takes it."""
 
 
 def sha256(data: bytes) -> bytes:
@@ -32,21 +53,65 @@ def sha256(data: bytes) -> bytes:
     return ffi.buffer(out)[:]
 
 
+def _int_column(rows: Sequence, k: int) -> array:
+    col = list(map(itemgetter(k), rows))
+    if set(map(type, col)) - {int}:  # bool, float, None, an int subclass: the reference decides
+        raise _Unpackable
+    try:
+        return array("q", col)
+    except OverflowError:
+        raise _Unpackable from None
+
+
+def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
+    """Column k as NUL-ended UTF-8 values, ``\x01`` for NULL.
+
+    A text holding NUL makes the column hold more than n values, which C refuses
+    (PJ_CHAIN_BAD_LAYOUT: the batch then goes to the reference); a text equal to ``\x01`` is
+    caught here. A non-ASCII value is replaced by its UTF-8 bytes read as Latin-1, so the joined
+    column stays a one-byte-per-character str whose Latin-1 encoding is the UTF-8 wanted: encoding
+    a wide str to UTF-8 costs several times more (docs/native.md).
+    """
+    col = list(map(itemgetter(k), rows))
+    nulls = col.count(None)
+    if nulls and not nullable:
+        raise _Unpackable
+    values = [_NULL if v is None else v for v in col] if nulls else col.copy()
+    if values.count(_NULL) != nulls:
+        raise _Unpackable  # a text "\x01" would read as NULL
+    values.append("")  # the last value ends with a NUL too
+    try:
+        joined = _SEP.join(values)  # TypeError: a value that is not a str
+        if not joined.isascii():
+            joined = _SEP.join([v if str.isascii(v) else str.encode(v).decode("latin-1")
+                                for v in values])
+    except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8
+        raise _Unpackable from None
+    return joined.encode("latin-1")
+
+
+def _columns(rows: Sequence, text_columns: tuple[int, ...], nullable_payload: bool):
+    """(seq, ts, text buffers) of a well-formed batch; raises _Unpackable otherwise."""
+    if not all(issubclass(t, (tuple, list)) for t in set(map(type, rows))):
+        raise _Unpackable  # any other sequence (or a str): the reference checks the shape
+    try:
+        seq, ts = (_int_column(rows, k) for k in _INT_COLUMNS)
+        text = [_text_column(rows, k, k != _PAYLOAD or nullable_payload) for k in text_columns]
+    except IndexError:  # a row too short
+        raise _Unpackable from None
+    return seq, ts, text
+
+
+def _c_columns(seq: array, ts: array, text: list[bytes]) -> tuple:
+    """The cffi arguments of the columns (seq, ts, text pointers, text lengths); the bytes
+    objects stay alive in the caller."""
+    return (ffi.from_buffer("int64_t[]", seq), ffi.from_buffer("int64_t[]", ts),
+            ffi.new("char *[]", [ffi.from_buffer(t) for t in text]),
+            ffi.new("size_t[]", [len(t) for t in text]))
+
+
 def _rows(rows) -> Sequence:
     return rows if isinstance(rows, (list, tuple)) else list(rows)
-
-
-def _raise(rc: int, rows: Sequence, index: int, field: int, expected: int) -> None:
-    if rc == lib.PJ_CHAIN_NO_MEMORY:
-        raise MemoryError("out of memory while hashing the chain")
-    if rc == lib.PJ_CHAIN_BAD_ARGS:
-        raise InvalidPayloadError(f"rows must be a sequence of rows, got {type(rows).__name__}")
-    if rc == lib.PJ_CHAIN_BAD_ROW:
-        raise InvalidPayloadError(pure_chain.row_shape_message(index, rows[index], expected))
-    name = CHAIN_FIELDS[field]
-    if rc == lib.PJ_CHAIN_BAD_TEXT:
-        raise InvalidPayloadError(pure_chain.bad_text_message(index, name))
-    raise InvalidPayloadError(pure_chain.bad_type_message(index, name, rows[index][field]))
 
 
 def _prev_bytes(prev_hash: str) -> bytes:
@@ -56,35 +121,34 @@ def _prev_bytes(prev_hash: str) -> bytes:
         raise InvalidPayloadError(pure_chain.bad_prev_message(prev_hash)) from None
 
 
+def _packing_error(rc: int, index: int, field: int) -> Exception:
+    """A status that well-packed columns never produce (a bug here, not bad input)."""
+    if rc == lib.PJ_CHAIN_NO_MEMORY:
+        return MemoryError("out of memory while hashing the chain")
+    return AssertionError(f"chain kernel refused the packed columns: status {rc}, row {index}, "
+                          f"field {field}")
+
+
 def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     """Each row's hash (rows in ``CHAIN_FIELDS`` order), chaining from ``prev_hash``."""
     prev = _prev_bytes(prev_hash)
     rows = _rows(rows)
-    out: list[str] = []
-    index = ffi.new("int64_t *")
-    field = ffi.new("int *")
-    rc = lib.pj_chain_hashes(prev, len(prev), ffi.cast("void *", id(rows)), ffi.cast("void *", id(out)),
-                             ffi.NULL, 0, index, field)
-    if rc:
-        _raise(rc, rows, index[0], field[0], len(CHAIN_FIELDS))
-    return out
-
-
-def chain_hashes_joined(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
-    """:func:`chain_hashes` with the hex written to one buffer split in Python (kept for the
-    benchmark that chose the list built in C)."""
-    prev = _prev_bytes(prev_hash)
-    rows = _rows(rows)
+    try:
+        seq, ts, text = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
+    except _Unpackable:
+        return pure_chain.chain_hashes(prev_hash, rows)
     n = len(rows)
-    buf = ffi.new("char[]", 64 * n or 1)
+    out = bytearray(64 * n)
     index = ffi.new("int64_t *")
     field = ffi.new("int *")
-    rc = lib.pj_chain_hashes(prev, len(prev), ffi.cast("void *", id(rows)), ffi.NULL, buf, 64 * n,
-                             index, field)
+    rc = lib.pj_chain_hashes(prev, len(prev), n, *_c_columns(seq, ts, text), ffi.from_buffer(out),
+                             len(out), index, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_chain.chain_hashes(prev_hash, rows)
     if rc:
-        _raise(rc, rows, index[0], field[0], len(CHAIN_FIELDS))
-    text = ffi.unpack(buf, 64 * n).decode("ascii")
-    return [text[i:i + 64] for i in range(0, 64 * n, 64)]
+        raise _packing_error(rc, index[0], field[0])
+    hexes = out.decode("ascii")
+    return [hexes[i:i + 64] for i in range(0, 64 * n, 64)]
 
 
 def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tuple[int, str] | None:
@@ -92,15 +156,23 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
     if not isinstance(prev_hash, str):
         raise InvalidPayloadError(pure_chain.bad_prev_message(prev_hash))
     rows = _rows(rows)
-    if not (isinstance(first_seq, int) and _INT64_MIN <= first_seq
+    if not (type(first_seq) is int and _INT64_MIN <= first_seq
             and first_seq + len(rows) <= _INT64_MAX):
         return pure_chain.verify_chain(prev_hash, first_seq, rows)  # beyond SQLite's seq range
+    try:
+        prev = prev_hash.encode("utf-8")
+        seq, ts, text = _columns(rows, _VERIFY_TEXT_COLUMNS, nullable_payload=True)
+    except (_Unpackable, UnicodeEncodeError):
+        return pure_chain.verify_chain(prev_hash, first_seq, rows)
     index = ffi.new("int64_t *")
     reason = ffi.new("int *")
-    rc = lib.pj_chain_verify(ffi.cast("void *", id(prev_hash)), first_seq,
-                             ffi.cast("void *", id(rows)), index, reason)
+    field = ffi.new("int *")
+    rc = lib.pj_chain_verify(prev, len(prev), first_seq, len(rows), *_c_columns(seq, ts, text),
+                             index, reason, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_chain.verify_chain(prev_hash, first_seq, rows)
     if rc:
-        _raise(rc, rows, index[0], -1, len(CHAIN_FIELDS) + 2)
+        raise _packing_error(rc, index[0], field[0])
     if reason[0] == 0:
         return None
     return index[0], _REASONS[reason[0]]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from .._native import lib
 
-SIMD_NAMES = {0: "scalar", 1: "avx2+fma", 2: "avx512", 3: "neon"}
-SHA_NAMES = {0: "portable", 1: "sha-ni", 2: "armv8-sha2"}
+#: The SIMD levels csrc/cpu.c can report: one per family of kernels that exists (x86 only; other
+#: CPUs, arm64 included, run the portable "scalar" code).
+SIMD_NAMES = {0: "scalar", 1: "avx2+fma", 2: "avx512"}
+SHA_NAMES = {0: "portable", 1: "sha-ni"}
 
 
 def cpu_info() -> dict:

@@ -7,6 +7,7 @@ import hashlib
 from .pure_chain import chain_hashes, sha256, verify_chain
 from .pure_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
 from .pure_vector import topk
+from .pure_ulid import ulids
 
 
 def cpu_info() -> dict:
@@ -15,4 +16,4 @@ def cpu_info() -> dict:
 
 
 __all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-           "chain_hashes", "verify_chain", "topk", "cpu_info"]
+           "chain_hashes", "verify_chain", "topk", "ulids", "cpu_info"]
