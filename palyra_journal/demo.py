@@ -146,7 +146,7 @@ def run_demo(path: str | os.PathLike[str] | None = None, *, events: int = 5_000,
     a new private temporary directory, removed on the way out (``"kept": False``)."""
     workdir = None if path is not None else tempfile.mkdtemp(prefix="palyra-journal-demo-")
     try:
-        db = Path(path) if path is not None else Path(workdir) / "demo.db"
+        db = Path(workdir) / "demo.db" if workdir is not None else Path(path or "")
         summary: dict[str, Any] = {"database": str(db), "kept": workdir is None}
         t0 = time.perf_counter()
         with JournalStore.open(db) as store:

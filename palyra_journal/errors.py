@@ -11,6 +11,10 @@ from __future__ import annotations
 class JournalError(Exception):
     """Base class of every error raised by palyra_journal."""
 
+    #: Set on an ``ingest_jsonl`` error raised after earlier batches were committed: the line to
+    #: pass as ``start_line`` (CLI ``--start-line``) to resume after them.
+    resume_line: int | None = None
+
 
 class InvalidPathError(JournalError):
     """A path is refused: the database's (a `..` component, a directory, no database there) or a

@@ -867,8 +867,10 @@ class Journal:
             tail = conn.execute(_TAIL).fetchone()
             last_seq = tail[0] if tail else 0
             hi = last_seq if to_seq is None else min(to_seq, last_seq)
-            head_bad = actual_hash = None
+            head_bad: int | None = None
+            expected_hash = actual_hash = None
             if want is not None:
+                expected_hash = want[1]
                 row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
                                    (want[0],)).fetchone()
                 actual_hash = None if row is None else row[0]
@@ -920,7 +922,7 @@ class Journal:
                         bad = (expect, "seq_gap")
         if head_bad is not None and (bad is None or head_bad < bad[0]):
             return VerifyReport(False, checked, head_bad, "head_mismatch", head, missing,
-                                want[1], actual_hash)
+                                expected_hash, actual_hash)
         if bad is not None:
             return VerifyReport(False, checked, bad[0], bad[1], head, missing)
         if missing:

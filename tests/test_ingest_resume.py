@@ -105,7 +105,7 @@ def test_api_error_carries_the_resume_line(tmp_path, store):
     assert exc.value.resume_line == 5 and store.head().seq == 4
     with pytest.raises(pj.InvalidPayloadError, match=r"nothing was written$") as exc:
         store.ingest_jsonl(src, batch_size=4, start_line=5)
-    assert not hasattr(exc.value, "resume_line") and store.head().seq == 4
+    assert exc.value.resume_line is None and store.head().seq == 4
 
 
 @pytest.mark.parametrize("text,message", [

@@ -133,7 +133,7 @@ def run_ingest(args: argparse.Namespace) -> int:
                                    start_line=args.start_line,
                                    on_duplicate="skip" if args.skip_existing else "error")
         except JournalError as exc:
-            resume = getattr(exc, "resume_line", None)
+            resume = exc.resume_line
             text = str(exc).replace("on_duplicate='skip'", "--skip-existing")
             if resume is not None and args.file != "-":
                 command = (f"palyra-journal ingest {shlex.quote(args.db)} {shlex.quote(args.file)} "

@@ -75,6 +75,7 @@ sha256: Callable[[Any], bytes]
 chain_hashes: Callable[[str, Any], list[str]]
 verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
 topk: Callable[..., Any]
+ulids: Callable[[int, int, int], tuple[list[str], int]]
 cpu_info: Callable[[], dict[str, Any]]
 
 
