@@ -1,4 +1,4 @@
-"""PERFORMANCE.md section 5: ``state_at(v)`` on a canvas with 10 000 versions is independent of v.
+"""benchmarks/README.md section 5: ``state_at(v)`` on a canvas with 10 000 versions is independent of v.
 
 Workload: one canvas, a task board of 120 items (about 12 KB of canonical JSON), edited over
 10 000 versions by small agent-form and RFC 6902 patches that keep its size steady, with the default

@@ -1,4 +1,4 @@
-"""The hash chain kernels on their own (PERFORMANCE.md sections 1 and 2, below the store).
+"""The hash chain kernels on their own (benchmarks/README.md sections 1 and 2, below the store).
 
 Workloads, each implementation on the same rows in the same run:
 ``chain_hashes 10000``: hash 10 000 events with ~330-byte canonical payloads: ours native (rows
@@ -26,7 +26,7 @@ N_VERIFY = 100_000
 
 
 def make_rows(n: int) -> list[tuple]:
-    """Events shaped like PERFORMANCE.md's workload: ~330-byte payloads, 10 % non-ASCII text."""
+    """Events shaped like benchmarks/README.md's workload: ~330-byte payloads, 10 % non-ASCII text."""
     rows = []
     for i in range(n):
         note = "résumé envoyé à l'équipe ✓" if i % 10 == 0 else "summary sent to the team"

@@ -1,4 +1,4 @@
-"""PERFORMANCE.md section 5: ``claim_due`` claims per second with 1 and 4 worker processes.
+"""benchmarks/README.md section 5: ``claim_due`` claims per second with 1 and 4 worker processes.
 
 Workload: one file holding N jobs that are all due (10 000 with PALYRA_BENCH_SCALE=full, 2 000
 quick); workers call ``claim_due(limit=64)`` until nothing is left. Every round starts from a copy

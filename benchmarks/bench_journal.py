@@ -1,4 +1,4 @@
-"""PERFORMANCE.md sections 1 and 2: appending and verifying, against the raw-SQLite floor and peers.
+"""benchmarks/README.md sections 1 and 2: appending and verifying, against the raw-SQLite floor and peers.
 
 Every workload runs on a fresh file per round with the store's pragmas (WAL, synchronous=NORMAL)
 and the real schema (indexes and triggers), so the floor pays what we pay in SQLite:
@@ -10,7 +10,7 @@ and the real schema (indexes and triggers), so the floor pays what we pay in SQL
   on their work), and a Python hashlib loop that recomputes the chain from the columns.
 
 Scaled for a shared 2-core machine: 5 000 events appended in batches (1 000 one transaction
-each) and 30 000 verified with --quick; PALYRA_BENCH_SCALE=full runs PERFORMANCE.md's 100 000 and
+each) and 30 000 verified with --quick; PALYRA_BENCH_SCALE=full runs benchmarks/README.md's 100 000 and
 1 000 000. Run: ``python -m pytest benchmarks/bench_journal.py --benchmark-only``.
 """
 

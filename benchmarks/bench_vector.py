@@ -1,4 +1,4 @@
-"""PERFORMANCE.md section 3: exact top-k (k = 10), one query at a time, against the peers.
+"""benchmarks/README.md section 3: exact top-k (k = 10), one query at a time, against the peers.
 
 Every size holds random unit float32 vectors generated once with a fixed seed; each implementation
 runs on that same matrix in the same run: ours (native kernel), numpy (``M @ q`` + argpartition +
@@ -7,7 +7,7 @@ search, sqlite-vec ``vec0`` KNN (cosine = dot on unit vectors). A peer that cann
 loaded is skipped with the reason (the report lists it as missing). ``scan 1000000x384`` compares
 our top-k with numpy's bare matvec (no selection): the memory-bandwidth floor.
 
-Sizes: 10k/100k x 64/384 and 1M x 64/384 by default; every size of PERFORMANCE.md (10k, 100k, 1M x
+Sizes: 10k/100k x 64/384 and 1M x 64/384 by default; every size of benchmarks/README.md (10k, 100k, 1M x
 64, 384, 1536, skipping matrices above ~6 GB) with ``PALYRA_BENCH_SCALE=full``.
 
 Some machines set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow a current numpy: they are removed

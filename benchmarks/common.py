@@ -1,7 +1,7 @@
 """What every benchmark shares: the scale of the run and the tags the report reads.
 
 ``PALYRA_BENCH_SCALE=quick`` (default) keeps every workload small enough for a 2-core machine in
-about two minutes; ``full`` runs the sizes of PERFORMANCE.md. Each benchmark calls :func:`describe`
+about two minutes; ``full`` runs the sizes of benchmarks/README.md. Each benchmark calls :func:`describe`
 so that ``python -m benchmarks.report`` can put it in the right table and compute its ratios.
 """
 
@@ -22,7 +22,7 @@ def describe(benchmark, *, section: int, workload: str, impl: str, role: str, it
              x: float | None = None, **extra) -> None:
     """Tag a pytest-benchmark result for the report.
 
-    section   the PERFORMANCE.md section (1 appends, 2 verify, 3 vectors, 4 hybrid, 5 domains)
+    section   the benchmarks/README.md section (1 appends, 2 verify, 3 vectors, 4 hybrid, 5 domains)
     workload  the table row group, e.g. "append_many" or "topk 100000x384"
     impl      who ran: "palyra native", "palyra python", "raw sqlite3", "numpy", "faiss", ...
     role      "ours", "floor" (what this library cannot go below) or "peer"

@@ -1,4 +1,4 @@
-"""Benchmark-wide setup. PERFORMANCE.md: some machines set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE,
+"""Benchmark-wide setup. benchmarks/README.md: some machines set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE,
 which slow a current numpy; the benchmark process unsets both before numpy loads, so that the numpy
 peer runs its best kernel (the vector benchmark records which one ran). Tests leave them alone."""
 

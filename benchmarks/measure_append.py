@@ -1,4 +1,4 @@
-"""Quick ratios for PERFORMANCE.md section 1: ours against the raw-SQLite floor, same process.
+"""Quick ratios for benchmarks/README.md section 1: ours against the raw-SQLite floor, same process.
 
 Each workload runs ``ROUNDS`` alternating rounds (ours, floor, ours, floor, ...) on fresh files,
 and the ratio of the median rates is printed (1.0 = as fast as the floor). The floor is the one of

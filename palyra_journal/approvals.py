@@ -1,4 +1,4 @@
-"""Approvals (CANVAS_CRON_APPROVALS.md "Approvals"): human-in-the-loop requests and decisions.
+"""Approvals (docs/approvals.md): human-in-the-loop requests and decisions.
 
 Why it is built this way:
 
@@ -6,7 +6,7 @@ Why it is built this way:
   decision once, guarded in SQL (``WHERE decision IS NULL``) and by a trigger, because decisions
   are evidence: a second resolve raises :class:`AlreadyResolvedError` and changes nothing.
 * ``request_summary``, ``reason``, ``policy_snapshot`` and ``prompt`` pass through the journal's
-  redaction before they are stored (JOURNAL.md "Redaction"): a summary quoting
+  redaction before they are stored (docs/journal.md "Redaction"): a summary quoting
   ``oauth_refresh_token=...`` or a prompt holding ``{"cookie": ...}`` never reaches the file.
 * :meth:`ApprovalStore.standing_decision` reads the table, so a ``session`` or ``timeboxed``
   decision survives restarts; ``once`` decisions never apply again.
@@ -44,7 +44,7 @@ STANDING_DECISIONS = ("allow", "deny")
 
 @dataclass(frozen=True)
 class ApprovalRecord:
-    """One approval request and its decision (API.md); ``decision`` is None while pending.
+    """One approval request and its decision (docs/api.md); ``decision`` is None while pending.
 
     ``request_summary``, ``reason``, ``policy_snapshot`` and ``prompt`` are the stored, redacted
     values (``policy_snapshot`` and ``prompt`` as Python objects).

@@ -1,4 +1,4 @@
-"""Canvas (CANVAS_CRON_APPROVALS.md "Canvas"): versioned JSON documents with time travel.
+"""Canvas (docs/canvas.md): versioned JSON documents with time travel.
 
 Why it is built this way:
 
@@ -89,7 +89,7 @@ _PATCHES_BETWEEN = ("SELECT patch_json FROM canvas_patches WHERE canvas_id = ? A
 # ---------------------------------------------------------------------------------------- records
 @dataclass(frozen=True)
 class CanvasSnapshot:
-    """A canvas at one version (API.md); ``state`` is the document as Python objects."""
+    """A canvas at one version (docs/api.md); ``state`` is the document as Python objects."""
 
     canvas_id: str
     session_id: str
@@ -108,7 +108,7 @@ class CanvasSnapshot:
 
 @dataclass(frozen=True)
 class CanvasPatchRecord:
-    """One stored change (API.md): ``patch`` is the patch as given (agent form or RFC 6902 array);
+    """One stored change (docs/api.md): ``patch`` is the patch as given (agent form or RFC 6902 array);
     ``replace_state`` and ``restore`` store ``[{"op": "replace", "path": "", "value": state}]``."""
 
     canvas_id: str

@@ -1,4 +1,4 @@
-"""Cron (CANVAS_CRON_APPROVALS.md "Cron"): jobs, atomic claiming of due runs, leases, retries.
+"""Cron (docs/cron.md): jobs, atomic claiming of due runs, leases, retries.
 
 Why it is built this way:
 
@@ -63,7 +63,7 @@ _ACTIVE = "status IN ('accepted', 'running')"
 # ---------------------------------------------------------------------------------------- records
 @dataclass(frozen=True)
 class CronJobRecord:
-    """One cron job (API.md). ``schedule`` is a CronSchedule, Every or At; ``queued_run`` is the
+    """One cron job (docs/api.md). ``schedule`` is a CronSchedule, Every or At; ``queued_run`` is the
     slot (Unix ms) of the tick waiting for the active run to end under ``queue_one``, or None."""
 
     job_id: str
@@ -94,7 +94,7 @@ class CronJobRecord:
 
 @dataclass(frozen=True)
 class CronRunRecord:
-    """One run of a job (API.md); ``status`` is one of :data:`RUN_STATUSES`."""
+    """One run of a job (docs/api.md); ``status`` is one of :data:`RUN_STATUSES`."""
 
     run_id: str
     job_id: str
@@ -226,7 +226,7 @@ class _Tick:
 
 # ---------------------------------------------------------------------------------------- store
 class CronStore:
-    """``store.cron``: the cron facade of a JournalStore (API.md "Cron")."""
+    """``store.cron``: the cron facade of a JournalStore (docs/api.md "Cron")."""
 
     def __init__(self, store: "JournalStore") -> None:
         self.store = store

@@ -5,7 +5,7 @@ list of :class:`Op` (checking its shape) and applies such a list to a JSON docum
 raise :class:`InvalidPatchError` naming the operation's index and path, so an agent that sent a bad
 patch can tell which operation to fix.
 
-Forms (CANVAS_CRON_APPROVALS.md, "Patch language"):
+Forms (docs/canvas.md, "The patch language"):
 
 * the agent form ``{"v": 1, "ops": [...]}`` with ``add`` / ``replace`` / ``remove`` only, a
   non-empty list, ``v`` the integer 1, ``value`` required for add/replace and refused for remove;

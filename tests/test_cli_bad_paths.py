@@ -191,7 +191,7 @@ def test_every_subcommand_refuses_a_bad_path_and_changes_nothing(kind, tmp_path,
             if kind == "missing":
                 assert f"no database at {db!r}" in err, (argv, err)
             continue
-        # the documented exception: a create command makes the database (API.md "Opening")
+        # the documented exception: a create command makes the database (docs/api.md "Opening")
         assert code == 0, (argv, out, err)
         with JournalStore.open(db, read_only=True) as store:
             assert store.verify().ok

@@ -1,4 +1,4 @@
-"""Memory ingest, validation, get/list/update/delete/purge (MEMORY.md "Ingest", API.md "Memory")."""
+"""Memory ingest, validation, get/list/update/delete/purge (docs/memory.md "Ingest", docs/api.md "Memory")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hybrid search: FTS query builder, ranking, fusion, scope, snippets, query cache (MEMORY.md)."""
+"""Hybrid search: FTS query builder, ranking, fusion, scope, snippets, query cache (docs/memory.md)."""
 
 from __future__ import annotations
 

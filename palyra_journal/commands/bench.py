@@ -8,13 +8,13 @@ from . import add_command, emit
 def register(sub) -> None:
     p = add_command(
         sub, "bench", "run the benchmark suite against its peers and write a report",
-        run, description="Run every PERFORMANCE.md workload against the raw-SQLite floor and the "
+        run, description="Run every benchmarks/README.md workload against the raw-SQLite floor and the "
         "peer libraries in one run, and write report.md (tables of medians and ratios, targets met or "
         "not) plus PNG plots. Peers that are not installed are listed as missing; install them with "
         "`pip install 'palyra-journal[bench]'`.")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes on 2 cores (default)")
-    g.add_argument("--full", action="store_true", help="the sizes of PERFORMANCE.md, up to ~20 minutes")
+    g.add_argument("--full", action="store_true", help="the sizes of benchmarks/README.md, up to ~20 minutes")
     p.add_argument("--out", metavar="DIR", help="where to write report.md and the plots (default: a temp dir)")
     p.add_argument("-k", dest="select", metavar="EXPR", help="only benchmarks matching this pytest -k expression")
 

@@ -1,4 +1,4 @@
-"""Hash chain v1 (JOURNAL.md) in Python: the reference for ``csrc/chain.c``.
+"""Hash chain v1 (docs/journal.md) in Python: the reference for ``csrc/chain.c``.
 
 The envelope's members are already in RFC 8785 order, and JCS of a nested value is its own JCS, so
 the canonical envelope is assembled by splicing the stored ``payload_json`` between the other

@@ -3,7 +3,7 @@
 The store only needs ``model_name``, ``dimensions``, ``version`` and a batch ``embed()``; which
 model is behind them is the caller's choice. Three are shipped:
 
-* :class:`HashEmbeddingProvider`: the default, needs no model, bit-exact as MEMORY.md specifies;
+* :class:`HashEmbeddingProvider`: the default, needs no model, bit-exact as docs/memory.md specifies;
 * :class:`RandomProjectionProvider`: a seeded random projection of the bag of words, for benchmarks
   and tests that want realistic dimensions (384, 1536) with similar texts close together;
 * :class:`SentenceTransformerProvider`: a sentence-transformers model the user already has on disk
@@ -52,7 +52,7 @@ def tokens(text: str) -> list[str]:
 
 
 class HashEmbeddingProvider:
-    """Signed feature hashing of whitespace tokens (MEMORY.md, "The default embedding provider").
+    """Signed feature hashing of whitespace tokens (docs/memory.md, "The default embedding provider").
 
     For each token ``d = SHA-256(token)``: bucket ``d[0] mod dims``, sign ``+1`` when ``d[1]`` is
     even, magnitude ``1 + d[2]/255``; the sum is L2-normalized (an all-zero vector stays zero).

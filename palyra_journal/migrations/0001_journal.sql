@@ -1,4 +1,4 @@
--- The event journal (JOURNAL.md): append-only rows chained by SHA-256.
+-- The event journal (docs/journal.md): append-only rows chained by SHA-256.
 CREATE TABLE journal_events (
     seq                INTEGER PRIMARY KEY,
     event_id           TEXT NOT NULL UNIQUE,

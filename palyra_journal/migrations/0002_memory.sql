@@ -1,4 +1,4 @@
--- Memory (MEMORY.md): items, their FTS5 index, their embeddings, and maintenance figures.
+-- Memory (docs/memory.md): items, their FTS5 index, their embeddings, and maintenance figures.
 CREATE TABLE memory_items (
     memory_id          TEXT PRIMARY KEY,
     principal          TEXT NOT NULL,

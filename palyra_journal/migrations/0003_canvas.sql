@@ -1,4 +1,4 @@
--- Canvas (CANVAS_CRON_APPROVALS.md "Canvas"): the latest state per canvas, one patch row per
+-- Canvas (docs/canvas.md): the latest state per canvas, one patch row per
 -- version >= 2, and full snapshots at version 1, every canvas_snapshot_interval-th version and at
 -- restores. Patches and snapshots are append-only: the history is evidence.
 CREATE TABLE canvas_state (

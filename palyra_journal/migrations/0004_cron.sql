@@ -1,4 +1,4 @@
--- Cron (CANVAS_CRON_APPROVALS.md "Cron"): jobs, their runs, and pending retries / queued runs.
+-- Cron (docs/cron.md): jobs, their runs, and pending retries / queued runs.
 -- A job's schedule is JSON ({"type":"cron"|"every"|"at", ...}). next_slot_unix_ms is the slot the
 -- schedule fires next; next_run_at_unix_ms is that slot plus its jitter (when it becomes due).
 CREATE TABLE cron_jobs (

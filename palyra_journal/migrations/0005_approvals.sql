@@ -1,4 +1,4 @@
--- Approvals (CANVAS_CRON_APPROVALS.md "Approvals"): human-in-the-loop requests and their decisions.
+-- Approvals (docs/approvals.md): human-in-the-loop requests and their decisions.
 -- A request is pending while decision IS NULL; a decision is written once and never changes.
 -- request_summary and reason are stored redacted; policy_snapshot_json and prompt_json hold the
 -- canonical JSON of the redacted values.
