@@ -13,6 +13,7 @@ from .errors import (
     AlreadyResolvedError, BackendUnavailableError, ConcurrencyError, CorruptVectorError,
     DuplicateIdError, InvalidPatchError, InvalidPathError, InvalidPayloadError,
     InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotFoundError, PayloadTooLargeError,
+    ProofError,
     ReadOnlyError, SchemaError, SchemaTooNewError, StorageFullError, VersionConflictError,
     CanvasClosedError, IntegrityError,
 )
@@ -36,6 +37,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "tlog":  # the verifiable journal (docs/verifiable.md), loaded on first use
+        return importlib.import_module(".tlog", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'palyra_journal' has no attribute {name!r}")
@@ -54,5 +57,6 @@ __all__ = [
     "DuplicateIdError", "NotFoundError", "VersionConflictError", "InvalidPatchError",
     "InvalidScheduleError", "InvalidStateError", "AlreadyResolvedError", "ConcurrencyError", "SchemaError",
     "NotADatabaseError", "SchemaTooNewError", "ReadOnlyError", "StorageFullError",
-    "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError", *_LAZY,
+    "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError",
+    "ProofError", "tlog", *_LAZY,
 ]

@@ -105,3 +105,8 @@ class CorruptVectorError(JournalError):
 
 class BackendUnavailableError(JournalError, ImportError):
     """PALYRA_JOURNAL_BACKEND=native was asked for but the extension is not built."""
+
+
+class ProofError(JournalError):
+    """A Merkle proof, a signed checkpoint or a key that does not verify (docs/verifiable.md);
+    the message names what failed."""

@@ -28,6 +28,8 @@ from . import kernels
 from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
 from .ids import new_ulid, new_ulids
 from .progress import Progress
+from .tlog.log import check_tree
+from .tlog.tiles import record_leaves
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
@@ -609,6 +611,7 @@ class Journal:
                     if "event_id" in str(exc):
                         raise self._duplicate_error(conn, b) from None
                     raise
+                record_leaves(conn, rows)  # the Merkle tiles these rows complete (tlog/tiles.py)
             except BaseException:
                 if nested:
                     conn.execute("ROLLBACK TO pj_journal_batch")
@@ -726,7 +729,8 @@ class Journal:
 
     # ------------------------------------------------------------------ verifying
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None,
-               expected_head: Any = None, progress: bool = False) -> VerifyReport:
+               expected_head: Any = None, progress: bool = False, checkpoint: str | None = None,
+               verifier_key: str | None = None) -> VerifyReport:
         """Recompute the chain over ``[from_seq, to_seq]`` and report the first problem.
 
         Rows are streamed in batches of :data:`VERIFY_BATCH`, each checked by one
@@ -808,8 +812,11 @@ class Journal:
                     cur.close()
                     if bad is None and expect <= hi:  # rows missing at the end of the range
                         bad = (expect, "seq_gap")
+            tree_bad = check_tree(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
         if head_bad is not None and (bad is None or head_bad < bad[0]):
             bad = (head_bad, "head_mismatch")
+        if tree_bad is not None and (bad is None or tree_bad[0] is None or tree_bad[0] < bad[0]):
+            bad = tree_bad
         if bad is None:
             return VerifyReport(True, checked, None, None, head)
         return VerifyReport(False, checked, bad[0], bad[1], head)

@@ -314,9 +314,11 @@ class JournalStore:
         return self._journal.ingest_jsonl(source, batch_size=batch_size, progress=progress)
 
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head=None,
-               progress: bool = False):
+               progress: bool = False, checkpoint: str | None = None,
+               verifier_key: str | None = None):
         return self._journal.verify(from_seq=from_seq, to_seq=to_seq, expected_head=expected_head,
-                                    progress=progress)
+                                    progress=progress, checkpoint=checkpoint,
+                                    verifier_key=verifier_key)
 
     def head(self):
         return self._journal.head()
@@ -334,6 +336,24 @@ class JournalStore:
 
     def export_jsonl(self, destination, *, after_seq: int = 0) -> int:
         return self._journal.export_jsonl(destination, after_seq=after_seq)
+
+    # ------------------------------------------------------------------ the verifiable journal
+    def tree_head(self, size: int | None = None):
+        """Root of the Merkle tree of the first ``size`` events (docs/verifiable.md)."""
+        from .tlog import log
+        return log.tree_head(self, size)
+
+    def inclusion_proof(self, seq: int, size: int | None = None):
+        from .tlog import log
+        return log.inclusion_proof(self, seq, size)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list:
+        from .tlog import log
+        return log.consistency_proof(self, old_size, new_size)
+
+    def sign_checkpoint(self, signer_key: str, origin: str, *, size: int | None = None) -> str:
+        from .tlog import log
+        return log.sign_checkpoint(self, signer_key, origin, size=size)
 
     # ------------------------------------------------------------------ maintenance
     def checkpoint(self, mode: str = "passive") -> tuple[int, int, int]:

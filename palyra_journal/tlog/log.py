@@ -1,0 +1,159 @@
+"""The verifiable journal of one store: tree heads, proofs, signed checkpoints, the verify check.
+
+These are the bodies of ``store.tree_head``, ``store.inclusion_proof``, ``store.consistency_proof``,
+``store.sign_checkpoint`` and of the tree part of ``store.verify`` (docs/verifiable.md). Each call
+reads the tree size once and serves every hash from :mod:`.tiles`; a file from before the tree
+has its tiles built first (written, when the store is writable).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidPayloadError, ProofError
+from . import proofs, tiles
+from .hashing import EMPTY_ROOT
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode("ascii")
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """The tree of the first ``size`` events and its ``root`` (32 bytes)."""
+
+    size: int
+    root: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "root": _b64(self.root), "root_hex": self.root.hex()}
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Event ``leaf_index + 1`` (seq) is in the tree of ``tree_size``: its ``leaf_hash`` and the
+    RFC 9162 audit path ``hashes`` (bottom-up)."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"leaf_index": self.leaf_index, "tree_size": self.tree_size,
+                "leaf_hash": _b64(self.leaf_hash), "hashes": [_b64(h) for h in self.hashes]}
+
+
+def _int_arg(name: str, value: Any, low: int) -> int:
+    if type(value) is not int or value < low:
+        raise InvalidPayloadError(f"{name} must be an int >= {low}, got {value!r:.60}")
+    return value
+
+
+def _ready(store: Any) -> None:
+    """Build the tiles a file from before the tree lacks (a read-only store cannot)."""
+    if tiles.tiles_lag(store):
+        if store.read_only:
+            raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
+                             "(or run `palyra-journal tlog build`)")
+        tiles.build_tiles(store)
+
+
+def _size(conn: Any, size: Any, name: str = "size") -> tuple[int, int]:
+    """``(size, journal size)`` with ``size`` None meaning the journal's."""
+    current = tiles.tree_size(conn)
+    if size is None:
+        return current, current
+    _int_arg(name, size, 0)
+    if size > current:
+        raise ProofError(f"{name} {size} is beyond the journal's {current} events")
+    return size, current
+
+
+def tree_head(store: Any, size: int | None = None) -> TreeHead:
+    """The root of the tree of the first ``size`` events (None: all of them)."""
+    _ready(store)
+    with store.read() as conn:
+        size, _ = _size(conn, size)
+        node = tiles.reader(store).nodes_source(conn, size)
+        return TreeHead(size, proofs.range_hash(node, 0, size) if size else EMPTY_ROOT)
+
+
+def inclusion_proof(store: Any, seq: int, size: int | None = None) -> InclusionProof:
+    """The proof that event ``seq`` is in the tree of ``size`` events (None: all of them)."""
+    _int_arg("seq", seq, 1)
+    _ready(store)
+    with store.read() as conn:
+        size, _ = _size(conn, size)
+        if seq > size:
+            raise ProofError(f"seq {seq} is not in a tree of {size} events")
+        node = tiles.reader(store).nodes_source(conn, size)
+        return InclusionProof(seq - 1, size, node(0, seq - 1),
+                              proofs.inclusion_path(node, seq - 1, size))
+
+
+def consistency_proof(store: Any, old_size: int, new_size: int | None = None) -> list[bytes]:
+    """The proof that the tree of ``old_size`` events is a prefix of the tree of ``new_size``."""
+    _int_arg("old_size", old_size, 0)
+    _ready(store)
+    with store.read() as conn:
+        new_size, _ = _size(conn, new_size, "new_size")
+        if old_size > new_size:
+            raise ProofError(f"old_size {old_size} is larger than new_size {new_size}")
+        node = tiles.reader(store).nodes_source(conn, new_size)
+        return proofs.consistency_path(node, old_size, new_size)
+
+
+def sign_checkpoint(store: Any, signer_key: str, origin: str, *, size: int | None = None) -> str:
+    """A C2SP signed checkpoint of the tree of ``size`` events (None: all), as note text."""
+    from . import notes
+    notes.parse_signer(signer_key)  # bad keys and origins fail before any work
+    notes.check_origin(origin)
+    head = tree_head(store, size)
+    return notes.sign_note(notes.checkpoint_text(origin, head.size, head.root), signer_key)
+
+
+def check_tree(store: Any, conn: Any, from_seq: int, to_seq: int, last_seq: int,
+               checkpoint: str | None, verifier_key: str | None) -> tuple[int | None, str] | None:
+    """The tree part of ``verify``: ``(seq, reason)`` of the first problem, or None.
+
+    ``bad_signature`` (seq None) when the checkpoint does not open with ``verifier_key``;
+    ``tree_mismatch`` at the first seq of a stored tile that disagrees with the leaves of
+    ``[from_seq, to_seq]`` (or of a tile stored past the last event: a truncated journal);
+    ``checkpoint_mismatch`` at the checkpoint's last seq when the file's tree at that size has
+    another root, or the file holds fewer events. An append-only growth passes: the checkpoint
+    root is linked to today's root by a consistency proof.
+    """
+    cp = None
+    if checkpoint is not None:
+        from . import notes
+        if verifier_key is None:
+            raise InvalidPayloadError("verify(checkpoint=...) needs verifier_key= to check it")
+        notes.parse_verifier(verifier_key)  # a malformed key is bad input, not a bad signature
+        try:
+            cp = notes.open_checkpoint(checkpoint, verifier_key)
+        except ProofError:
+            return None, "bad_signature"
+    bad = tiles.first_mismatch(conn, from_seq, to_seq) if to_seq >= from_seq else None
+    if bad is None and to_seq == last_seq and tiles.built_tiles(conn) > last_seq >> tiles.TILE_HEIGHT:
+        bad = ((last_seq >> tiles.TILE_HEIGHT) << tiles.TILE_HEIGHT) + 1
+    if bad is not None:
+        return bad, "tree_mismatch"
+    if cp is None:
+        return None
+    if cp.size > last_seq:
+        return max(last_seq + 1, 1), "checkpoint_mismatch"
+    if tiles.built_tiles(conn) < last_seq >> tiles.TILE_HEIGHT:
+        raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
+                         "(or run `palyra-journal tlog build`) to check a checkpoint")
+    node = tiles.TreeReader().nodes_source(conn, last_seq)  # no cache: verify reads the file
+    head = proofs.range_hash(node, 0, last_seq) if last_seq else EMPTY_ROOT
+    proof = proofs.consistency_path(node, cp.size, last_seq)
+    try:
+        proofs.verify_consistency(cp.size, last_seq, cp.root, head, proof)
+    except ProofError:
+        return max(cp.size, 1), "checkpoint_mismatch"
+    return None

@@ -1,0 +1,267 @@
+"""The tree's storage: full 256-wide tiles (C2SP tlog-tiles numbering) kept in step with the journal.
+
+A tile at level L, index N holds the tree level 8L hashes N·256 … N·256+255 (level 0: leaf
+hashes), plus, so that a proof needs one row per 8 levels, the 254 interior hashes above them
+and the root of its subtree (``migrations/0006_tlog.sql``). Only **full** tiles are stored, and
+stored once: a tile is written in the transaction of the append that completes it
+(:func:`record_leaves`, called from the journal's one insert path), from the batch in memory and
+the <= 255 rows before it. The partial tiles of the right edge are derived on demand
+(:class:`TreeReader`), so an append that completes no tile costs nothing here.
+
+Tiles always cover a prefix of the journal. An older file has none: :func:`build_tiles` builds
+them, in transactions of :data:`BUILD_CHUNK_TILES` tiles, resuming where a previous run stopped;
+until then appends leave the tiles alone (the prefix is not theirs to extend).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import weakref
+from collections import OrderedDict
+from typing import Any, Sequence
+
+from ..errors import IntegrityError, ProofError
+from ..progress import Progress
+from . import hashing
+from .hashing import HASH_SIZE
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+TILE_BYTES = TILE_WIDTH * HASH_SIZE
+#: Offset (in hashes) of interior level k = 0..7 inside a stored tile's ``nodes``.
+LEVEL_OFFSET = tuple(2 * TILE_WIDTH - (2 * TILE_WIDTH >> k) for k in range(TILE_HEIGHT))
+NODES_BYTES = (2 * TILE_WIDTH - 2) * HASH_SIZE
+#: Tiles built per transaction by :func:`build_tiles` (65 536 events).
+BUILD_CHUNK_TILES = 256
+#: Full tiles kept in memory per store (16 KiB each).
+CACHE_TILES = 1024
+
+LEAF_FIELDS = ("seq", "event_id", "kind", "actor", "session_id", "run_id", "principal",
+               "device_id", "channel", "timestamp_unix_ms", "payload_json")
+_LEAF_ROWS = (f"SELECT {', '.join(LEAF_FIELDS)} FROM journal_events "
+              "WHERE seq >= ? AND seq <= ? ORDER BY seq")
+_INSERT = "INSERT INTO tlog_tiles (level, idx, root, nodes) VALUES (?, ?, ?, ?)"
+_HAS_TILE = "SELECT 1 FROM tlog_tiles WHERE level = ? AND idx = ?"
+_NEXT_TILE = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_tiles WHERE level = ?"
+_ROOTS = "SELECT idx, root FROM tlog_tiles WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
+_NODES = "SELECT nodes FROM tlog_tiles WHERE level = ? AND idx = ?"
+_TREE_SIZE = "SELECT COALESCE(MAX(seq), 0) FROM journal_events"
+
+
+def tile_of(entries: bytes) -> tuple[bytes, bytes]:
+    """``(root, nodes)`` of a full tile from its 256 entries."""
+    above = hashing.subtree(entries)
+    return above[-HASH_SIZE:], entries + above[:-HASH_SIZE]
+
+
+def leaf_rows(conn: sqlite3.Connection, first_leaf: int, count: int) -> list[tuple]:
+    """The rows of leaves ``first_leaf .. first_leaf+count-1`` (``LEAF_FIELDS``), all present."""
+    rows = conn.execute(_LEAF_ROWS, (first_leaf + 1, first_leaf + count)).fetchall()
+    if len(rows) != count:
+        raise IntegrityError(f"journal_events is missing rows between seq {first_leaf + 1} and "
+                             f"{first_leaf + count} (found {len(rows)} of {count}): run verify")
+    return rows
+
+
+def _insert(conn: sqlite3.Connection, level: int, first_idx: int, entries: bytes) -> None:
+    """Store the full tiles ``first_idx, ...`` of ``level`` from their concatenated entries, then
+    the tiles of the levels above that they complete."""
+    count = len(entries) // TILE_BYTES
+    conn.executemany(_INSERT, [(level, first_idx + j, *tile_of(entries[j * TILE_BYTES:
+                                                                          (j + 1) * TILE_BYTES]))
+                               for j in range(count)])
+    p0, p1 = first_idx >> TILE_HEIGHT, (first_idx + count) >> TILE_HEIGHT
+    if p1 > p0:
+        roots = conn.execute(_ROOTS, (level, p0 << TILE_HEIGHT, p1 << TILE_HEIGHT)).fetchall()
+        if len(roots) != (p1 - p0) << TILE_HEIGHT:
+            raise IntegrityError(f"tlog_tiles is missing tiles of level {level} below index "
+                                 f"{p1 << TILE_HEIGHT}: run verify")
+        _insert(conn, level + 1, p0, b"".join(r[1] for r in roots))
+
+
+def record_leaves(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """The journal's hook: store the tiles that the just-inserted ``rows`` (consecutive seqs,
+    ``LEAF_FIELDS`` first) complete, in the caller's transaction. Does nothing when no tile
+    completes, or when the tiles lag behind (an older file: :func:`build_tiles` catches up)."""
+    if not rows:
+        return
+    first = rows[0][0] - 1
+    t0, t1 = first >> TILE_HEIGHT, (first + len(rows)) >> TILE_HEIGHT
+    if t0 == t1 or (t0 and conn.execute(_HAS_TILE, (0, t0 - 1)).fetchone() is None):
+        return
+    start = t0 << TILE_HEIGHT
+    leaves = hashing.leaf_hashes(leaf_rows(conn, start, first - start)) if first > start else b""
+    leaves += hashing.leaf_hashes(rows, 0, (t1 << TILE_HEIGHT) - first)
+    _insert(conn, 0, t0, leaves)
+
+
+def tree_size(conn: sqlite3.Connection) -> int:
+    """The number of leaves: the last seq (seqs have no gaps; verify reports one)."""
+    return conn.execute(_TREE_SIZE).fetchone()[0]
+
+
+def built_tiles(conn: sqlite3.Connection) -> int:
+    """How many level-0 tiles are stored (they form a prefix)."""
+    return conn.execute(_NEXT_TILE, (0,)).fetchone()[0]
+
+
+def tiles_lag(store: Any) -> int:
+    """How many events lie in full tiles not built yet (0 when the tree is current)."""
+    with store.read() as conn:
+        return max(0, (tree_size(conn) >> TILE_HEIGHT) - built_tiles(conn)) << TILE_HEIGHT
+
+
+def build_tiles(store: Any, *, progress: bool = False) -> int:
+    """Build the tiles an older journal lacks (the migration of docs/verifiable.md); returns how
+    many events it covered. One transaction per :data:`BUILD_CHUNK_TILES` tiles, so an
+    interrupted build keeps what it committed and the next call resumes there."""
+    lag = tiles_lag(store)
+    if not lag:
+        return 0
+    done = 0
+    with Progress("tlog tiles", lag, enabled=progress) as bar:
+        while True:
+            with store.write() as conn:
+                want = tree_size(conn) >> TILE_HEIGHT
+                have = built_tiles(conn)
+                if have >= want:
+                    break
+                stop = min(want, have + BUILD_CHUNK_TILES)
+                first = have << TILE_HEIGHT
+                rows = leaf_rows(conn, first, (stop - have) << TILE_HEIGHT)
+                _insert(conn, 0, have, hashing.leaf_hashes(rows))
+            done += len(rows)
+            bar.update(len(rows))
+    return done
+
+
+# ------------------------------------------------------------------------------------ reading
+class TreeReader:
+    """``node(level, index)`` for a tree of a given size, from stored tiles and derived partial
+    ones. Both are immutable once they exist (the journal is append-only), so each store keeps
+    one cache across calls: an LRU of full tiles and the partial tiles last derived."""
+
+    def __init__(self) -> None:
+        self.full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self.partial: OrderedDict[tuple[int, int, int], list[bytes]] = OrderedDict()
+
+    def nodes_source(self, conn: sqlite3.Connection, size: int):
+        """A ``node(level, index)`` function over the tree of ``size`` leaves (see proofs.py)."""
+        def node(level: int, index: int) -> bytes:
+            tile_level, k = divmod(level, TILE_HEIGHT)
+            n = (index << k) >> TILE_HEIGHT
+            pos = index - (n << (TILE_HEIGHT - k))
+            width = (size >> (TILE_HEIGHT * tile_level)) - (n << TILE_HEIGHT)
+            if width >= TILE_WIDTH:
+                off = (LEVEL_OFFSET[k] + pos) * HASH_SIZE
+                return self._full(conn, tile_level, n)[off:off + HASH_SIZE]
+            levels = self._partial(conn, tile_level, n, width)
+            return levels[k][pos * HASH_SIZE:(pos + 1) * HASH_SIZE]
+        return node
+
+    def _full(self, conn: sqlite3.Connection, level: int, idx: int) -> bytes:
+        key = (level, idx)
+        nodes = self.full.get(key)
+        if nodes is not None:
+            self.full.move_to_end(key)
+            return nodes
+        row = conn.execute(_NODES, key).fetchone()
+        if row is None or len(row[0]) != NODES_BYTES:
+            raise ProofError(f"tile {level}/{idx} is missing or damaged: run verify "
+                             "(or tlog.build_tiles on a file from before the tree)")
+        nodes = bytes(row[0])
+        self.full[key] = nodes
+        if len(self.full) > CACHE_TILES:
+            self.full.popitem(last=False)
+        return nodes
+
+    def _partial(self, conn: sqlite3.Connection, level: int, idx: int, width: int) -> list[bytes]:
+        key = (level, idx, width)
+        levels = self.partial.get(key)
+        if levels is not None:
+            return levels
+        first = idx << TILE_HEIGHT
+        if level == 0:
+            entries = hashing.leaf_hashes(leaf_rows(conn, first, width))
+        else:
+            rows = conn.execute(_ROOTS, (level - 1, first, first + width)).fetchall()
+            if len(rows) != width:
+                raise ProofError(f"tiles of level {level - 1} from index {first} are missing: "
+                                 "run verify (or tlog.build_tiles)")
+            entries = b"".join(r[1] for r in rows)
+        levels = [entries]
+        while len(levels[-1]) >= 2 * HASH_SIZE:
+            below = levels[-1]
+            levels.append(hashing.node_hashes(below[:len(below) // (2 * HASH_SIZE) * 2 * HASH_SIZE]))
+        self.partial[key] = levels
+        if len(self.partial) > 4 * TILE_HEIGHT:
+            self.partial.popitem(last=False)
+        return levels
+
+
+_READERS: "weakref.WeakKeyDictionary[Any, TreeReader]" = weakref.WeakKeyDictionary()
+
+
+def reader(store: Any) -> TreeReader:
+    """The store's :class:`TreeReader` (one per store, made on first use)."""
+    r = _READERS.get(store)
+    if r is None:
+        r = _READERS[store] = TreeReader()
+    return r
+
+
+# ------------------------------------------------------------------------------------ checking
+def first_mismatch(conn: sqlite3.Connection, from_seq: int, to_seq: int) -> int | None:
+    """The first seq of the first stored tile that disagrees with the leaves of
+    ``[from_seq, to_seq]`` (rebuilt from the rows), or None. Tiles past the built prefix are not
+    there yet (an older file), not a mismatch; a hole in the prefix is."""
+    built = built_tiles(conn)
+    full = min(to_seq >> TILE_HEIGHT, built)
+    t = (from_seq - 1) >> TILE_HEIGHT
+    level_roots: list[tuple[int, bytes]] = []
+    while t < full:
+        stop = min(full, t + BUILD_CHUNK_TILES)
+        rows = conn.execute(_LEAF_ROWS, ((t << TILE_HEIGHT) + 1, stop << TILE_HEIGHT)).fetchall()
+        leaves = hashing.leaf_hashes(rows)
+        stored = conn.execute(
+            "SELECT idx, root, nodes FROM tlog_tiles WHERE level = 0 AND idx >= ? AND idx < ? "
+            "ORDER BY idx", (t, stop)).fetchall()
+        by_idx = {r[0]: r for r in stored}
+        for j in range(stop - t):
+            entries = leaves[j * TILE_BYTES:(j + 1) * TILE_BYTES]
+            row = by_idx.get(t + j)
+            if len(entries) != TILE_BYTES or row is None \
+                    or (bytes(row[1]), bytes(row[2])) != tile_of(entries):
+                return ((t + j) << TILE_HEIGHT) + 1
+            level_roots.append((t + j, bytes(row[1])))
+        t = stop
+    return _upper_mismatch(conn, level_roots)
+
+
+def _upper_mismatch(conn: sqlite3.Connection, below: list[tuple[int, bytes]]) -> int | None:
+    """Check the tiles above the checked level-0 tiles against their (checked) children."""
+    level = 1
+    while below:
+        groups: dict[int, list[tuple[int, bytes]]] = {}
+        for idx, root in below:
+            groups.setdefault(idx >> TILE_HEIGHT, []).append((idx, root))
+        above: list[tuple[int, bytes]] = []
+        for parent, children in sorted(groups.items()):
+            row = conn.execute("SELECT root, nodes FROM tlog_tiles WHERE level = ? AND idx = ?",
+                               (level, parent)).fetchone()
+            complete = len(children) == TILE_WIDTH
+            if row is None:
+                if complete:
+                    return (parent << (TILE_HEIGHT * (level + 1))) + 1
+                continue  # a partial group, or children checked only in part: nothing stored
+            entries = bytes(row[1])[:TILE_BYTES]
+            for idx, root in children:
+                off = (idx - (parent << TILE_HEIGHT)) * HASH_SIZE
+                if entries[off:off + HASH_SIZE] != root:
+                    return (idx << (TILE_HEIGHT * level)) + 1
+            if (bytes(row[0]), bytes(row[1])) != tile_of(entries):
+                return (parent << (TILE_HEIGHT * (level + 1))) + 1
+            above.append((parent, bytes(row[0])))
+        below = above
+        level += 1
+    return None
