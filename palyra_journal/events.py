@@ -383,6 +383,7 @@ class Journal:
                 if "event_id" in str(exc):
                     raise DuplicateIdError(f"event_id {event_id!r} already exists") from None
                 raise
+            record_leaves(conn, (row,))  # the Merkle tiles this row completes (tlog/tiles.py)
         return _new_tuple(EventRecord, row)
 
     def append_many(self, events: Iterable[dict]) -> list[EventRecord]:

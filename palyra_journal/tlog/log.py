@@ -149,11 +149,13 @@ def check_tree(store: Any, conn: Any, from_seq: int, to_seq: int, last_seq: int,
     if tiles.built_tiles(conn) < last_seq >> tiles.TILE_HEIGHT:
         raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
                          "(or run `palyra-journal tlog build`) to check a checkpoint")
+    if cp.size == 0:
+        return None if cp.root == EMPTY_ROOT else (1, "checkpoint_mismatch")
     node = tiles.TreeReader().nodes_source(conn, last_seq)  # no cache: verify reads the file
-    head = proofs.range_hash(node, 0, last_seq) if last_seq else EMPTY_ROOT
+    head = proofs.range_hash(node, 0, last_seq)
     proof = proofs.consistency_path(node, cp.size, last_seq)
     try:
         proofs.verify_consistency(cp.size, last_seq, cp.root, head, proof)
     except ProofError:
-        return max(cp.size, 1), "checkpoint_mismatch"
+        return cp.size, "checkpoint_mismatch"
     return None

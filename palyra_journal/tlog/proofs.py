@@ -185,12 +185,12 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         if old_root != new_root:
             raise ProofError(f"trees of the same size {old_size} have different roots "
                              f"{_b64(old_root)} and {_b64(new_root)}")
+        if old_size == 0 and old_root != EMPTY_ROOT:
+            raise ProofError(f"the empty tree's root is {_b64(EMPTY_ROOT)}, not {_b64(old_root)}")
         return
-    if old_size == 0:
-        if proof:
-            raise ProofError(f"a consistency proof from the empty tree is empty, got "
-                             f"{len(proof)} hashes")
-        return
+    if old_size == 0:  # RFC 9162 defines proofs for 0 < old_size < new_size only
+        raise ProofError(f"there is no consistency proof from the empty tree (to size {new_size}): "
+                         "every tree extends it")
     if not proof:
         raise ProofError(f"consistency proof from {old_size} to {new_size} is empty")
     if old_size & (old_size - 1) == 0:  # step 2: a power of two starts from its own root
