@@ -55,7 +55,9 @@ def _int_arg(name: str, value: Any, low: int) -> int:
 
 def _ready(store: Any) -> None:
     """Build the tiles a file from before the tree lacks (a read-only store cannot)."""
-    if tiles.tiles_lag(store):
+    with store.read() as conn:
+        lag = tiles.built_tiles(conn) < tiles.tree_size(conn) >> tiles.TILE_HEIGHT
+    if lag:
         if store.read_only:
             raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
                              "(or run `palyra-journal tlog build`)")
@@ -63,7 +65,7 @@ def _ready(store: Any) -> None:
 
 
 def _size(conn: Any, size: Any, name: str = "size") -> tuple[int, int]:
-    """``(size, journal size)`` with ``size`` None meaning the journal's."""
+    """``(size, the file's tree size)``, ``size`` None meaning the file's."""
     current = tiles.tree_size(conn)
     if size is None:
         return current, current
@@ -77,8 +79,8 @@ def tree_head(store: Any, size: int | None = None) -> TreeHead:
     """The root of the tree of the first ``size`` events (None: all of them)."""
     _ready(store)
     with store.read() as conn:
-        size, _ = _size(conn, size)
-        node = tiles.reader(store).nodes_source(conn, size)
+        size, stored = _size(conn, size)
+        node = tiles.reader(store).nodes_source(conn, size, stored)
         return TreeHead(size, proofs.range_hash(node, 0, size) if size else EMPTY_ROOT)
 
 
@@ -87,10 +89,10 @@ def inclusion_proof(store: Any, seq: int, size: int | None = None) -> InclusionP
     _int_arg("seq", seq, 1)
     _ready(store)
     with store.read() as conn:
-        size, _ = _size(conn, size)
+        size, stored = _size(conn, size)
         if seq > size:
             raise ProofError(f"seq {seq} is not in a tree of {size} events")
-        node = tiles.reader(store).nodes_source(conn, size)
+        node = tiles.reader(store).nodes_source(conn, size, stored)
         return InclusionProof(seq - 1, size, node(0, seq - 1),
                               proofs.inclusion_path(node, seq - 1, size))
 
@@ -100,10 +102,10 @@ def consistency_proof(store: Any, old_size: int, new_size: int | None = None) ->
     _int_arg("old_size", old_size, 0)
     _ready(store)
     with store.read() as conn:
-        new_size, _ = _size(conn, new_size, "new_size")
+        new_size, stored = _size(conn, new_size, "new_size")
         if old_size > new_size:
             raise ProofError(f"old_size {old_size} is larger than new_size {new_size}")
-        node = tiles.reader(store).nodes_source(conn, new_size)
+        node = tiles.reader(store).nodes_source(conn, new_size, stored)
         return proofs.consistency_path(node, old_size, new_size)
 
 

@@ -29,9 +29,12 @@ def range_hash(node: NodeFn, start: int, end: int) -> bytes:
     decomposition, folded from the right."""
     if end <= start:
         return EMPTY_ROOT
+    size = end - start
+    if not size & (size - 1):  # one complete subtree
+        level = size.bit_length() - 1
+        return node(level, start >> level)
     parts = []
     pos = start
-    size = end - start
     for level in range(size.bit_length() - 1, -1, -1):
         if size >> level & 1:
             parts.append(node(level, pos >> level))
@@ -43,18 +46,23 @@ def range_hash(node: NodeFn, start: int, end: int) -> bytes:
 
 
 def inclusion_path(node: NodeFn, index: int, size: int) -> list[bytes]:
-    """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, bottom-up."""
-    path: list[bytes] = []
-    start, end = 0, size
-    while end - start > 1:
-        k = _largest_power_below(end - start)
-        if index < start + k:
-            path.append(range_hash(node, start + k, end))
-            end = start + k
+    """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, bottom-up.
+
+    Unrolled from the RFC's recursion: below level ``inner`` (the highest bit where ``index``
+    and ``size - 1`` differ) the sibling at each level is one node, except that the last may
+    reach past the right edge (then it is the hash of what is there); above it, the path takes
+    the left sibling at each level where ``index`` has a 1 bit."""
+    inner = (index ^ (size - 1)).bit_length()
+    path = []
+    for level in range(inner):
+        sibling = (index >> level) ^ 1
+        if (sibling + 1) << level <= size:
+            path.append(node(level, sibling))
         else:
-            path.append(range_hash(node, start, start + k))
-            start += k
-    path.reverse()
+            path.append(range_hash(node, sibling << level, size))
+    for level in range(inner, size.bit_length()):
+        if index >> level & 1:
+            path.append(node(level, (index >> level) - 1))
     return path
 
 

@@ -42,10 +42,11 @@ _LEAF_ROWS = (f"SELECT {', '.join(LEAF_FIELDS)} FROM journal_events "
               "WHERE seq >= ? AND seq <= ? ORDER BY seq")
 _INSERT = "INSERT INTO tlog_tiles (level, idx, root, nodes) VALUES (?, ?, ?, ?)"
 _HAS_TILE = "SELECT 1 FROM tlog_tiles WHERE level = ? AND idx = ?"
-_NEXT_TILE = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_tiles WHERE level = ?"
+# Bare MAX() keeps SQLite's min/max optimization (one index probe); COALESCE around it would scan.
+_LAST_TILE = "SELECT MAX(idx) FROM tlog_tiles WHERE level = ?"
 _ROOTS = "SELECT idx, root FROM tlog_tiles WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
 _NODES = "SELECT nodes FROM tlog_tiles WHERE level = ? AND idx = ?"
-_TREE_SIZE = "SELECT COALESCE(MAX(seq), 0) FROM journal_events"
+_TREE_SIZE = "SELECT MAX(seq) FROM journal_events"
 
 
 def tile_of(entries: bytes) -> tuple[bytes, bytes]:
@@ -97,12 +98,13 @@ def record_leaves(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> No
 
 def tree_size(conn: sqlite3.Connection) -> int:
     """The number of leaves: the last seq (seqs have no gaps; verify reports one)."""
-    return conn.execute(_TREE_SIZE).fetchone()[0]
+    return conn.execute(_TREE_SIZE).fetchone()[0] or 0
 
 
 def built_tiles(conn: sqlite3.Connection) -> int:
     """How many level-0 tiles are stored (they form a prefix)."""
-    return conn.execute(_NEXT_TILE, (0,)).fetchone()[0]
+    last = conn.execute(_LAST_TILE, (0,)).fetchone()[0]
+    return 0 if last is None else last + 1
 
 
 def tiles_lag(store: Any) -> int:
@@ -145,18 +147,26 @@ class TreeReader:
         self.full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self.partial: OrderedDict[tuple[int, int, int], list[bytes]] = OrderedDict()
 
-    def nodes_source(self, conn: sqlite3.Connection, size: int):
-        """A ``node(level, index)`` function over the tree of ``size`` leaves (see proofs.py)."""
+    def nodes_source(self, conn: sqlite3.Connection, size: int, stored_size: int | None = None):
+        """A ``node(level, index)`` function over the tree of ``size`` leaves (see proofs.py).
+
+        ``stored_size`` is the file's tree size (default ``size``): a tile full in it is stored,
+        and a complete node is the same in every tree that holds it, so a past tree reads its
+        right edge from tiles completed since; only the file's own right edge is derived."""
+        stored = size if stored_size is None else stored_size
+        full, partial = self._full, self._partial
+        cache = self.full
+
         def node(level: int, index: int) -> bytes:
             tile_level, k = divmod(level, TILE_HEIGHT)
             n = (index << k) >> TILE_HEIGHT
             pos = index - (n << (TILE_HEIGHT - k))
-            width = (size >> (TILE_HEIGHT * tile_level)) - (n << TILE_HEIGHT)
+            width = (stored >> (TILE_HEIGHT * tile_level)) - (n << TILE_HEIGHT)
             if width >= TILE_WIDTH:
                 off = (LEVEL_OFFSET[k] + pos) * HASH_SIZE
-                return self._full(conn, tile_level, n)[off:off + HASH_SIZE]
-            levels = self._partial(conn, tile_level, n, width)
-            return levels[k][pos * HASH_SIZE:(pos + 1) * HASH_SIZE]
+                nodes = cache.get((tile_level, n)) or full(conn, tile_level, n)
+                return nodes[off:off + HASH_SIZE]
+            return partial(conn, tile_level, n, width)[k][pos * HASH_SIZE:(pos + 1) * HASH_SIZE]
         return node
 
     def _full(self, conn: sqlite3.Connection, level: int, idx: int) -> bytes:
