@@ -9,8 +9,9 @@ has its tiles built first (written, when the store is writable).
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import InvalidPayloadError, ProofError
 from . import proofs, tiles
@@ -53,60 +54,62 @@ def _int_arg(name: str, value: Any, low: int) -> int:
     return value
 
 
-def _ready(store: Any) -> None:
-    """Build the tiles a file from before the tree lacks (a read-only store cannot)."""
+@contextmanager
+def _tree(store: Any) -> Iterator[tuple[Any, int, tiles.TreeReader]]:
+    """``(conn, the file's tree size, reader)`` under the store's read lock, the tiles of a file
+    from before the tree built first (a read-only store cannot build them)."""
     with store.read() as conn:
-        lag = tiles.built_tiles(conn) < tiles.tree_size(conn) >> tiles.TILE_HEIGHT
-    if lag:
-        if store.read_only:
-            raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
-                             "(or run `palyra-journal tlog build`)")
-        tiles.build_tiles(store)
+        current, built = tiles.sizes(conn)
+        if built >= current >> tiles.TILE_HEIGHT:
+            yield conn, current, tiles.reader(store)
+            return
+    if store.read_only:
+        raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
+                         "(or run `palyra-journal tlog build`)")
+    tiles.build_tiles(store)
+    with store.read() as conn:
+        yield conn, tiles.tree_size(conn), tiles.reader(store)
 
 
-def _size(conn: Any, size: Any, name: str = "size") -> tuple[int, int]:
-    """``(size, the file's tree size)``, ``size`` None meaning the file's."""
-    current = tiles.tree_size(conn)
+def _size(size: Any, current: int, name: str = "size") -> int:
+    """``size`` checked against the file's tree size ``current``; None means ``current``."""
     if size is None:
-        return current, current
+        return current
     _int_arg(name, size, 0)
     if size > current:
         raise ProofError(f"{name} {size} is beyond the journal's {current} events")
-    return size, current
+    return size
 
 
 def tree_head(store: Any, size: int | None = None) -> TreeHead:
     """The root of the tree of the first ``size`` events (None: all of them)."""
-    _ready(store)
-    with store.read() as conn:
-        size, stored = _size(conn, size)
-        node = tiles.reader(store).nodes_source(conn, size, stored)
-        return TreeHead(size, proofs.range_hash(node, 0, size) if size else EMPTY_ROOT)
+    with _tree(store) as (conn, current, r):
+        size = _size(size, current)
+        node = r.nodes_source(conn, size, current)
+        return TreeHead(size, proofs.range_hash(node, 0, size, r.memo()) if size else EMPTY_ROOT)
 
 
 def inclusion_proof(store: Any, seq: int, size: int | None = None) -> InclusionProof:
     """The proof that event ``seq`` is in the tree of ``size`` events (None: all of them)."""
     _int_arg("seq", seq, 1)
-    _ready(store)
-    with store.read() as conn:
-        size, stored = _size(conn, size)
+    with _tree(store) as (conn, current, r):
+        size = _size(size, current)
         if seq > size:
             raise ProofError(f"seq {seq} is not in a tree of {size} events")
-        node = tiles.reader(store).nodes_source(conn, size, stored)
+        node = r.nodes_source(conn, size, current)
         return InclusionProof(seq - 1, size, node(0, seq - 1),
-                              proofs.inclusion_path(node, seq - 1, size))
+                              proofs.inclusion_path(node, seq - 1, size, r.memo()))
 
 
 def consistency_proof(store: Any, old_size: int, new_size: int | None = None) -> list[bytes]:
     """The proof that the tree of ``old_size`` events is a prefix of the tree of ``new_size``."""
     _int_arg("old_size", old_size, 0)
-    _ready(store)
-    with store.read() as conn:
-        new_size, stored = _size(conn, new_size, "new_size")
+    with _tree(store) as (conn, current, r):
+        new_size = _size(new_size, current, "new_size")
         if old_size > new_size:
             raise ProofError(f"old_size {old_size} is larger than new_size {new_size}")
-        node = tiles.reader(store).nodes_source(conn, new_size, stored)
-        return proofs.consistency_path(node, old_size, new_size)
+        node = r.nodes_source(conn, new_size, current)
+        return proofs.consistency_path(node, old_size, new_size, r.memo())
 
 
 def sign_checkpoint(store: Any, signer_key: str, origin: str, *, size: int | None = None) -> str:

@@ -23,16 +23,22 @@ def _largest_power_below(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def range_hash(node: NodeFn, start: int, end: int) -> bytes:
+def range_hash(node: NodeFn, start: int, end: int, memo: dict | None = None) -> bytes:
     """MTH(D[start:end]) for a range whose ``start`` is a multiple of a power of two >= its size
     (every range RFC 9162's recursions visit is): the complete subtrees of its binary
-    decomposition, folded from the right."""
+    decomposition, folded from the right. ``memo`` keeps them across calls: the hash of a range
+    never changes in an append-only log, and the right edge's ranges recur in every proof."""
     if end <= start:
         return EMPTY_ROOT
     size = end - start
     if not size & (size - 1):  # one complete subtree
         level = size.bit_length() - 1
         return node(level, start >> level)
+    if memo is not None:
+        h = memo.get((start, end))
+        if h is None:
+            h = memo[(start, end)] = range_hash(node, start, end)
+        return h
     parts = []
     pos = start
     for level in range(size.bit_length() - 1, -1, -1):
@@ -45,7 +51,7 @@ def range_hash(node: NodeFn, start: int, end: int) -> bytes:
     return h
 
 
-def inclusion_path(node: NodeFn, index: int, size: int) -> list[bytes]:
+def inclusion_path(node: NodeFn, index: int, size: int, memo: dict | None = None) -> list[bytes]:
     """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, bottom-up.
 
     Unrolled from the RFC's recursion: below level ``inner`` (the highest bit where ``index``
@@ -59,14 +65,15 @@ def inclusion_path(node: NodeFn, index: int, size: int) -> list[bytes]:
         if (sibling + 1) << level <= size:
             path.append(node(level, sibling))
         else:
-            path.append(range_hash(node, sibling << level, size))
+            path.append(range_hash(node, sibling << level, size, memo))
     for level in range(inner, size.bit_length()):
         if index >> level & 1:
             path.append(node(level, (index >> level) - 1))
     return path
 
 
-def consistency_path(node: NodeFn, old_size: int, new_size: int) -> list[bytes]:
+def consistency_path(node: NodeFn, old_size: int, new_size: int,
+                     memo: dict | None = None) -> list[bytes]:
     """PROOF(old_size, D[0:new_size]) of RFC 9162 §2.1.4.1 (empty when old is 0 or new)."""
     if old_size == 0 or old_size == new_size:
         return []
@@ -76,14 +83,14 @@ def consistency_path(node: NodeFn, old_size: int, new_size: int) -> list[bytes]:
         n = end - start
         if m == n:
             if not complete:
-                proof.append(range_hash(node, start, end))
+                proof.append(range_hash(node, start, end, memo))
             break
         k = _largest_power_below(n)
         if m <= k:
-            proof.append(range_hash(node, start + k, end))
+            proof.append(range_hash(node, start + k, end, memo))
             end = start + k
         else:
-            proof.append(range_hash(node, start, start + k))
+            proof.append(range_hash(node, start, start + k, memo))
             m -= k
             start += k
             complete = False

@@ -107,6 +107,16 @@ def built_tiles(conn: sqlite3.Connection) -> int:
     return 0 if last is None else last + 1
 
 
+_SIZES = ("SELECT (SELECT MAX(seq) FROM journal_events), "
+          "(SELECT MAX(idx) FROM tlog_tiles WHERE level = 0)")
+
+
+def sizes(conn: sqlite3.Connection) -> tuple[int, int]:
+    """``(tree size, level-0 tiles stored)`` in one statement."""
+    n, last = conn.execute(_SIZES).fetchone()
+    return n or 0, 0 if last is None else last + 1
+
+
 def tiles_lag(store: Any) -> int:
     """How many events lie in full tiles not built yet (0 when the tree is current)."""
     with store.read() as conn:
@@ -146,6 +156,13 @@ class TreeReader:
     def __init__(self) -> None:
         self.full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self.partial: OrderedDict[tuple[int, int, int], list[bytes]] = OrderedDict()
+        self.ranges: dict[tuple[int, int], bytes] = {}  # proofs.range_hash's memo
+
+    def memo(self) -> dict[tuple[int, int], bytes]:
+        """The memo of range hashes (bounded: emptied when it grows past 4096 entries)."""
+        if len(self.ranges) > 4096:
+            self.ranges.clear()
+        return self.ranges
 
     def nodes_source(self, conn: sqlite3.Connection, size: int, stored_size: int | None = None):
         """A ``node(level, index)`` function over the tree of ``size`` leaves (see proofs.py).
