@@ -4,7 +4,8 @@ tiles, proofs per second, past tree heads, and the migration of an older file.
 - tile maintenance: ``append_many`` (batches of 1 000) and ``append`` with the tiles, against the
   same store with the tile hook switched off (floor "no tiles"), on fresh files, same run;
 - inclusion proofs/s and ``tree_head(size)`` for random past sizes on an N-event journal (the
-  store's tile cache warm, as in a server answering proofs);
+  store's tile cache warm, as in a server answering proofs), beside the cheapest store call
+  (``store.head()``) as the yardstick of per-call overhead on the machine of the run;
 - migration: ``build_tiles`` over an N-event file that has none, against one native
   ``leaf_hashes`` call over the same rows already in memory (the target's reference) and against
   the SELECT of those rows plus that call.
@@ -112,6 +113,20 @@ def test_inclusion_proofs(benchmark, tree_db):
                 prove(s)
         describe(benchmark, section=SECTION, workload=f"tlog inclusion proofs {N_TREE}",
                  impl="palyra native", role="ours", items=PROOFS)
+        benchmark.pedantic(job, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+def test_one_query_store_call(benchmark, tree_db):
+    """The cheapest store call (``store.head()``: one indexed probe under the store lock), as the
+    yardstick of what any per-proof API call costs on this machine at this moment."""
+    with JournalStore.open(tree_db) as store:
+        head = store.head
+
+        def job():
+            for _ in range(PROOFS):
+                head()
+        describe(benchmark, section=SECTION, workload=f"tlog inclusion proofs {N_TREE}",
+                 impl="store.head() (one-query call)", role="floor", items=PROOFS)
         benchmark.pedantic(job, rounds=ROUNDS, iterations=1, warmup_rounds=1)
 
 
