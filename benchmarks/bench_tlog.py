@@ -102,46 +102,39 @@ def tree_db(workdir):
     return path
 
 
-def test_inclusion_proofs(benchmark, tree_db):
-    rng = random.Random(1)
-    seqs = [rng.randint(1, N_TREE) for _ in range(PROOFS)]
+def _per_call(benchmark, tree_db, method: str, args: list, *, workload: str, impl: str,
+              role: str) -> None:
+    """Time ``store.<method>(arg)`` for each of ``args`` on the tree journal, cache warm."""
     with JournalStore.open(tree_db) as store:
-        prove = store.inclusion_proof
+        fn = getattr(store, method)
 
         def job():
-            for s in seqs:
-                prove(s)
-        describe(benchmark, section=SECTION, workload=f"tlog inclusion proofs {N_TREE}",
-                 impl="palyra native", role="ours", items=PROOFS)
+            for a in args:
+                fn(*a)
+        describe(benchmark, section=SECTION, workload=workload, impl=impl, role=role,
+                 items=len(args))
         benchmark.pedantic(job, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+def test_inclusion_proofs(benchmark, tree_db):
+    rng = random.Random(1)
+    _per_call(benchmark, tree_db, "inclusion_proof",
+              [(rng.randint(1, N_TREE),) for _ in range(PROOFS)],
+              workload=f"tlog inclusion proofs {N_TREE}", impl="palyra native", role="ours")
 
 
 def test_one_query_store_call(benchmark, tree_db):
     """The cheapest store call (``store.head()``: one indexed probe under the store lock), as the
     yardstick of what any per-proof API call costs on this machine at this moment."""
-    with JournalStore.open(tree_db) as store:
-        head = store.head
-
-        def job():
-            for _ in range(PROOFS):
-                head()
-        describe(benchmark, section=SECTION, workload=f"tlog inclusion proofs {N_TREE}",
-                 impl="store.head() (one-query call)", role="floor", items=PROOFS)
-        benchmark.pedantic(job, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    _per_call(benchmark, tree_db, "head", [()] * PROOFS,
+              workload=f"tlog inclusion proofs {N_TREE}", impl="store.head() (one-query call)",
+              role="floor")
 
 
 def test_tree_head_past_sizes(benchmark, tree_db):
     rng = random.Random(2)
-    sizes = [rng.randint(1, N_TREE) for _ in range(HEADS)]
-    with JournalStore.open(tree_db) as store:
-        head = store.tree_head
-
-        def job():
-            for s in sizes:
-                head(s)
-        describe(benchmark, section=SECTION, workload=f"tlog tree_head(size) {N_TREE}",
-                 impl="palyra native", role="ours", items=HEADS)
-        benchmark.pedantic(job, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    _per_call(benchmark, tree_db, "tree_head", [(rng.randint(1, N_TREE),) for _ in range(HEADS)],
+              workload=f"tlog tree_head(size) {N_TREE}", impl="palyra native", role="ours")
 
 
 def _without_tiles(src, dst):

@@ -133,6 +133,27 @@ def _hashes(name: str, hashes: object) -> list[bytes]:
     return [_check_hash(f"{name}[{i}]", h) for i, h in enumerate(hashes)]
 
 
+def _walk(fn: int, sn: int, path: list[bytes], what: str):
+    """The walk up the tree shared by RFC 9162 §2.1.3.2 and §2.1.4.2: yields each hash of
+    ``path`` with True when it is a left sibling (hash it before the running value), False when a
+    right one; ``fn``/``sn`` are the node and last-node indexes; the path must end at the root."""
+    for c in path:
+        if sn == 0:
+            raise ProofError(f"{what} has too many hashes")
+        if fn & 1 or fn == sn:
+            yield c, True
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            yield c, False
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError(f"{what} has too few hashes")
+
+
 def inclusion_length(index: int, size: int) -> int:
     """How many hashes PATH(index, size) holds: the inner levels plus the right border."""
     inner = (index ^ (size - 1)).bit_length()
@@ -152,22 +173,10 @@ def root_from_inclusion(leaf_hash: bytes, leaf_index: int, tree_size: int,
     if len(path) != want:
         raise ProofError(f"an inclusion proof for leaf {leaf_index} in a tree of size {tree_size} "
                          f"has {want} hashes, got {len(path)}")
-    fn, sn, r = leaf_index, tree_size - 1, leaf_hash
-    for p in path:
-        if sn == 0:
-            raise ProofError("inclusion proof is longer than the path to the root")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("inclusion proof is shorter than the path to the root")
+    r = leaf_hash
+    what = f"inclusion proof for leaf {leaf_index} in a tree of size {tree_size}"
+    for c, left in _walk(leaf_index, tree_size - 1, path, what):
+        r = node_hash(c, r) if left else node_hash(r, c)
     return r
 
 
@@ -215,23 +224,12 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         fn >>= 1
         sn >>= 1
     fr = sr = proof[0]
-    for c in proof[1:]:
-        if sn == 0:
-            raise ProofError(f"consistency proof from {old_size} to {new_size} has too many "
-                             "hashes")
-        if fn & 1 or fn == sn:
+    for c, left in _walk(fn, sn, proof[1:], f"consistency proof from {old_size} to {new_size}"):
+        if left:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
         else:
             sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(f"consistency proof from {old_size} to {new_size} has too few hashes")
     if fr != old_root:
         raise ProofError(f"consistency proof leads to old root {_b64(fr)}, not {_b64(old_root)}")
     if sr != new_root:

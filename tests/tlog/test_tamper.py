@@ -56,6 +56,15 @@ def _rewrite_history(path, seq: int, rebuild_tiles: bool) -> None:
             assert pj.tlog.build_tiles(store) == (N // 256) * 256
 
 
+def _raw(path, *statements: str) -> None:
+    """Run ``statements`` on the file with plain sqlite3, as an attacker with write access."""
+    conn = sqlite3.connect(path)
+    for sql in statements:
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
 def _verify(path, **kwargs):
     with pj.JournalStore.open(path) as store:
         return store.verify(**kwargs)
@@ -92,11 +101,7 @@ def test_honest_growth_passes_an_old_checkpoint(signed_file):
 
 def test_truncation_is_caught(signed_file):
     path, note, verifier = signed_file
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER journal_events_no_delete")
-    conn.execute("DELETE FROM journal_events WHERE seq > 500")
-    conn.commit()
-    conn.close()
+    _raw(path, "DROP TRIGGER journal_events_no_delete", "DELETE FROM journal_events WHERE seq > 500")
     rep = _verify(path)  # the shorter chain is valid, but tile 1 covers events that are gone
     assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "tree_mismatch", 257)
     rep = _verify(path, checkpoint=note, verifier_key=verifier)
@@ -127,11 +132,8 @@ def test_a_checkpoint_that_does_not_open_is_bad_signature(signed_file):
 
 def test_a_damaged_tile_is_a_tree_mismatch_at_its_first_event(signed_file):
     path, note, verifier = signed_file
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER tlog_tiles_no_update")
-    conn.execute("UPDATE tlog_tiles SET nodes = zeroblob(16320) WHERE level = 0 AND idx = 1")
-    conn.commit()
-    conn.close()
+    _raw(path, "DROP TRIGGER tlog_tiles_no_update",
+         "UPDATE tlog_tiles SET nodes = zeroblob(16320) WHERE level = 0 AND idx = 1")
     rep = _verify(path)
     assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "tree_mismatch", 257)
     assert _verify(path, from_seq=1, to_seq=200).ok  # outside the range checked
