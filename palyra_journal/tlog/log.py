@@ -61,14 +61,20 @@ def _tree(store: Any) -> Iterator[tuple[Any, int, tiles.TreeReader]]:
     with store.read() as conn:
         current, built = tiles.sizes(conn)
         if built >= current >> tiles.TILE_HEIGHT:
-            yield conn, current, tiles.reader(store)
+            yield conn, current, _reader(store, conn)
             return
     if store.read_only:
         raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
                          "(or run `palyra-journal tlog build`)")
     tiles.build_tiles(store)
     with store.read() as conn:
-        yield conn, tiles.tree_size(conn), tiles.reader(store)
+        yield conn, tiles.tree_size(conn), _reader(store, conn)
+
+
+def _reader(store: Any, conn: Any) -> tiles.TreeReader:
+    """The store's cached reader; a fresh one inside an open transaction, whose rows and tiles
+    may still be rolled back and must not outlive it in a cache."""
+    return tiles.TreeReader() if conn.in_transaction else tiles.reader(store)
 
 
 def _size(size: Any, current: int, name: str = "size") -> int:
@@ -151,9 +157,9 @@ def check_tree(store: Any, conn: Any, from_seq: int, to_seq: int, last_seq: int,
         return None
     if cp.size > last_seq:
         return max(last_seq + 1, 1), "checkpoint_mismatch"
-    if tiles.built_tiles(conn) < last_seq >> tiles.TILE_HEIGHT:
-        raise ProofError(f"the tree of {store.path!r} is not built yet: open it writable once "
-                         "(or run `palyra-journal tlog build`) to check a checkpoint")
+    if tiles.built_tiles(conn) < last_seq >> tiles.TILE_HEIGHT:  # a file from before the tree
+        return None if tiles.root_from_leaves(conn, cp.size) == cp.root else \
+            (cp.size, "checkpoint_mismatch")
     if cp.size == 0:
         return None if cp.root == EMPTY_ROOT else (1, "checkpoint_mismatch")
     node = tiles.TreeReader().nodes_source(conn, last_seq)  # no cache: verify reads the file

@@ -237,6 +237,27 @@ def reader(store: Any) -> TreeReader:
     return r
 
 
+def root_from_leaves(conn: sqlite3.Connection, size: int) -> bytes:
+    """The root of the first ``size`` leaves rehashed from their rows, without tiles (a file whose
+    tiles are not built): a stack of complete subtrees, merged as the leaves stream in."""
+    stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
+    for start in range(0, size, BUILD_CHUNK_TILES * TILE_WIDTH):
+        count = min(size - start, BUILD_CHUNK_TILES * TILE_WIDTH)
+        leaves = hashing.leaf_hashes(leaf_rows(conn, start, count))
+        for i in range(0, len(leaves), HASH_SIZE):
+            height, h = 0, leaves[i:i + HASH_SIZE]
+            while stack and stack[-1][0] == height:
+                h = hashing.node_hash(stack.pop()[1], h)
+                height += 1
+            stack.append((height, h))
+    if not stack:
+        return hashing.EMPTY_ROOT
+    h = stack[-1][1]
+    for _, left in reversed(stack[:-1]):
+        h = hashing.node_hash(left, h)
+    return h
+
+
 # ------------------------------------------------------------------------------------ checking
 def first_mismatch(conn: sqlite3.Connection, from_seq: int, to_seq: int) -> int | None:
     """The first seq of the first stored tile that disagrees with the leaves of

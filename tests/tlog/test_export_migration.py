@@ -11,6 +11,7 @@ import palyra_journal as pj
 from palyra_journal.tlog import hashing, tiles
 
 from . import reference as ref
+from .test_tamper import _rewrite_history
 
 
 @pytest.mark.parametrize("n", [0, 1, 255, 256, 700, 65_536 + 300])
@@ -87,3 +88,21 @@ def test_tree_reads_build_the_tiles_of_an_older_file_first(db_path, backend):
         assert tiles.tiles_lag(store) == 0
     with pj.JournalStore.open(db_path, read_only=True) as ro:
         assert ro.tree_head(999).size == 999
+
+
+def test_a_checkpoint_checks_an_unbuilt_file_from_its_leaves(db_path, backend):
+    signer, verifier = pj.tlog.generate_key("k")
+    with pj.JournalStore.open(db_path) as store:
+        store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(700)])
+        note = store.sign_checkpoint(signer, "example.com/log", size=613)
+        other = store.sign_checkpoint(signer, "example.com/log", size=700)
+    _as_older_file(db_path)
+    with pj.JournalStore.open(db_path) as store:  # migration 6 ran: no tiles yet
+        assert tiles.tiles_lag(store) == 512
+    with pj.JournalStore.open(db_path, read_only=True) as ro:
+        assert ro.verify(checkpoint=note, verifier_key=verifier).ok
+        assert ro.verify(checkpoint=other, verifier_key=verifier).ok
+    _rewrite_history(db_path, 3, rebuild_tiles=False)  # chain recomputed: only the tree can tell
+    with pj.JournalStore.open(db_path, read_only=True) as ro:
+        rep = ro.verify(checkpoint=note, verifier_key=verifier)
+    assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "checkpoint_mismatch", 613)

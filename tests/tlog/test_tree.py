@@ -126,3 +126,19 @@ def test_bad_arguments_name_the_value(store, backend):
     with pytest.raises(pj.ProofError, match="old_size 9 is larger than new_size 5"):
         store.consistency_proof(9, 5)
     assert store.tree_head(0).root == pj.tlog.EMPTY_ROOT == ref.mth([])
+
+
+def test_a_rolled_back_append_leaves_no_trace_in_the_tree(store, backend):
+    _fill(store, 300, 8)
+    with pytest.raises(RuntimeError):
+        with store.write():
+            store.append_many([{"kind": "doomed", "payload": {"i": i}} for i in range(250)])
+            store.tree_head()  # read inside the transaction that is about to roll back
+            store.inclusion_proof(520)
+            raise RuntimeError("roll back")
+    events = _fill(store, 250, 9)
+    leaves = [ref.leaf(ref.leaf_data(e)) for e in store.iter_events()]
+    assert len(leaves) == 550 and events[-1].seq == 550
+    assert store.tree_head().root == ref.mth(leaves)
+    assert store.inclusion_proof(520).hashes == ref.path(519, leaves)
+    assert store.verify().ok
