@@ -741,6 +741,8 @@ class Journal:
         ``head_mismatch`` when that row is missing or its hash differs. ``head`` is the last row
         verified good. In a store opened with ``hash_chain=False`` only the seq sequence can be
         checked (there are no hashes): gaps are reported, ``head.hash`` is the stored value.
+        The Merkle tiles and a signed ``checkpoint`` are checked by ``tlog.log.check_tree``
+        (``tree_mismatch``, ``checkpoint_mismatch``, ``bad_signature``; docs/verifiable.md).
         """
         if type(from_seq) is not int or from_seq < 1:
             raise InvalidPayloadError(f"from_seq must be an int >= 1, got {from_seq!r:.60}")
