@@ -28,7 +28,7 @@ from . import kernels
 from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
 from .ids import new_ulid, new_ulids
 from .progress import Progress
-from .tlog.log import check_tree
+from .tlog.log import TreeCheck
 from .tlog.tiles import record_leaves
 
 GENESIS_HASH = kernels.GENESIS_HASH
@@ -741,7 +741,7 @@ class Journal:
         ``head_mismatch`` when that row is missing or its hash differs. ``head`` is the last row
         verified good. In a store opened with ``hash_chain=False`` only the seq sequence can be
         checked (there are no hashes): gaps are reported, ``head.hash`` is the stored value.
-        The Merkle tiles and a signed ``checkpoint`` are checked by ``tlog.log.check_tree``
+        The Merkle tiles and a signed ``checkpoint`` are checked by ``tlog.log.TreeCheck``
         (``tree_mismatch``, ``checkpoint_mismatch``, ``bad_signature``; docs/verifiable.md).
         """
         if type(from_seq) is not int or from_seq < 1:
@@ -786,6 +786,7 @@ class Journal:
             bad: tuple[int, str] | None = None
             head: ChainHead | None = None
             total = max(0, hi - from_seq + 1)
+            tree = TreeCheck(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
             with Progress("verify", total, enabled=progress) as bar:
                 if total:
                     cur = conn.execute(_VERIFY_SELECT, (from_seq, hi))
@@ -795,6 +796,7 @@ class Journal:
                         rows = cur.fetchmany(VERIFY_BATCH)
                         if not rows:
                             break
+                        tree.feed(rows)  # the Merkle tiles' leaves, hashed beside the chain
                         if chained:
                             res = verify_chain(prev, expect, rows)
                         else:
@@ -815,7 +817,7 @@ class Journal:
                     cur.close()
                     if bad is None and expect <= hi:  # rows missing at the end of the range
                         bad = (expect, "seq_gap")
-            tree_bad = check_tree(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
+            tree_bad = tree.result(None if bad is None else bad[0])
         if head_bad is not None and (bad is None or head_bad < bad[0]):
             bad = (head_bad, "head_mismatch")
         if tree_bad is not None and (bad is None or tree_bad[0] is None or tree_bad[0] < bad[0]):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..errors import InvalidPayloadError, ProofError
-from . import proofs, tiles
+from .. import kernels
+from . import hashing, proofs, tiles
 from .hashing import EMPTY_ROOT
 
 
@@ -127,46 +128,119 @@ def sign_checkpoint(store: Any, signer_key: str, origin: str, *, size: int | Non
     return notes.sign_note(notes.checkpoint_text(origin, head.size, head.root), signer_key)
 
 
-def check_tree(store: Any, conn: Any, from_seq: int, to_seq: int, last_seq: int,
-               checkpoint: str | None, verifier_key: str | None) -> tuple[int | None, str] | None:
-    """The tree part of ``verify``: ``(seq, reason)`` of the first problem, or None.
+class TreeCheck:
+    """The tree part of ``verify``, fed the rows of the chain pass so that the rows are read once.
 
-    ``bad_signature`` (seq None) when the checkpoint does not open with ``verifier_key``;
-    ``tree_mismatch`` at the first seq of a stored tile that disagrees with the leaves of
-    ``[from_seq, to_seq]`` (or of a tile stored past the last event: a truncated journal);
-    ``checkpoint_mismatch`` at the checkpoint's last seq when the file's tree at that size has
-    another root, or the file holds fewer events. An append-only growth passes: the checkpoint
-    root is linked to today's root by a consistency proof.
+    ``feed(rows)`` takes each batch the chain pass reads (rows in ``VERIFY_FIELDS`` order, seqs
+    contiguous from ``from_seq``); with the native backend their leaves are hashed on a worker
+    thread (the kernel releases the GIL), beside the chain's own hashing. ``result(first_bad)``
+    then reports, as ``(seq, reason)`` or None:
+
+    - ``bad_signature`` (seq None) when the checkpoint does not open with ``verifier_key``;
+    - ``tree_mismatch`` at the first seq of a stored tile that disagrees with the leaves (only
+      tiles wholly before the chain's first problem ``first_bad``, which names that row more
+      precisely), a tile missing inside the built prefix, or a tile stored past the last event (a
+      truncated journal);
+    - ``checkpoint_mismatch`` at the checkpoint's size when the file's tree at that size has another
+      root (the consistency proof from the checkpoint to today's tree fails), or the file holds
+      fewer events. An append-only growth passes.
     """
-    cp = None
-    if checkpoint is not None:
-        from . import notes
-        if verifier_key is None:
-            raise InvalidPayloadError("verify(checkpoint=...) needs verifier_key= to check it")
-        notes.parse_verifier(verifier_key)  # a malformed key is bad input, not a bad signature
-        try:
-            cp = notes.open_checkpoint(checkpoint, verifier_key)
-        except ProofError:
+
+    def __init__(self, store: Any, conn: Any, from_seq: int, to_seq: int, last_seq: int,
+                 checkpoint: str | None, verifier_key: str | None):
+        self.store, self.conn, self.last_seq, self.to_seq = store, conn, last_seq, to_seq
+        self.checkpoint = None
+        self.bad_signature = False
+        if checkpoint is not None:
+            from . import notes
+            if verifier_key is None:
+                raise InvalidPayloadError("verify(checkpoint=...) needs verifier_key= to check it")
+            notes.parse_verifier(verifier_key)  # a malformed key is bad input, not a bad signature
+            try:
+                self.checkpoint = notes.open_checkpoint(checkpoint, verifier_key)
+            except ProofError:
+                self.bad_signature = True
+        self.built = tiles.built_tiles(conn)
+        self.first_tile = (from_seq - 1) >> tiles.TILE_HEIGHT
+        self.end_leaf = min(to_seq >> tiles.TILE_HEIGHT, self.built) << tiles.TILE_HEIGHT
+        self.next_leaf = self.first_tile << tiles.TILE_HEIGHT
+        self.chunks: list[Any] = []
+        self.pool = None
+        if self.next_leaf < self.end_leaf and from_seq - 1 > self.next_leaf:
+            self.feed(tiles.leaf_rows(conn, self.next_leaf, from_seq - 1 - self.next_leaf))
+
+    def feed(self, rows: list) -> None:
+        n = min(len(rows), self.end_leaf - self.next_leaf)
+        if n <= 0 or rows[0][0] != self.next_leaf + 1 or rows[n - 1][0] != self.next_leaf + n:
+            self.end_leaf = min(self.end_leaf, self.next_leaf)  # a gap: the chain reports it
+            return
+        first = self.next_leaf
+        self.next_leaf += n
+        if kernels.backend_name() == "native":
+            if self.pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self.pool = ThreadPoolExecutor(1, thread_name_prefix="pj-tree-check")
+            self.chunks.append((first, self.pool.submit(_hash_or_none, rows, n)))
+        else:
+            self.chunks.append((first, _Done(_hash_or_none(rows, n))))
+
+    def result(self, first_bad: int | None) -> tuple[int | None, str] | None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        if self.bad_signature:
             return None, "bad_signature"
-    bad = tiles.first_mismatch(conn, from_seq, to_seq) if to_seq >= from_seq else None
-    if bad is None and to_seq == last_seq and tiles.built_tiles(conn) > last_seq >> tiles.TILE_HEIGHT:
-        bad = ((last_seq >> tiles.TILE_HEIGHT) << tiles.TILE_HEIGHT) + 1
-    if bad is not None:
-        return bad, "tree_mismatch"
-    if cp is None:
+        bad = self._tiles(first_bad)
+        if bad is None and self.to_seq == self.last_seq \
+                and self.built > self.last_seq >> tiles.TILE_HEIGHT:
+            bad = ((self.last_seq >> tiles.TILE_HEIGHT) << tiles.TILE_HEIGHT) + 1
+        if bad is not None:
+            return bad, "tree_mismatch"
+        return None if self.checkpoint is None else self._checkpoint()
+
+    def _tiles(self, first_bad: int | None) -> int | None:
+        leaves = bytearray()
+        for _, future in self.chunks:
+            got = future.result()
+            if got is None:  # a row the kernel refuses (a type forged into a column): the chain
+                break        # reports it; tiles from there on are not checked
+            leaves += got
+        whole = len(leaves) // tiles.TILE_BYTES
+        if first_bad is not None:  # only tiles wholly before the chain's first problem
+            whole = min(whole, max(0, ((first_bad - 1) >> tiles.TILE_HEIGHT) - self.first_tile))
+        return tiles.first_mismatch(self.conn, self.first_tile,
+                                    bytes(leaves[:whole * tiles.TILE_BYTES]))
+
+    def _checkpoint(self) -> tuple[int, str] | None:
+        cp, conn, last_seq = self.checkpoint, self.conn, self.last_seq
+        if cp.size > last_seq:
+            return max(last_seq + 1, 1), "checkpoint_mismatch"
+        if self.built < last_seq >> tiles.TILE_HEIGHT:  # a file from before the tree
+            return None if tiles.root_from_leaves(conn, cp.size) == cp.root else \
+                (cp.size, "checkpoint_mismatch")
+        if cp.size == 0:
+            return None if cp.root == EMPTY_ROOT else (1, "checkpoint_mismatch")
+        node = tiles.TreeReader().nodes_source(conn, last_seq)  # no cache: verify reads the file
+        head = proofs.range_hash(node, 0, last_seq)
+        proof = proofs.consistency_path(node, cp.size, last_seq)
+        try:
+            proofs.verify_consistency(cp.size, last_seq, cp.root, head, proof)
+        except ProofError:
+            return cp.size, "checkpoint_mismatch"
         return None
-    if cp.size > last_seq:
-        return max(last_seq + 1, 1), "checkpoint_mismatch"
-    if tiles.built_tiles(conn) < last_seq >> tiles.TILE_HEIGHT:  # a file from before the tree
-        return None if tiles.root_from_leaves(conn, cp.size) == cp.root else \
-            (cp.size, "checkpoint_mismatch")
-    if cp.size == 0:
-        return None if cp.root == EMPTY_ROOT else (1, "checkpoint_mismatch")
-    node = tiles.TreeReader().nodes_source(conn, last_seq)  # no cache: verify reads the file
-    head = proofs.range_hash(node, 0, last_seq)
-    proof = proofs.consistency_path(node, cp.size, last_seq)
+
+
+class _Done:
+    """A finished result with the interface of a future (the pure backend hashes inline)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+def _hash_or_none(rows: list, n: int) -> bytes | None:
     try:
-        proofs.verify_consistency(cp.size, last_seq, cp.root, head, proof)
-    except ProofError:
-        return cp.size, "checkpoint_mismatch"
-    return None
+        return hashing.leaf_hashes(rows, 0, n)
+    except InvalidPayloadError:
+        return None

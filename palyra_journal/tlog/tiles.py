@@ -259,31 +259,24 @@ def root_from_leaves(conn: sqlite3.Connection, size: int) -> bytes:
 
 
 # ------------------------------------------------------------------------------------ checking
-def first_mismatch(conn: sqlite3.Connection, from_seq: int, to_seq: int) -> int | None:
-    """The first seq of the first stored tile that disagrees with the leaves of
-    ``[from_seq, to_seq]`` (rebuilt from the rows), or None. Tiles past the built prefix are not
-    there yet (an older file), not a mismatch; a hole in the prefix is."""
-    built = built_tiles(conn)
-    full = min(to_seq >> TILE_HEIGHT, built)
-    t = (from_seq - 1) >> TILE_HEIGHT
-    level_roots: list[tuple[int, bytes]] = []
-    while t < full:
-        stop = min(full, t + BUILD_CHUNK_TILES)
-        rows = conn.execute(_LEAF_ROWS, ((t << TILE_HEIGHT) + 1, stop << TILE_HEIGHT)).fetchall()
-        leaves = hashing.leaf_hashes(rows)
-        stored = conn.execute(
+def first_mismatch(conn: sqlite3.Connection, first_tile: int, leaves: bytes) -> int | None:
+    """The first seq of the first level-0 tile from ``first_tile`` on (and then of the tiles above
+    them) that is missing or differs from the tiles built from ``leaves`` (whole tiles, in order),
+    or None."""
+    count = len(leaves) // TILE_BYTES
+    checked: list[tuple[int, bytes]] = []
+    for t in range(first_tile, first_tile + count, BUILD_CHUNK_TILES):
+        stop = min(first_tile + count, t + BUILD_CHUNK_TILES)
+        stored = {r[0]: r for r in conn.execute(
             "SELECT idx, root, nodes FROM tlog_tiles WHERE level = 0 AND idx >= ? AND idx < ? "
-            "ORDER BY idx", (t, stop)).fetchall()
-        by_idx = {r[0]: r for r in stored}
-        for j in range(stop - t):
-            entries = leaves[j * TILE_BYTES:(j + 1) * TILE_BYTES]
-            row = by_idx.get(t + j)
-            if len(entries) != TILE_BYTES or row is None \
-                    or (bytes(row[1]), bytes(row[2])) != tile_of(entries):
-                return ((t + j) << TILE_HEIGHT) + 1
-            level_roots.append((t + j, bytes(row[1])))
-        t = stop
-    return _upper_mismatch(conn, level_roots)
+            "ORDER BY idx", (t, stop))}
+        for idx in range(t, stop):
+            off = (idx - first_tile) * TILE_BYTES
+            row = stored.get(idx)
+            if row is None or (bytes(row[1]), bytes(row[2])) != tile_of(leaves[off:off + TILE_BYTES]):
+                return (idx << TILE_HEIGHT) + 1
+            checked.append((idx, bytes(row[1])))
+    return _upper_mismatch(conn, checked)
 
 
 def _upper_mismatch(conn: sqlite3.Connection, below: list[tuple[int, bytes]]) -> int | None:
