@@ -137,3 +137,14 @@ def test_a_damaged_tile_is_a_tree_mismatch_at_its_first_event(signed_file):
     rep = _verify(path)
     assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "tree_mismatch", 257)
     assert _verify(path, from_seq=1, to_seq=200).ok  # outside the range checked
+
+
+def test_an_edited_row_is_named_by_the_chain_not_its_tile(signed_file):
+    path, note, verifier = signed_file
+    _raw(path, "DROP TRIGGER journal_events_no_update",
+         "UPDATE journal_events SET payload_json = '{\"i\":1}' WHERE seq = 300")
+    rep = _verify(path)
+    assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "hash_mismatch", 300)
+    _raw(path, "UPDATE journal_events SET kind = 7 WHERE seq = 290")  # a type no envelope holds
+    rep = _verify(path, checkpoint=note, verifier_key=verifier)
+    assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "hash_mismatch", 290)

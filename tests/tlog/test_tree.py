@@ -142,3 +142,14 @@ def test_a_rolled_back_append_leaves_no_trace_in_the_tree(store, backend):
     assert store.tree_head().root == ref.mth(leaves)
     assert store.inclusion_proof(520).hashes == ref.path(519, leaves)
     assert store.verify().ok
+
+
+def test_leaf_hash_of_a_dict_with_only_the_payload_value(store, backend):
+    rec = store.append("k", {"b": [1, 2], "a": "é"}, session_id="s")
+    d = rec.to_dict()
+    del d["payload_json"]
+    assert pj.tlog.leaf_hash(d) == ref.leaf(ref.leaf_data(rec))
+    with pytest.raises(pj.InvalidPayloadError, match="missing seq"):
+        pj.tlog.leaf_hash({"kind": "k"})
+    with pytest.raises(pj.InvalidPayloadError, match="EventRecord or a dict"):
+        pj.tlog.leaf_hash("k")
