@@ -103,9 +103,7 @@ def inclusion_proof(store: Any, seq: int, size: int | None = None) -> InclusionP
         size = _size(size, current)
         if seq > size:
             raise ProofError(f"seq {seq} is not in a tree of {size} events")
-        node = r.nodes_source(conn, size, current)
-        return InclusionProof(seq - 1, size, node(0, seq - 1),
-                              proofs.inclusion_path(node, seq - 1, size, r.memo()))
+        return InclusionProof(seq - 1, size, *r.inclusion(conn, seq - 1, size, current))
 
 
 def consistency_proof(store: Any, old_size: int, new_size: int | None = None) -> list[bytes]:

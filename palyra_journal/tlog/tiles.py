@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from ..errors import IntegrityError, ProofError
 from ..progress import Progress
-from . import hashing
+from . import hashing, proofs
 from .hashing import HASH_SIZE
 
 TILE_HEIGHT = 8
@@ -185,6 +185,43 @@ class TreeReader:
                 return nodes[off:off + HASH_SIZE]
             return partial(conn, tile_level, n, width)[k][pos * HASH_SIZE:(pos + 1) * HASH_SIZE]
         return node
+
+    def inclusion(self, conn: sqlite3.Connection, index: int, size: int,
+                  stored: int) -> tuple[bytes, list[bytes]]:
+        """``(leaf hash, audit path)`` of leaf ``index`` in the tree of ``size``: the path's
+        nodes of each tile level sliced from the one stored tile that holds them (the generic
+        ``proofs.inclusion_path`` over :meth:`nodes_source` for the rest)."""
+        node = self.nodes_source(conn, size, stored)
+        tile_blob: list = [None, None]  # (tile level, nodes of the stored tile or None)
+
+        def tile(level: int) -> tuple[int, bytes | None]:
+            tile_level = level >> 3
+            n = index >> (TILE_HEIGHT * tile_level + TILE_HEIGHT)
+            if tile_blob[0] != tile_level:
+                full = (stored >> (TILE_HEIGHT * tile_level)) - (n << TILE_HEIGHT) >= TILE_WIDTH
+                tile_blob[:] = [tile_level, (self.full.get((tile_level, n))
+                                             or self._full(conn, tile_level, n)) if full else None]
+            return n, tile_blob[1]
+
+        n, nodes = tile(0)
+        if nodes is None:
+            leaf = node(0, index)
+        else:
+            leaf = nodes[(index - (n << TILE_HEIGHT)) * HASH_SIZE:][:HASH_SIZE]
+        path = []
+        memo = self.memo()
+        for level, i in proofs.inclusion_nodes(index, size):
+            if (i + 1) << level > size:
+                path.append(proofs.range_hash(node, i << level, size, memo))
+                continue
+            n, nodes = tile(level)
+            if nodes is None:
+                path.append(node(level, i))
+            else:
+                k = level & 7
+                off = (LEVEL_OFFSET[k] + i - (n << (TILE_HEIGHT - k))) * HASH_SIZE
+                path.append(nodes[off:off + HASH_SIZE])
+        return leaf, path
 
     def _full(self, conn: sqlite3.Connection, level: int, idx: int) -> bytes:
         key = (level, idx)
