@@ -19,11 +19,17 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
+_native = None
+
+
 def _impl():
-    if kernels.backend_name() == "native":
+    global _native
+    if kernels.backend_name() != "native":
+        return pure_merkle
+    if _native is None:
         from ..kernels import native_merkle
-        return native_merkle
-    return pure_merkle
+        _native = native_merkle
+    return _native
 
 
 def leaf_hashes(rows: Sequence[Sequence], start: int = 0, count: int | None = None) -> bytes:
