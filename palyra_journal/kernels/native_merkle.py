@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from .._native import ffi, lib
-from ..errors import InvalidPayloadError
 from . import pure_merkle
 from .native_chain import _raise
 from .pure_merkle import HASH_SIZE, leaf_data

@@ -17,7 +17,6 @@ from typing import Any
 from ..errors import InvalidPathError, InvalidPayloadError
 from ..kernels.pure_merkle import leaf_data
 from . import log, notes, tiles
-from .hashing import HASH_SIZE
 
 MAX_ENTRY_BYTES = 0xFFFF
 
@@ -82,7 +81,6 @@ def export_tiles(store: Any, directory: Any, *, size: int | None = None,
                                       for j in range(width))
                     if level == 0:
                         rows = tiles.leaf_rows(conn, idx << tiles.TILE_HEIGHT, width)
-                assert len(hashes) == width * HASH_SIZE
                 _write(root, f"tile/{level}/{tile_path(idx, width)}", hashes)
                 if level == 0:
                     _write(root, f"tile/entries/{tile_path(idx, width)}", _bundle(rows))

@@ -50,8 +50,3 @@ def subtree(entries: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """One interior node (verifiers hash O(log n) of them: hashlib is as fast as a native call)."""
     return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def split(data: bytes) -> list[bytes]:
-    """Concatenated hashes as a list of 32-byte hashes."""
-    return [data[i:i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]

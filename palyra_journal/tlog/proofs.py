@@ -58,19 +58,13 @@ def inclusion_nodes(index: int, size: int) -> list[tuple[int, int]]:
     ``size - 1`` differ) the path takes the sibling at each level; above it, the left sibling at
     each level where ``index`` has a 1 bit. Every one is the complete node ``(level, i)`` except
     possibly the last inner one, which may reach past the right edge: it then stands for the hash
-    of the leaves ``i·2^level .. size-1`` (see :func:`inclusion_path`). Each node shares its
-    C2SP tile with the path, so a tile store serves a proof from one tile per 8 levels."""
+    of the leaves ``i·2^level .. size-1`` (:func:`range_hash`). Each node shares its C2SP tile
+    with the path, so a tile store serves a proof from one tile per 8 levels."""
     inner = (index ^ (size - 1)).bit_length()
     nodes = [(level, (index >> level) ^ 1) for level in range(inner)]
     nodes += [(level, (index >> level) - 1) for level in range(inner, size.bit_length())
               if index >> level & 1]
     return nodes
-
-
-def inclusion_path(node: NodeFn, index: int, size: int, memo: dict | None = None) -> list[bytes]:
-    """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, bottom-up."""
-    return [node(level, i) if (i + 1) << level <= size else range_hash(node, i << level, size, memo)
-            for level, i in inclusion_nodes(index, size)]
 
 
 def consistency_path(node: NodeFn, old_size: int, new_size: int,

@@ -188,9 +188,9 @@ class TreeReader:
 
     def inclusion(self, conn: sqlite3.Connection, index: int, size: int,
                   stored: int) -> tuple[bytes, list[bytes]]:
-        """``(leaf hash, audit path)`` of leaf ``index`` in the tree of ``size``: the path's
-        nodes of each tile level sliced from the one stored tile that holds them (the generic
-        ``proofs.inclusion_path`` over :meth:`nodes_source` for the rest)."""
+        """``(leaf hash, audit path)`` of leaf ``index`` in the tree of ``size`` (RFC 9162 PATH):
+        the nodes ``proofs.inclusion_nodes`` lists, those of each tile level sliced from the one
+        stored tile that holds them, the others (the right edge) from :meth:`nodes_source`."""
         node = self.nodes_source(conn, size, stored)
         tile_blob: list = [None, None]  # (tile level, nodes of the stored tile or None)
 
