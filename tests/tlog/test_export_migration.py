@@ -106,3 +106,14 @@ def test_a_checkpoint_checks_an_unbuilt_file_from_its_leaves(db_path, backend):
     with pj.JournalStore.open(db_path, read_only=True) as ro:
         rep = ro.verify(checkpoint=note, verifier_key=verifier)
     assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "checkpoint_mismatch", 613)
+
+
+def test_an_event_too_large_for_an_entry_bundle_is_named(tmp_path, backend):
+    with pj.JournalStore.open(tmp_path / "j.db") as store:
+        store.append("small")
+        store.append("big", {"blob": "x" * 70_000})
+        with pytest.raises(pj.InvalidPayloadError, match="event seq 2 has 7[0-9]{4} bytes of leaf data"):
+            pj.tlog.export_tiles(store, tmp_path / "out")
+        with pytest.raises(pj.InvalidPayloadError, match="give both or neither"):
+            pj.tlog.export_tiles(store, tmp_path / "out", origin="example.com/log")
+        assert pj.tlog.export_tiles(store, tmp_path / "one", size=1).size == 1
