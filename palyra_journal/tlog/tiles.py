@@ -4,7 +4,7 @@ A tile at level L, index N holds the tree level 8L hashes N·256 … N·256+255 
 hashes), plus, so that a proof needs one row per 8 levels, the 254 interior hashes above them
 and the root of its subtree (``migrations/0006_tlog.sql``). Only **full** tiles are stored, and
 stored once: a tile is written in the transaction of the append that completes it
-(:func:`record_leaves`, called from the journal's one insert path), from the batch in memory and
+(:func:`record_leaves`, called right after the journal inserts rows), from the batch in memory and
 the <= 255 rows before it. The partial tiles of the right edge are derived on demand
 (:class:`TreeReader`), so an append that completes no tile costs nothing here.
 
