@@ -20,7 +20,6 @@ import hashlib
 import json
 import random
 import sqlite3
-import tempfile
 from itertools import islice
 from pathlib import Path
 
@@ -65,12 +64,6 @@ def make_events(n: int, seed: int = 1) -> list[dict]:
                                 "output": {"items": rng.randint(0, 20),
                                            "bytes": rng.randint(0, 1 << 20)}}})
     return out
-
-
-@pytest.fixture(scope="module")
-def workdir():
-    with tempfile.TemporaryDirectory(prefix="pj-bench-") as d:
-        yield Path(d)
 
 
 _counter = [0]

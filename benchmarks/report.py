@@ -32,6 +32,7 @@ SECTIONS = {
     3: "3. Vector recall (exact top-k, one query at a time)",
     4: "4. Hybrid memory search",
     5: "5. Canvas, cron",
+    6: "6. Verifiable journal (Merkle tiles, proofs, migration)",
 }
 
 # (section, workload pattern, ours impl, against: "floor" | "best peer" | an impl name, min ratio,
@@ -49,6 +50,9 @@ TARGETS = [
     (3, r"^matrix load", "palyra native", "floor", 2.0, "first-search load ≤ 0.5 × naive SELECT (ratio ≥ 2)"),
     (4, r"^hybrid search", "palyra native", "floor", 1 / 3, "hybrid p50 ≤ 3 × vector-only scan"),
     (5, r"^state_at", "palyra native", "floor", 0.5, "state_at slowest/fastest ≤ 2"),
+    (6, r"^tlog append_many$", "palyra native", "floor", 1 / 1.10, "tile maintenance ≤ 10 % on append_many"),
+    (6, r"^tlog append$", "palyra native", "floor", 1 / 1.15, "tile maintenance ≤ 15 % on append"),
+    (6, r"^tlog migration", "palyra native", "floor", 0.80, "migration ≥ 0.8 × one native leaf-hash call"),
 ]
 
 PEER_MODULES = ["numpy", "orjson", "rfc8785", "simsimd", "faiss", "usearch", "sqlite_vec",

@@ -203,6 +203,36 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
     return rc;
 }
 
+/* ---- leaf_hashes (RFC 9162) ------------------------------------------------------------------ */
+
+int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const char *const *text,
+                         const size_t *text_len, uint8_t *out, size_t out_len, int64_t *err_index,
+                         int *err_field) {
+    static const uint8_t leaf_prefix = 0x00;
+    *err_index = -1;
+    *err_field = -1;
+    if (n && (!out || out_len / 32 < n)) return PJ_CHAIN_BAD_ARGS;
+    batch b;
+    int rc = batch_open(&b, PJ_CHAIN_TEXT_COLUMNS, n, NULL, 0, seq, ts, text, text_len, err_index,
+                        err_field);
+    for (size_t i = 0; i < n && !rc; i++) {
+        row_text r;
+        columns_next(&b.cols, PJ_CHAIN_TEXT_COLUMNS, &r);
+        rc = put_envelope(&b.env, &r, seq[i], ts[i], err_field);
+        if (rc) {
+            *err_index = (int64_t)i;
+            break;
+        }
+        pj_sha256_ctx ctx;
+        pj_sha256_init(&ctx);
+        pj_sha256_update(&ctx, &leaf_prefix, 1);
+        pj_sha256_update(&ctx, b.env.data, b.env.len);
+        pj_sha256_final(&ctx, out + 32 * i);
+    }
+    batch_close(&b);
+    return rc;
+}
+
 /* ---- verify_chain ----------------------------------------------------------------------------- */
 
 static int is_ascii(const char *s, size_t n) {

@@ -51,4 +51,11 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
                     const int64_t *seq, const int64_t *ts, const char *const *text,
                     const size_t *text_len, int64_t *bad_index, int *reason, int *err_field);
 
+
+/* The RFC 9162 leaf hash of each row, SHA-256(0x00 || envelope), as 32 raw bytes per row into out
+ * (the Merkle tree of kernels/pure_merkle.py); the columns are those of pj_chain_hashes. */
+int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const char *const *text,
+                         const size_t *text_len, uint8_t *out, size_t out_len, int64_t *err_index,
+                         int *err_field);
+
 #endif

@@ -13,7 +13,7 @@ from .errors import (
     AlreadyResolvedError, BackendUnavailableError, ConcurrencyError, CorruptVectorError,
     DuplicateIdError, InvalidPatchError, InvalidPathError, InvalidPayloadError,
     InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotAJournalError,
-    NotFoundError, PayloadTooLargeError, ReadOnlyError, SchemaError, SchemaTooNewError, StorageError,
+    NotFoundError, PayloadTooLargeError, ProofError, ReadOnlyError, SchemaError, SchemaTooNewError, StorageError,
     StorageFullError, VersionConflictError,
     CanvasClosedError, IntegrityError,
 )
@@ -37,6 +37,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "tlog":  # the verifiable journal (docs/verifiable.md), loaded on first use
+        return importlib.import_module(".tlog", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'palyra_journal' has no attribute {name!r}")
@@ -56,5 +58,6 @@ __all__ = [
     "InvalidScheduleError", "InvalidStateError", "AlreadyResolvedError", "ConcurrencyError", "SchemaError",
     "NotADatabaseError", "NotAJournalError", "SchemaTooNewError", "ReadOnlyError", "StorageError",
     "StorageFullError",
-    "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError", *_LAZY,
+    "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError",
+    "ProofError", "tlog", *_LAZY,
 ]

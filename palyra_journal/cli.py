@@ -18,7 +18,7 @@ from typing import Sequence
 from .errors import JournalError
 
 # Order here is the order of `palyra-journal --help`.
-COMMAND_MODULES = ("doctor", "journal", "memory", "canvas", "cron", "approvals", "bench")
+COMMAND_MODULES = ("doctor", "journal", "tlog", "memory", "canvas", "cron", "approvals", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

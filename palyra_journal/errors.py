@@ -126,3 +126,8 @@ class BackendUnavailableError(JournalError, ImportError):
 
 class IdSpaceExhaustedError(JournalError):
     """No ULID is left after the last one at the largest time (2^48 - 1 ms, the year 10889)."""
+
+
+class ProofError(JournalError):
+    """A Merkle proof, a signed checkpoint or a key that does not verify (docs/verifiable.md);
+    the message names what failed."""

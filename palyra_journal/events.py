@@ -33,6 +33,8 @@ from .fields import MAX_SAFE_INT, check_int, check_text, check_texts, clamp_limi
 from .ids import new_ulid, new_ulids
 from .progress import Progress
 from .sqlite_errors import is_unique_violation
+from .tlog.log import TreeCheck
+from .tlog.tiles import record_leaves
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
@@ -409,6 +411,7 @@ class Journal:
                 if is_unique_violation(exc) and "event_id" in str(exc):
                     raise DuplicateIdError(f"event_id {event_id!r} already exists") from None
                 raise
+            record_leaves(conn, (row,))  # the Merkle tiles this row completes (tlog/tiles.py)
         return _new_tuple(EventRecord, row)
 
     def append_many(self, events: Iterable[dict]) -> list[EventRecord]:
@@ -691,6 +694,7 @@ class Journal:
                     if is_unique_violation(exc) and "event_id" in str(exc):
                         raise self._duplicate_error(conn, b) from None
                     raise
+                record_leaves(conn, rows)  # the Merkle tiles these rows complete (tlog/tiles.py)
             except BaseException:
                 if nested:
                     conn.execute("ROLLBACK TO pj_journal_batch")
@@ -834,7 +838,8 @@ class Journal:
 
     # ------------------------------------------------------------------ verifying
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None,
-               expected_head: Any = None, progress: bool = False) -> VerifyReport:
+               expected_head: Any = None, progress: bool = False, checkpoint: str | None = None,
+               verifier_key: str | None = None) -> VerifyReport:
         """Recompute the chain over ``[from_seq, to_seq]`` and report the first problem.
 
         Rows are streamed in batches of :data:`VERIFY_BATCH`, each checked by one
@@ -844,6 +849,8 @@ class Journal:
         ``head_mismatch`` when that row is missing or its hash differs. ``head`` is the last row
         verified good. In a store opened with ``hash_chain=False`` only the seq sequence can be
         checked (there are no hashes): gaps are reported, ``head.hash`` is the stored value.
+        The Merkle tiles and a signed ``checkpoint`` are checked by ``tlog.log.TreeCheck``
+        (``tree_mismatch``, ``checkpoint_mismatch``, ``bad_signature``; docs/verifiable.md).
         """
         if type(from_seq) is not int or from_seq < 1:
             raise InvalidPayloadError(f"from_seq must be an int >= 1, got {from_seq!r:.60}")
@@ -891,6 +898,7 @@ class Journal:
             bad: tuple[int, str] | None = None
             head: ChainHead | None = None
             total = max(0, hi - from_seq + 1)
+            tree = TreeCheck(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
             with Progress("verify", total, enabled=progress) as bar:
                 if total:
                     cur = conn.execute(_VERIFY_SELECT, (from_seq, hi))
@@ -900,6 +908,7 @@ class Journal:
                         rows = cur.fetchmany(VERIFY_BATCH)
                         if not rows:
                             break
+                        tree.feed(rows)  # the Merkle tiles' leaves, hashed beside the chain
                         if chained:
                             res = verify_chain(prev, expect, rows)
                         else:
@@ -920,14 +929,20 @@ class Journal:
                     cur.close()
                     if bad is None and expect <= hi:  # rows missing at the end of the range
                         bad = (expect, "seq_gap")
+            tree_bad = tree.result(None if bad is None else bad[0])
         if head_bad is not None and (bad is None or head_bad < bad[0]):
-            return VerifyReport(False, checked, head_bad, "head_mismatch", head, missing,
-                                expected_hash, actual_hash)
-        if bad is not None:
-            return VerifyReport(False, checked, bad[0], bad[1], head, missing)
-        if missing:
-            return VerifyReport(False, checked, None, "triggers_missing", head, missing)
-        return VerifyReport(True, checked, None, None, head)
+            bad = (head_bad, "head_mismatch")
+        finding: tuple[int | None, str] | None = bad
+        if tree_bad is not None and (bad is None or tree_bad[0] is None or tree_bad[0] < bad[0]):
+            finding = tree_bad
+        if finding is None:
+            if missing:
+                return VerifyReport(False, checked, None, "triggers_missing", head, missing)
+            return VerifyReport(True, checked, None, None, head)
+        if finding[1] == "head_mismatch":
+            return VerifyReport(False, checked, finding[0], finding[1], head, missing, expected_hash,
+                                actual_hash)
+        return VerifyReport(False, checked, finding[0], finding[1], head, missing)
 
 
 def _seq_only(expect: int, rows: list[tuple]) -> tuple[int, str] | None:

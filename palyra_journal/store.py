@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .cron import CronStore
     from .events import ChainHead, EventRecord, Journal, VerifyReport
     from .memory import MemoryStore
+    from .tlog.log import InclusionProof, TreeHead
 
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 
@@ -446,9 +447,11 @@ class JournalStore:
                                           start_line=start_line, on_duplicate=on_duplicate)
 
     def verify(self, *, from_seq: int = 1, to_seq: int | None = None, expected_head: Any = None,
-               progress: bool = False) -> "VerifyReport":
+               progress: bool = False, checkpoint: str | None = None,
+               verifier_key: str | None = None) -> "VerifyReport":
         return self._journal.verify(from_seq=from_seq, to_seq=to_seq, expected_head=expected_head,
-                                    progress=progress)
+                                    progress=progress, checkpoint=checkpoint,
+                                    verifier_key=verifier_key)
 
     def head(self) -> "ChainHead | None":
         return self._journal.head()
@@ -466,6 +469,27 @@ class JournalStore:
 
     def export_jsonl(self, destination: Any, *, after_seq: int = 0) -> int:
         return self._journal.export_jsonl(destination, after_seq=after_seq)
+
+    # ------------------------------------------------------------------ the verifiable journal
+    def tree_head(self, size: int | None = None) -> "TreeHead":
+        """Root of the Merkle tree of the first ``size`` events (docs/verifiable.md)."""
+        from .tlog import log
+        return log.tree_head(self, size)
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> "InclusionProof":
+        """The RFC 9162 inclusion proof of event ``seq`` in the tree of ``size`` events."""
+        from .tlog import log
+        return log.inclusion_proof(self, seq, size)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``old_size`` events is a prefix of ``new_size``'s."""
+        from .tlog import log
+        return log.consistency_proof(self, old_size, new_size)
+
+    def sign_checkpoint(self, signer_key: str, origin: str, *, size: int | None = None) -> str:
+        """A C2SP signed checkpoint (note text) of the tree, signed with ``signer_key``."""
+        from .tlog import log
+        return log.sign_checkpoint(self, signer_key, origin, size=size)
 
     # ------------------------------------------------------------------ maintenance
     def checkpoint(self, mode: str = "passive") -> tuple[int, int, int]:

@@ -23,7 +23,7 @@ import tempfile
 
 import pytest
 
-from palyra_journal import JournalStore, schema
+from palyra_journal import JournalStore, schema, tlog
 from palyra_journal.cli import build_parser, main
 from palyra_journal.commands import CREATE, READ, WRITE
 from palyra_journal.schedule import Every
@@ -59,8 +59,14 @@ ARGS = {
     ("approvals", "list"): [],
     ("approvals", "resolve"): ["{approval}", "--decision", "allow"],
     ("approvals", "expire"): [],
+    ("tlog", "head"): [],
+    ("tlog", "prove"): ["1"],
+    ("tlog", "consistency"): ["1"],
+    ("tlog", "sign"): ["--key-file", "{key}", "--origin", "example.com/log"],
+    ("tlog", "export-tiles"): ["{tiles}"],
+    ("tlog", "build"): [],
 }
-NO_DATABASE = {("bench",)}
+NO_DATABASE = {("bench",), ("tlog", "keygen"), ("tlog", "verify-note")}
 
 
 def subcommands():
@@ -151,7 +157,8 @@ def make_bad(kind: str, root: str) -> str:
 
 
 def argv_for(path, db, root, ids, src):
-    fill = {"src": src, "out": os.path.join(root, "out.jsonl"), **ids}
+    fill = {"src": src, "out": os.path.join(root, "out.jsonl"), "tiles": os.path.join(root, "tiles"),
+            "key": os.path.join(os.path.dirname(src), "signer.key"), **ids}
     return [*path, db, *(a.format(**fill) for a in ARGS[path])]
 
 
@@ -166,6 +173,7 @@ def src(tmp_path_factory):
     d = tmp_path_factory.mktemp("src")
     p = d / "events.jsonl"
     p.write_text('{"kind": "k", "payload": {"i": 1}}\n')
+    (d / "signer.key").write_text(tlog.generate_key("example.com/key")[0])  # for tlog sign
     return str(p)
 
 

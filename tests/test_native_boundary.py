@@ -15,7 +15,7 @@ pytest.importorskip("palyra_journal._native")
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 # Kernels whose boundary is buffers, lengths, ints and status codes only.
-BUFFER_KERNELS = ["chain.c", "cpu.c", "pool.c", "sha256.c", "ulid.c", "vector.c"]
+BUFFER_KERNELS = ["chain.c", "cpu.c", "merkle.c", "pool.c", "sha256.c", "ulid.c", "vector.c"]
 
 
 def test_the_extension_is_built_for_this_interpreter_not_as_abi3():

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from .._native import ffi, lib
 from ..errors import InvalidPayloadError
-from . import pure_chain
+from . import pure_chain, pure_merkle
 from .layout import CHAIN_FIELDS, VERIFY_FIELDS
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -149,6 +149,28 @@ def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
         raise _packing_error(rc, index[0], field[0])
     hexes = out.decode("ascii")
     return [hexes[i:i + 64] for i in range(0, 64 * n, 64)]
+
+
+def leaf_hashes(rows: Sequence[Sequence]) -> bytes:
+    """The RFC 9162 leaf hash of each row (rows in ``CHAIN_FIELDS`` order, extra fields ignored),
+    32 raw bytes each, concatenated: the same envelopes as :func:`chain_hashes`, hashed as leaves
+    (:func:`.pure_merkle.leaf_hashes` is the reference, and takes every batch C cannot)."""
+    rows = _rows(rows)
+    try:
+        seq, ts, text = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
+    except _Unpackable:
+        return pure_merkle.leaf_hashes(rows)
+    n = len(rows)
+    out = bytearray(32 * n)
+    index = ffi.new("int64_t *")
+    field = ffi.new("int *")
+    rc = lib.pj_chain_leaf_hashes(n, *_c_columns(seq, ts, text), ffi.from_buffer(out), len(out),
+                                  index, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_merkle.leaf_hashes(rows)
+    if rc:
+        raise _packing_error(rc, index[0], field[0])
+    return bytes(out)
 
 
 def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tuple[int, str] | None:

@@ -1,6 +1,7 @@
 """Crash safety: a worker is SIGKILLed at random moments while it writes; after every kill the file
-opens, the chain verifies (also against the checkpoint taken after the previous round), every batch
-the worker reported as committed is there, and no batch is there in part.
+opens, the chain verifies (also against the checkpoint taken after the previous round), the Merkle
+tiles agree with the leaves, every batch the worker reported as committed is there, and no batch is
+there in part.
 
 Twenty kill rounds per domain and backend; batches are small so that a round costs milliseconds.
 The kill lands at a random time after a random number of committed batches, so it hits the middle
@@ -17,6 +18,7 @@ from collections import defaultdict
 import pytest
 
 from palyra_journal import JournalStore
+from palyra_journal.tlog import tiles as tlog_tiles
 
 from .harness import fork_child, raw_connection, report
 
@@ -67,8 +69,11 @@ def test_journal_survives_sigkill(db_path, backend, capsys):
         reported = _kill_round(rng, _journal_worker, db_path, next_batch, rng.random(), sync)
         reported_total += len(reported)
         with JournalStore.open(db_path) as store:
-            rep = store.verify()
+            rep = store.verify()  # also rebuilds every stored Merkle tile from the leaves
             assert rep.ok, f"round {rnd}: verify failed: {rep}"
+            assert tlog_tiles.tiles_lag(store) == 0, f"round {rnd}: a completed tile is missing"
+            with store.read() as conn:  # exactly the completed tiles: none torn, none extra
+                assert tlog_tiles.built_tiles(conn) == rep.checked // 256
             if checkpoint is not None:
                 again = store.verify(expected_head=checkpoint)
                 assert again.ok, f"round {rnd}: the previous round's head is gone: {again}"
