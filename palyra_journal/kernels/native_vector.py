@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._native import ffi, lib
-from .pure_vector import check_inputs
+from .pure_vector import Int8Tier, check_inputs, check_int8_dims
 
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float64)
@@ -44,3 +44,70 @@ def set_threads(threads: int) -> int:
 def exact_passes() -> int:
     """How many top-k calls so far needed the second, exact pass (near-ties at the boundary)."""
     return int(lib.pj_vector_exact_passes())
+
+
+def quantize_int8(matrix: np.ndarray) -> Int8Tier:
+    """The int8 tier of a float32 matrix (``csrc/vector_int8.c``), as ``pure_vector`` builds it."""
+    check_inputs(matrix, np.zeros(matrix.shape[1], np.float32), 0, None)
+    check_int8_dims(matrix)
+    n, d = matrix.shape
+    tier = Int8Tier(np.empty((n, d), dtype=np.int8), np.empty(n, dtype=np.float32),
+                    np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32))
+    if n:
+        rc = lib.pj_int8_quantize(ffi.from_buffer("float[]", matrix), n, d,
+                                  *(ffi.from_buffer(t, a, require_writable=True) for t, a in
+                                    zip(("int8_t[]", "float[]", "float[]", "float[]"), tier)))
+        if rc != 0:
+            raise ValueError(f"int8 quantization refused a {n}x{d} matrix (code {rc})")
+    return tier
+
+
+def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
+    """``topk`` through the int8 tier: ``(ids, scores, stats)`` (see ``pure_vector.topk_int8``)."""
+    q, k, mask = check_inputs(matrix, query, k, mask)
+    check_int8_dims(matrix)
+    n, d = matrix.shape
+    if tier.codes.shape != (n, d) or any(a.shape != (n,) for a in tier[1:]):
+        raise ValueError(f"the int8 tier does not match the {n}x{d} matrix")
+    want = min(k, n)
+    stats = np.zeros(3, dtype=np.uint64)
+    if want == 0:
+        return _EMPTY_IDS.copy(), _EMPTY_SCORES.copy(), _stats(stats)
+    out = np.empty(2 * want, dtype=np.int64)
+    out_ptr = ffi.from_buffer("int64_t[]", out, require_writable=True)
+    mask_ptr = ffi.NULL if mask is None else ffi.from_buffer("unsigned char[]", mask.view(np.uint8))
+    got = lib.pj_int8_topk(
+        ffi.from_buffer("float[]", matrix), ffi.from_buffer("int8_t[]", tier.codes),
+        ffi.from_buffer("float[]", tier.scale), ffi.from_buffer("float[]", tier.norm),
+        ffi.from_buffer("float[]", tier.err), n, d, ffi.from_buffer("float[]", q), mask_ptr, want,
+        out_ptr, ffi.cast("double *", out_ptr + want), want,
+        ffi.from_buffer("uint64_t[]", stats, require_writable=True))
+    if got < 0:
+        if got == -2:
+            raise MemoryError(f"int8 top-k over a {n}x{d} matrix: out of memory")
+        raise ValueError(f"int8 top-k kernel refused a {n}x{d} matrix with k={k} (code {got})")
+    return out[:got], out[want:want + got].view(np.float64), _stats(stats)
+
+
+def _stats(raw: np.ndarray) -> dict:
+    return {"rescored": int(raw[0]), "fallback": bool(raw[1]), "scanned": int(raw[2])}
+
+
+INT8_LEVELS = {0: "scalar", 1: "avx2", 2: "avx512bw", 3: "avx512vnni"}
+
+
+def int8_level() -> str:
+    """The int8 kernel in use on this CPU (``int8_levels()`` lists the ones it could use)."""
+    return INT8_LEVELS[lib.pj_int8_level()]
+
+
+def int8_levels() -> list[str]:
+    """Every int8 kernel this CPU can run, narrowest first (tests run each of them)."""
+    return [INT8_LEVELS[i] for i in range(lib.pj_int8_level_detected() + 1)]
+
+
+def set_int8_limit(name: str | None) -> str:
+    """Cap the int8 kernel at a level of INT8_LEVELS (tests, benchmarks); None lifts the cap."""
+    if name is None:
+        return INT8_LEVELS[lib.pj_int8_set_limit(-1)]
+    return INT8_LEVELS[lib.pj_int8_set_limit({v: k for k, v in INT8_LEVELS.items()}[name])]

@@ -1,4 +1,5 @@
-"""Exact top-k by dot product in numpy: the reference for ``csrc/vector.c``.
+"""Exact top-k by dot product in numpy: the reference for ``csrc/vector.c`` and, with the int8
+tier at the end of this module, for ``csrc/vector_int8.c``.
 
 Scores are computed in float64 from the float32 inputs (in row chunks, to bound memory), then the
 k best are selected with ties broken by the lower row index, so the result is fully determined.
@@ -6,6 +7,8 @@ Rows whose score is NaN are left out.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,3 +55,116 @@ def topk(matrix: np.ndarray, query, k: int, mask=None) -> tuple[np.ndarray, np.n
         ids, scores = ids[keep], scores[keep]
     order = np.lexsort((ids, -scores))[:k]
     return ids[order], scores[order]
+
+
+# ----------------------------------------------------------------------------- the int8 tier
+# The reference of csrc/vector_int8.c (docs/recall.md): the same codes and bounds, computed with
+# numpy, the same pruning rule applied with the final threshold, and the same answer.
+
+MAX_INT8_DIMS = 65536
+_BOUND_GROW = np.float32(1.0 + 2.0 ** -20)
+_BOUND_ABS = np.float32(2.0 ** -118)
+_NORM_GROW = 1.0 + 2.0 ** -30
+
+
+class Int8Tier(NamedTuple):
+    """Per row: the int8 code, its scale, and upper bounds of ``scale * ||code||`` and of the
+    quantization error ``||row - scale * code||``."""
+
+    codes: np.ndarray   # (n, d) int8
+    scale: np.ndarray   # (n,) float32
+    norm: np.ndarray    # (n,) float32
+    err: np.ndarray     # (n,) float32
+
+
+def _float_up(x: np.ndarray) -> np.ndarray:
+    """The smallest float32 >= x, elementwise (+inf beyond the float32 range)."""
+    with np.errstate(over="ignore"):
+        f = x.astype(np.float32)
+    low = f.astype(np.float64) < x
+    f[low] = np.nextafter(f[low], np.float32(np.inf))
+    return f
+
+
+def _quantize_rows(rows: np.ndarray):
+    """codes, scale, sqrt(sum code^2) and ||row - scale code|| of float32 rows (all finite)."""
+    r64 = rows.astype(np.float64)
+    scale = (np.abs(r64).max(axis=1, initial=0.0) / 127.0).astype(np.float32)
+    s64 = scale.astype(np.float64)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        codes = np.clip(np.rint(r64 / s64), -127, 127)
+    codes[scale == 0] = 0
+    resid = r64 - s64 * codes
+    return (codes.astype(np.int8), scale, np.sqrt((codes * codes).sum(axis=1)),
+            np.sqrt((resid * resid).sum(axis=1)))
+
+
+def check_int8_dims(matrix: np.ndarray) -> None:
+    if matrix.shape[1] > MAX_INT8_DIMS:
+        raise ValueError(f"the int8 tier holds rows of at most {MAX_INT8_DIMS} values, "
+                         f"got {matrix.shape[1]}")
+
+
+def quantize_int8(matrix: np.ndarray) -> Int8Tier:
+    """The int8 tier of a float32 matrix; a row with a non-finite value is always rescored."""
+    check_inputs(matrix, np.zeros(matrix.shape[1], np.float32), 0, None)
+    check_int8_dims(matrix)
+    n, d = matrix.shape
+    codes = np.zeros((n, d), dtype=np.int8)
+    scale = np.zeros(n, dtype=np.float32)
+    norm = np.zeros(n, dtype=np.float32)
+    err = np.full(n, np.inf, dtype=np.float32)
+    for start in range(0, n, _CHUNK):
+        block = matrix[start:start + _CHUNK]
+        ok = np.flatnonzero(np.isfinite(block).all(axis=1))
+        c, s, cn, en = _quantize_rows(block[ok])
+        at = start + ok
+        codes[at], scale[at] = c, s
+        norm[at] = _float_up(s.astype(np.float64) * cn * _NORM_GROW)
+        err[at] = _float_up(en * _NORM_GROW)
+    return Int8Tier(codes, scale, norm, err)
+
+
+def int8_budget(n: int, k: int) -> int:
+    """Rows kept for rescoring beyond which the tier runs the float32 scan instead."""
+    return max(n // 32, 4 * k + 1024)
+
+
+def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
+    """``topk`` read through the int8 tier: ``(ids, scores, stats)``; stats holds ``rescored``,
+    ``fallback`` (the float32 scan ran instead) and ``scanned``."""
+    q, k, mask = check_inputs(matrix, query, k, mask)
+    check_int8_dims(matrix)
+    n, d = matrix.shape
+    stats = {"rescored": 0, "fallback": False, "scanned": 0}
+    k = min(k, n)
+    if k == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), stats
+    rows = np.arange(n) if mask is None else np.flatnonzero(mask)
+    qc = _quantize_rows(q[None, :]) if d and np.isfinite(q).all() else None
+    if qc is None or qc[1][0] == 0:
+        stats["fallback"] = True
+        return (*topk(matrix, q, k, mask), stats)
+    qp, t, pn, fn = qc[0][0].astype(np.int64), qc[1][0], qc[2][0], qc[3][0]
+    Q = float(np.sqrt(q.astype(np.float64) @ q.astype(np.float64))) * _NORM_GROW
+    F, P = fn * _NORM_GROW, float(t) * pn * _NORM_GROW
+    G = _float_up(np.array([F + 2.0 ** -18 * (P + Q)]))[0]
+    Qf = _float_up(np.array([Q]))[0]
+    dots = np.empty(rows.shape[0], dtype=np.int64)
+    for start in range(0, rows.shape[0], _CHUNK):
+        dots[start:start + _CHUNK] = tier.codes[rows[start:start + _CHUNK]].astype(np.int64) @ qp
+    with np.errstate(over="ignore", invalid="ignore"):
+        est = dots.astype(np.float32) * (tier.scale[rows] * t)
+        bound = (tier.norm[rows] * G + tier.err[rows] * Qf) * _BOUND_GROW + _BOUND_ABS
+        upper, lower = est + bound, est - bound
+    stats["scanned"] = int(rows.shape[0])
+    lower = lower[~np.isnan(lower)]
+    thr = np.partition(lower, lower.shape[0] - k)[lower.shape[0] - k] if lower.shape[0] >= k \
+        else np.float32(-np.inf)
+    kept = rows[~(upper < thr)]
+    if kept.shape[0] > int8_budget(n, k):
+        stats["fallback"] = True
+        return (*topk(matrix, q, k, mask), stats)
+    stats["rescored"] = int(kept.shape[0])
+    ids, scores = topk(np.ascontiguousarray(matrix[kept]), q, k)
+    return kept[ids].astype(np.int64), scores, stats

@@ -1,0 +1,569 @@
+/* The int8 scan tier of the exact top-k (see vector_int8.h; the proof is in docs/recall.md).
+ *
+ * Bounds. For a row m with code c and scale s, and the query q with code p and scale t:
+ *     m.q = s t (c.p) + s (c.f) + e.q,   e = m - s c,  f = q - t p,
+ * so |m.q - s t (c.p)| <= s ||c|| ||f|| + ||e|| ||q|| <= norm_r F + err_r Q. The scan computes
+ * est = (float)(c.p) * (s * t) in float32 (three roundings: relative error < 2^-22 of
+ * s t |c.p| <= norm_r P, with P >= t ||p||) and
+ *     B = (norm_r G + err_r Q) (1 + 2^-20) + 2^-118,   G = F + 2^-18 (P + Q),
+ * whose 2^-18 P covers the rounding of est and of est +- B, whose 2^-18 Q (and the 2^-20 on err_r Q)
+ * leaves room for the error of the double rescoring, and whose 2^-118 covers underflow. The row's
+ * exact score lies strictly inside (L, U) = (est - B, est + B) by more than the rescoring's error.
+ *
+ * Pruning. The scan keeps the k largest lower bounds seen (a heap; thr is its minimum once full,
+ * else -inf) and every row with U >= thr at the time it is scanned. A row left out has U < thr_then
+ * <= thr_final; the k rows of the final heap have L >= thr_final and were kept. So every row left
+ * out scores (in double, as in exact arithmetic) strictly below k kept rows: it can neither enter
+ * the top k nor tie with its last member, and ranking the kept rows by their double score gives
+ * the float32 exact scan's answer. */
+#define _POSIX_C_SOURCE 200809L
+#include "vector_int8.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "vector.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define PJ_INT8_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#else
+#define PJ_INT8_X86 0
+#endif
+
+#define BOUND_GROW (1.0f + 0x1p-20f)
+#define BOUND_ABS 0x1p-118f
+/* Relative slack on the double-precision norms (sums of at most PJ_INT8_MAX_D squares). */
+#define NORM_GROW (1.0 + 0x1p-30)
+
+/* ------------------------------------------------------------------------------------------- */
+/* Levels                                                                                        */
+
+static int detect_int8(void) {
+    int simd = pj_cpu_simd_detected();
+#if PJ_INT8_X86
+    if (simd == PJ_SIMD_AVX512) {
+        unsigned int a, b, c, d;
+        __cpuid_count(7, 0, a, b, c, d);
+        int bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+        if (bw && vl) return vnni ? PJ_INT8_AVX512VNNI : PJ_INT8_AVX512BW;
+        return PJ_INT8_AVX2;
+    }
+    if (simd == PJ_SIMD_AVX2) return PJ_INT8_AVX2;
+#else
+    (void)simd;
+#endif
+    return PJ_INT8_SCALAR;
+}
+
+static atomic_int int8_detected = -1, int8_limit = -1;
+
+int pj_int8_level_detected(void) {
+    int d = atomic_load(&int8_detected);
+    if (d < 0) {
+        d = detect_int8(); /* idempotent: a race only repeats it */
+        atomic_store(&int8_detected, d);
+    }
+    return d;
+}
+
+int pj_int8_level(void) {
+    int level = pj_int8_level_detected();
+    int simd = pj_cpu_simd_level(); /* the float32 cap applies here too */
+    int cap = simd == PJ_SIMD_AVX512 ? PJ_INT8_AVX512VNNI
+              : simd == PJ_SIMD_AVX2 ? PJ_INT8_AVX2
+                                     : PJ_INT8_SCALAR;
+    if (level > cap) level = cap;
+    int limit = atomic_load(&int8_limit);
+    if (limit >= 0 && level > limit) level = limit;
+    return level;
+}
+
+int pj_int8_set_limit(int level) {
+    atomic_store(&int8_limit, level < 0 ? -1 : level);
+    return pj_int8_level();
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Quantization                                                                                  */
+
+/* The smallest float >= x, for x >= 0 (+inf when x is NaN or beyond the float range). */
+static float float_up(double x) {
+    if (!(x <= (double)FLT_MAX)) return INFINITY;
+    float f = (float)x;
+    if ((double)f < x) f = nextafterf(f, INFINITY);
+    return f;
+}
+
+/* Symmetric code of v with scale s (round half to even, as numpy's rint), clamped to +-127. */
+static inline int code_of(float v, float s) {
+    if (!(s > 0.0f)) return 0;
+    double x = nearbyint((double)v / (double)s);
+    return x > 127.0 ? 127 : x < -127.0 ? -127 : (int)x;
+}
+
+/* Quantizes one vector of d floats: codes, scale, and the norms sqrt(sum c^2) and ||v - s c||
+ * (exact products, double sums, not yet rounded up). Returns 0 when v holds a non-finite value. */
+static int quantize_one(const float *v, size_t d, int8_t *c, float *scale, double *cnorm,
+                        double *enorm) {
+    double amax = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)v[j]);
+        if (!(a <= DBL_MAX)) return 0;
+        if (a > amax) amax = a;
+    }
+    float s = (float)(amax / 127.0);
+    double c2 = 0.0, e2 = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        int x = code_of(v[j], s);
+        double e = (double)v[j] - (double)s * (double)x; /* s * x is exact in double */
+        c[j] = (int8_t)x;
+        c2 += (double)(x * x);
+        e2 += e * e;
+    }
+    *scale = s;
+    *cnorm = sqrt(c2);
+    *enorm = sqrt(e2);
+    return 1;
+}
+
+int pj_int8_quantize(const float *matrix, size_t n, size_t d, int8_t *codes, float *scale,
+                     float *norm, float *err) {
+    if (d > PJ_INT8_MAX_D || (d != 0 && n > SIZE_MAX / d)) return PJ_VECTOR_ERR_ARGS;
+    if (n == 0) return 0;
+    if (!scale || !norm || !err || (d != 0 && (!matrix || !codes))) return PJ_VECTOR_ERR_ARGS;
+    for (size_t r = 0; r < n; r++) {
+        double cn, en;
+        if (!quantize_one(matrix + r * d, d, codes + r * d, &scale[r], &cn, &en)) {
+            memset(codes + r * d, 0, d);
+            scale[r] = 0.0f;
+            norm[r] = 0.0f;
+            err[r] = INFINITY; /* never pruned: always rescored */
+            continue;
+        }
+        norm[r] = float_up((double)scale[r] * cn * NORM_GROW);
+        err[r] = float_up(en * NORM_GROW);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The scan state                                                                                */
+
+typedef struct {
+    float upper;
+    int64_t idx;
+} ucand;
+
+typedef struct {
+    double key;
+    int64_t idx;
+} scored;
+
+typedef struct {
+    /* inputs */
+    const int8_t *codes;
+    const float *scale, *norm, *err;
+    const unsigned char *mask;
+    size_t n, d;
+    const int8_t *qp;   /* query code, zero-padded to a multiple of 64 */
+    const int16_t *q16; /* the same, widened */
+    int32_t bias;       /* 128 * sum(qp): the VNNI kernel reads codes + 128 */
+    float t, G, Q;
+    /* lower bounds: a min-heap of the k largest */
+    float *heap;
+    size_t hk, hn;
+    float thr;
+    /* rows kept for rescoring */
+    ucand *cands;
+    size_t cn, ccap, budget;
+    int defeated;
+    size_t scanned;
+} int8_scan;
+
+static void heap_push(int8_scan *s, float x) {
+    float *h = s->heap;
+    if (s->hn < s->hk) {
+        size_t i = s->hn++;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!(x < h[p])) break;
+            h[i] = h[p];
+            i = p;
+        }
+        h[i] = x;
+        if (s->hn == s->hk) s->thr = h[0];
+        return;
+    }
+    if (!(x > h[0])) return;
+    size_t i = 0, n = s->hn;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (!(h[c] < x)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+    s->thr = h[0];
+}
+
+/* Drops the kept rows that the current threshold excludes. */
+static void compact(int8_scan *s) {
+    size_t m = 0;
+    for (size_t i = 0; i < s->cn; i++)
+        if (!(s->cands[i].upper < s->thr)) s->cands[m++] = s->cands[i];
+    s->cn = m;
+}
+
+/* One row's bounds, in scan order. Returns 1 when the bound is defeated (too many rows kept). */
+static inline int consume(int8_scan *s, size_t r, float U, float L) {
+    if (U < s->thr) return 0;
+    if (s->cn == s->ccap) {
+        compact(s);
+        if (s->cn > s->budget) {
+            s->defeated = 1;
+            return 1;
+        }
+    }
+    s->cands[s->cn].upper = U;
+    s->cands[s->cn].idx = (int64_t)r;
+    s->cn++;
+    if (L == L && (s->hn < s->hk || L > s->thr)) heap_push(s, L);
+    return 0;
+}
+
+static inline void bounds_of(const int8_scan *s, size_t r, int32_t dot, float *U, float *L) {
+    float est = (float)dot * (s->scale[r] * s->t);
+    float B = (s->norm[r] * s->G + s->err[r] * s->Q) * BOUND_GROW + BOUND_ABS;
+    *U = est + B;
+    *L = est - B;
+}
+
+static inline int32_t dot_codes(const int8_t *row, const int8_t *q, size_t d) {
+    int32_t acc = 0;
+    for (size_t j = 0; j < d; j++) acc += (int32_t)row[j] * (int32_t)q[j];
+    return acc;
+}
+
+/* Rows [r0, n) one at a time: the portable kernel, and the remainder of the blocked ones. */
+static int scan_rows_scalar(int8_scan *s, size_t r0) {
+    const size_t d = s->d;
+    for (size_t r = r0; r < s->n; r++) {
+        if (s->mask && !s->mask[r]) continue;
+        float U, L;
+        bounds_of(s, r, dot_codes(s->codes + r * d, s->qp, d), &U, &L);
+        s->scanned++;
+        if (consume(s, r, U, L)) return 1;
+    }
+    return 0;
+}
+
+#if PJ_INT8_X86
+/* The bounds of 8 rows from their dot products, as bounds_of() computes them one by one. */
+__attribute__((target("avx2,fma"))) static int finish8(int8_scan *s, size_t r, __m256i dots,
+                                                      unsigned live) {
+    __m256 st = _mm256_mul_ps(_mm256_loadu_ps(s->scale + r), _mm256_set1_ps(s->t));
+    __m256 est = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), st);
+    __m256 a = _mm256_mul_ps(_mm256_loadu_ps(s->norm + r), _mm256_set1_ps(s->G));
+    __m256 b = _mm256_mul_ps(_mm256_loadu_ps(s->err + r), _mm256_set1_ps(s->Q));
+    __m256 B = _mm256_add_ps(_mm256_mul_ps(_mm256_add_ps(a, b), _mm256_set1_ps(BOUND_GROW)),
+                             _mm256_set1_ps(BOUND_ABS));
+    __m256 U = _mm256_add_ps(est, B);
+    unsigned keep = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(U, _mm256_set1_ps(s->thr),
+                                                               _CMP_NLT_UQ)) & live;
+    if (!keep) return 0;
+    float u[8], l[8];
+    _mm256_storeu_ps(u, U);
+    _mm256_storeu_ps(l, _mm256_sub_ps(est, B));
+    for (; keep; keep &= keep - 1) {
+        int t = __builtin_ctz(keep);
+        if (consume(s, r + (size_t)t, u[t], l[t])) return 1;
+    }
+    return 0;
+}
+
+/* Lane t of the result: the sum of the 8 lanes of v[t]. */
+__attribute__((target("avx2,fma"))) static __m256i reduce8(const __m256i v[8]) {
+    __m256i x[4], y[2];
+    for (int i = 0; i < 4; i++)
+        x[i] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        y[i] = _mm256_add_epi32(_mm256_unpacklo_epi64(x[2 * i], x[2 * i + 1]),
+                                _mm256_unpackhi_epi64(x[2 * i], x[2 * i + 1]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(y[0], y[1], 0x20),
+                            _mm256_permute2x128_si256(y[0], y[1], 0x31));
+}
+
+static inline unsigned live_bits(const unsigned char *mask, size_t r, int width) {
+    if (!mask) return (1u << width) - 1u;
+    unsigned live = 0;
+    for (int t = 0; t < width; t++) live |= (unsigned)(mask[r + (size_t)t] != 0) << t;
+    return live;
+}
+
+/* 8 rows at a time: codes widened to int16, multiplied and pairwise summed (vpmaddwd). */
+__attribute__((target("avx2,fma"))) static int scan_avx2(int8_scan *s) {
+    const size_t d = s->d, d16 = d & ~(size_t)15, n8 = s->n & ~(size_t)7;
+    size_t r = 0;
+    for (; r < n8; r += 8) {
+        unsigned live = live_bits(s->mask, r, 8);
+        if (!live) continue;
+        const int8_t *base = s->codes + r * d;
+        __m256i acc[8];
+        for (int t = 0; t < 8; t++) acc[t] = _mm256_setzero_si256();
+        for (size_t j = 0; j < d16; j += 16) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(s->q16 + j));
+            for (int t = 0; t < 8; t++) {
+                __m128i raw = _mm_loadu_si128((const __m128i *)(base + (size_t)t * d + j));
+                acc[t] = _mm256_add_epi32(acc[t],
+                                          _mm256_madd_epi16(_mm256_cvtepi8_epi16(raw), qv));
+            }
+        }
+        __m256i dots = reduce8(acc);
+        if (d16 < d) {
+            int32_t tail[8];
+            for (int t = 0; t < 8; t++)
+                tail[t] = dot_codes(base + (size_t)t * d + d16, s->qp + d16, d - d16);
+            dots = _mm256_add_epi32(dots, _mm256_loadu_si256((const __m256i *)tail));
+        }
+        s->scanned += (size_t)__builtin_popcount(live);
+        if (finish8(s, r, dots, live)) return 1;
+    }
+    return scan_rows_scalar(s, r);
+}
+
+/* The bounds of 16 rows from their dot products, as bounds_of() computes them one by one. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static int finish16(int8_scan *s, size_t r,
+                                                                          __m512i dots,
+                                                                          __mmask16 live) {
+    __m512 st = _mm512_mul_ps(_mm512_loadu_ps(s->scale + r), _mm512_set1_ps(s->t));
+    __m512 est = _mm512_mul_ps(_mm512_cvtepi32_ps(dots), st);
+    __m512 a = _mm512_mul_ps(_mm512_loadu_ps(s->norm + r), _mm512_set1_ps(s->G));
+    __m512 b = _mm512_mul_ps(_mm512_loadu_ps(s->err + r), _mm512_set1_ps(s->Q));
+    __m512 B = _mm512_add_ps(_mm512_mul_ps(_mm512_add_ps(a, b), _mm512_set1_ps(BOUND_GROW)),
+                             _mm512_set1_ps(BOUND_ABS));
+    __m512 U = _mm512_add_ps(est, B);
+    unsigned keep = (unsigned)(_mm512_cmp_ps_mask(U, _mm512_set1_ps(s->thr), _CMP_NLT_UQ) & live);
+    if (!keep) return 0;
+    float u[16], l[16];
+    _mm512_storeu_ps(u, U);
+    _mm512_storeu_ps(l, _mm512_sub_ps(est, B));
+    for (; keep; keep &= keep - 1) {
+        int t = __builtin_ctz(keep);
+        if (consume(s, r + (size_t)t, u[t], l[t])) return 1;
+    }
+    return 0;
+}
+
+/* Lane t of the result: the sum of the 16 lanes of v[t]. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static __m512i reduce16(const __m512i v[16]) {
+    __m512i x[8], y[4], z[2];
+    for (int i = 0; i < 8; i++)
+        x[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++)
+        y[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(x[2 * i], x[2 * i + 1]),
+                                _mm512_unpackhi_epi64(x[2 * i], x[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        z[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(y[2 * i], y[2 * i + 1], 0x88),
+                                _mm512_shuffle_i32x4(y[2 * i], y[2 * i + 1], 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(z[0], z[1], 0x88),
+                            _mm512_shuffle_i32x4(z[0], z[1], 0xDD));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __mmask16
+live16(const unsigned char *mask, size_t r) {
+    if (!mask) return (__mmask16)0xFFFF;
+    return _mm_cmpneq_epi8_mask(_mm_loadu_si128((const __m128i *)(mask + r)),
+                                _mm_setzero_si128());
+}
+
+/* 16 rows at a time, each row read front to back (two accumulators), then their 16 sums reduced
+ * together; 64 bytes per step. The VNNI variant multiplies unsigned by signed
+ * bytes (vpdpbusd): it reads each code as c + 128 (an xor of the sign bit) and subtracts
+ * 128 * sum(q) once. The BW variant widens to int16 and uses vpmaddwd. A row's last d % 64
+ * bytes come from a masked load (zeros, against zeros of the padded query). */
+#define PJ_INT8_SCAN16(NAME, TARGET, STEP, BIAS)                                                  \
+    __attribute__((target(TARGET))) static int NAME(int8_scan *s) {                              \
+        const size_t d = s->d, d64 = d & ~(size_t)63, n16 = s->n & ~(size_t)15;                 \
+        const __mmask64 tmask = d64 < d ? (((__mmask64)1 << (d - d64)) - 1) : 0;                  \
+        const __m512i bias = _mm512_set1_epi32(BIAS);                                            \
+        size_t r = 0;                                                                             \
+        for (; r < n16; r += 16) {                                                                \
+            __mmask16 live = live16(s->mask, r);                                                  \
+            if (!live) continue;                                                                  \
+            const int8_t *base = s->codes + r * d;                                                \
+            __m512i acc[16];                                                                      \
+            for (int t = 0; t < 16; t++) {                                                        \
+                const int8_t *row = base + (size_t)t * d;                                         \
+                __m512i a0 = _mm512_setzero_si512(), a1 = a0;                                     \
+                size_t j = 0;                                                                     \
+                for (; j + 128 <= d64; j += 128) {                                                \
+                    a0 = STEP(a0, _mm512_loadu_si512(row + j), j);                                \
+                    a1 = STEP(a1, _mm512_loadu_si512(row + j + 64), j + 64);                      \
+                }                                                                                 \
+                if (j < d64) {                                                                    \
+                    a0 = STEP(a0, _mm512_loadu_si512(row + j), j);                                \
+                    j += 64;                                                                      \
+                }                                                                                 \
+                if (tmask) a1 = STEP(a1, _mm512_maskz_loadu_epi8(tmask, row + j), j);             \
+                acc[t] = _mm512_add_epi32(a0, a1);                                                \
+            }                                                                                     \
+            __m512i dots = _mm512_sub_epi32(reduce16(acc), bias);                                 \
+            s->scanned += (size_t)__builtin_popcount((unsigned)live);                             \
+            if (finish16(s, r, dots, live)) return 1;                                             \
+        }                                                                                         \
+        return scan_rows_scalar(s, r);                                                            \
+    }
+
+#define STEP_VNNI(acc, raw, j)                                                                    \
+    _mm512_dpbusd_epi32((acc), _mm512_xor_si512((raw), _mm512_set1_epi8((char)0x80)),             \
+                        _mm512_loadu_si512(s->qp + (j)))
+#define STEP_BW(acc, raw, j)                                                                      \
+    _mm512_add_epi32(                                                                             \
+        (acc),                                                                                    \
+        _mm512_add_epi32(                                                                         \
+            _mm512_madd_epi16(_mm512_cvtepi8_epi16(_mm512_castsi512_si256(raw)),                  \
+                              _mm512_loadu_si512(s->q16 + (j))),                                  \
+            _mm512_madd_epi16(_mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64((raw), 1)),          \
+                              _mm512_loadu_si512(s->q16 + (j) + 32))))
+
+PJ_INT8_SCAN16(scan_vnni, "avx512f,avx512bw,avx512vl,avx512vnni", STEP_VNNI, s->bias)
+PJ_INT8_SCAN16(scan_bw, "avx512f,avx512bw,avx512vl", STEP_BW, 0)
+#endif
+
+static int run_scan(int8_scan *s, int level) {
+#if PJ_INT8_X86
+    switch (level) {
+    case PJ_INT8_AVX512VNNI:
+        return scan_vnni(s);
+    case PJ_INT8_AVX512BW:
+        return scan_bw(s);
+    case PJ_INT8_AVX2:
+        return scan_avx2(s);
+    default:
+        break;
+    }
+#else
+    (void)level;
+#endif
+    return scan_rows_scalar(s, 0);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+static int scored_cmp(const void *pa, const void *pb) {
+    const scored *a = (const scored *)pa, *b = (const scored *)pb;
+    if (a->key > b->key) return -1;
+    if (a->key < b->key) return 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* The query's code and the constants of the bound; 0 when the query cannot be bounded (zero or
+ * non-finite): the caller then runs the float32 scan. */
+static int prepare_query(int8_scan *s, const float *query, size_t d, int8_t *qp, int16_t *q16) {
+    float t;
+    double cn, fn;
+    if (!quantize_one(query, d, qp, &t, &cn, &fn) || !(t > 0.0f)) return 0;
+    double qq = 0.0;
+    int32_t sum = 0;
+    for (size_t j = 0; j < d; j++) {
+        qq += (double)query[j] * (double)query[j];
+        q16[j] = qp[j];
+        sum += qp[j];
+    }
+    double Q = sqrt(qq) * NORM_GROW, F = fn * NORM_GROW, P = (double)t * cn * NORM_GROW;
+    s->t = t;
+    s->G = float_up(F + 0x1p-18 * (P + Q));
+    s->Q = float_up(Q);
+    s->bias = 128 * sum;
+    return s->G < INFINITY && s->Q < INFINITY;
+}
+
+int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scale,
+                     const float *norm, const float *err, size_t n, size_t d, const float *query,
+                     const unsigned char *mask, size_t k, int64_t *out_ids, double *out_scores,
+                     size_t out_cap, uint64_t *stats) {
+    if (stats) memset(stats, 0, PJ_INT8_STATS * sizeof(uint64_t));
+    if (k > n) k = n;
+    if (d > PJ_INT8_MAX_D || (d != 0 && n > SIZE_MAX / d)) return PJ_VECTOR_ERR_ARGS;
+    if (out_cap < k) return PJ_VECTOR_ERR_OUTCAP;
+    if (k == 0) return 0;
+    if (!out_ids || !out_scores || (d != 0 && (!matrix || !query || !codes || !scale || !norm ||
+                                               !err)))
+        return PJ_VECTOR_ERR_ARGS;
+
+    int8_scan s;
+    memset(&s, 0, sizeof s);
+    s.codes = codes;
+    s.scale = scale;
+    s.norm = norm;
+    s.err = err;
+    s.mask = mask;
+    s.n = n;
+    s.d = d;
+    s.hk = k;
+    s.thr = -INFINITY;
+    /* More rows kept than this and rescoring would cost a good part of a float32 scan. */
+    s.budget = n / 32 > 4 * k + 1024 ? n / 32 : 4 * k + 1024;
+    s.ccap = 2 * s.budget;
+
+    const size_t dpad = (d + 63) & ~(size_t)63;
+    int64_t result = PJ_VECTOR_ERR_NOMEM;
+    int8_t *qp = (int8_t *)calloc(dpad ? dpad : 1, 1);
+    int16_t *q16 = (int16_t *)calloc(dpad ? dpad : 1, sizeof(int16_t));
+    s.heap = (float *)malloc(k * sizeof(float));
+    s.cands = (ucand *)malloc(s.ccap * sizeof(ucand));
+    scored *all = NULL;
+    if (!qp || !q16 || !s.heap || !s.cands) goto done;
+    s.qp = qp;
+    s.q16 = q16;
+
+    if (d == 0 || !prepare_query(&s, query, d, qp, q16) || run_scan(&s, pj_int8_level())) {
+        result = pj_vector_topk(matrix, n, d, query, mask, k, out_ids, out_scores, out_cap);
+        if (stats) {
+            stats[PJ_INT8_STAT_FALLBACK] = 1;
+            stats[PJ_INT8_STAT_SCANNED] = s.scanned;
+        }
+        goto done;
+    }
+    compact(&s);
+    all = (scored *)malloc((s.cn ? s.cn : 1) * sizeof(scored));
+    if (!all) goto done;
+    size_t m = 0;
+    for (size_t i = 0; i < s.cn; i++) {
+        int64_t idx = s.cands[i].idx;
+        double e = pj_vector_dot_double(matrix + (size_t)idx * d, query, d);
+        if (!isnan(e)) {
+            all[m].key = e;
+            all[m].idx = idx;
+            m++;
+        }
+    }
+    qsort(all, m, sizeof(scored), scored_cmp);
+    if (m > k) m = k;
+    for (size_t i = 0; i < m; i++) {
+        out_ids[i] = all[i].idx;
+        out_scores[i] = all[i].key;
+    }
+    if (stats) {
+        stats[PJ_INT8_STAT_RESCORED] = s.cn;
+        stats[PJ_INT8_STAT_SCANNED] = s.scanned;
+    }
+    result = (int64_t)m;
+done:
+    free(all);
+    free(s.cands);
+    free(s.heap);
+    free(q16);
+    free(qp);
+    return result;
+}
