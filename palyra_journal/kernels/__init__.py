@@ -30,6 +30,12 @@ The interface (both backends implement exactly these names):
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
     Exact top-k by dot product, score desc then index asc, masked rows skipped.
+``quantize_int8(matrix) -> Int8Tier``
+    The int8 tier of a float32 matrix: per row an int8 code, its scale and error bounds
+    (docs/recall.md).
+``topk_int8(matrix, tier, query, k, mask=None) -> (indices, scores, stats)``
+    ``topk``'s answer, scanning the int8 codes and rescoring only the rows their bounds cannot
+    exclude; ``stats``: ``{"rescored", "fallback", "scanned"}``.
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -53,7 +59,7 @@ VERIFY_FIELDS = CHAIN_FIELDS + ("hash", "prev_hash")
 GENESIS_HASH = "0" * 64
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
-             "topk", "cpu_info")
+             "topk", "quantize_int8", "topk_int8", "cpu_info")
 
 _active: ModuleType | None = None
 

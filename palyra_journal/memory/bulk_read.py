@@ -51,6 +51,7 @@ _ITEM_IDS = "SELECT count(*), group_concat(rowid), group_concat(memory_id, char(
 _SCOPES = ("SELECT principal, channel, session_id, group_concat(rowid) FROM memory_items "
            "GROUP BY principal, channel, session_id")
 _SOURCES = "SELECT source, group_concat(rowid) FROM memory_items GROUP BY source"
+_CREATED = "SELECT group_concat(rowid), group_concat(created_at_unix_ms) FROM memory_items"
 _EXPIRING = "SELECT rowid, ttl_unix_ms FROM memory_items WHERE ttl_unix_ms IS NOT NULL"
 _TAGGED = "SELECT rowid, tags_json FROM memory_items NOT INDEXED WHERE tags_json <> '[]'"
 
@@ -67,6 +68,7 @@ class IndexRows(NamedTuple):
     source: np.ndarray                          # int8 codes, SOURCES order
     expiry: np.ndarray                          # int64, NO_EXPIRY for none
     tags: list[str]                             # tags JSON text, "[]" for none
+    created: np.ndarray                         # int64 created_at_unix_ms (recency in fusion)
 
 
 def read_index_rows(conn: sqlite3.Connection, model: str, dims: int,
@@ -103,6 +105,12 @@ def read_index_rows(conn: sqlite3.Connection, model: str, dims: int,
         return None  # a row no scan saw (cannot happen within one snapshot; never guess)
     expiry = np.full(n, NO_EXPIRY, dtype=np.int64)
     tags = ["[]"] * n
+    created = np.zeros(n, dtype=np.int64)
+    rowids, values = conn.execute(_CREATED).fetchone()
+    rows, keep = rows_of(rowids, sparse=True)
+    if rows.shape[0] != n:
+        return None  # a row no scan saw (never guess)
+    created[rows] = _rowids(values)[keep]
     for sql, store in ((_EXPIRING, "expiry"), (_TAGGED, "tags")):
         found = conn.execute(sql).fetchall()
         if not found:
@@ -114,7 +122,7 @@ def read_index_rows(conn: sqlite3.Connection, model: str, dims: int,
         else:
             for r, k in zip(rows.tolist(), keep.tolist()):
                 tags[r] = values[k]
-    return IndexRows(ids, matrix, *scope, source, expiry, tags)
+    return IndexRows(ids, matrix, *scope, source, expiry, tags, created)
 
 
 def _read_vectors(conn, model: str, dims: int, version: int):

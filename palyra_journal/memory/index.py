@@ -2,13 +2,17 @@
 (model, dims, version), plus the row metadata that scope filters need, as numpy arrays.
 
 Why a matrix and not an ANN index: recall must be exact over every item in scope, and one native
-pass over a contiguous matrix with a row mask is both exact and close to memory bandwidth.
+pass over a contiguous matrix with a row mask is both exact and close to memory bandwidth. Large
+matrices are scanned through their int8 tier (docs/recall.md): a quarter of the memory traffic,
+the same answer.
 
 Rows are appended in place (the buffer grows by doubling) and deleted by tombstone (``alive``),
 compacted when tombstones pile up. Principal, channel and session are integer codes (a dict gives
 each distinct string a code, ``None`` is ``-1``), so a scope filter is a few vector comparisons;
-the tags all-of filter checks only the rows already in scope. The owner (MemoryStore) decides when
-the index is current; this module only holds and filters rows.
+the tags all-of filter checks only the rows already in scope. Scope masks are cached until the
+rows change or a row in scope expires, so a repeated search does no per-row Python or numpy work
+before the scan. The owner (MemoryStore) decides when the index is current; this module only holds
+and filters rows.
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ import numpy as np
 
 from .. import kernels
 from ..errors import CorruptVectorError
+from ..kernels.pure_vector import MAX_INT8_DIMS, Int8Tier
 from .bulk_read import IndexRows, read_index_rows
 from .ingest import SOURCES
 
+PRECISIONS = ("auto", "float32", "int8")
+#: ``auto`` scans through the int8 tier from this many matrix elements on (16 MB of float32: past
+#: the caches, where the scan is bound by memory bandwidth).
+AUTO_INT8_ELEMENTS = 1 << 22
+_MASK_CACHE = 64
 NO_EXPIRY = np.iinfo(np.int64).max
 _SOURCE_CODE = {s: i for i, s in enumerate(SOURCES)}
 _F32 = np.dtype("<f4")
@@ -33,7 +43,7 @@ _F32 = np.dtype("<f4")
 LOAD_SQL = (
     "SELECT v.memory_id, v.vector, i.principal, i.channel, i.session_id, CASE i.source "
     + " ".join(f"WHEN '{s}' THEN {c}" for s, c in _SOURCE_CODE.items())
-    + " END, NULLIF(i.tags_json, '[]'), i.ttl_unix_ms "
+    + " END, NULLIF(i.tags_json, '[]'), i.ttl_unix_ms, i.created_at_unix_ms "
     "FROM memory_vectors v JOIN memory_items i ON i.memory_id = v.memory_id "
     "WHERE v.model = ? AND v.dims = ? AND v.version = ?"
 )
@@ -42,9 +52,12 @@ LOAD_SQL = (
 class VectorIndex:
     """Vectors and scope metadata of one (model, dims, version)."""
 
-    def __init__(self, model: str, dims: int, version: int):
+    def __init__(self, model: str, dims: int, version: int, precision: str = "auto"):
         self.key = (model, dims, version)
         self.dims = dims
+        self.precision = precision
+        #: What the last search did: precision, rows, scanned, rescored, fallback.
+        self.last_stats: dict = {}
         self.generation: int | None = None     # memory_generation the rows correspond to
         self.data_version: int | None = None   # PRAGMA data_version when last found current
         self.volatile = False                   # loaded inside a transaction that may roll back
@@ -65,7 +78,10 @@ class VectorIndex:
         self.session = np.empty(0, dtype=np.int32)
         self.source = np.empty(0, dtype=np.int8)
         self.expiry = np.empty(0, dtype=np.int64)
+        self.created = np.empty(0, dtype=np.int64)
         self.tags: list[str] = []
+        self.tier: Int8Tier | None = None  # the int8 tier, built on the first int8 search
+        self._masks: dict[tuple, tuple[int, int, np.ndarray | None]] = {}
 
     # ------------------------------------------------------------------ loading
     @property
@@ -109,6 +125,7 @@ class VectorIndex:
         self.session = self._codes(rows.session)
         self.source = rows.source
         self.expiry = rows.expiry
+        self.created = rows.created
         self.tags = rows.tags
 
     def _codes(self, column: tuple[list, np.ndarray]) -> np.ndarray:
@@ -123,7 +140,7 @@ class VectorIndex:
         self._clear()
         if not rows:
             return
-        ids, blobs, princ, chan, sess, src, tags, ttl = zip(*rows)
+        ids, blobs, princ, chan, sess, src, tags, ttl, created = zip(*rows)
         n, width = len(ids), self.dims * 4
         data = b"".join(blobs)
         if len(data) != n * width or set(map(len, blobs)) != {width}:
@@ -145,6 +162,7 @@ class VectorIndex:
         self.session = np.fromiter(map(code, sess), np.int32, n)
         self.source = np.array(src, dtype=np.int8)
         self.expiry = np.array([NO_EXPIRY if t is None else t for t in ttl], dtype=np.int64)
+        self.created = np.array(created, dtype=np.int64)
         self.tags = ["[]" if t is None else t for t in tags]
 
     def _code(self, name: str | None) -> int:
@@ -181,16 +199,21 @@ class VectorIndex:
         self.session = grow(self.session)
         self.source = grow(self.source)
         self.expiry = grow(self.expiry)
+        self.created = grow(self.created)
+        if self.tier is not None:
+            self.tier = Int8Tier(*map(grow, self.tier))
 
     def add(self, rows: Sequence[tuple]) -> None:
         """Append rows ``(memory_id, vector, principal, channel, session_id, source, tags_json,
-        ttl_unix_ms)``; an id already present is replaced."""
+        ttl_unix_ms, created_at_unix_ms)``; an id already present is replaced."""
         if not rows:
             return
         row_of = self.row_of
         self.remove([r[0] for r in rows if r[0] in row_of])
         self._reserve(len(rows))
-        for mid, vec, principal, channel, session_id, source, tags_json, ttl in rows:
+        start = self.n
+        self._masks.clear()
+        for mid, vec, principal, channel, session_id, source, tags_json, ttl, created in rows:
             i = self.n
             self.matrix[i] = vec
             self.alive[i] = True
@@ -199,13 +222,19 @@ class VectorIndex:
             self.session[i] = self._code(session_id)
             self.source[i] = _SOURCE_CODE[source]
             self.expiry[i] = NO_EXPIRY if ttl is None else ttl
+            self.created[i] = created
             self.ids.append(mid)
             self.tags.append(tags_json)
             row_of[mid] = i
             self.n += 1
+        if self.tier is not None:
+            new = kernels.quantize_int8(self.matrix[start:self.n])
+            for mine, part in zip(self.tier, new):
+                mine[start:self.n] = part
 
     def remove(self, memory_ids: Iterable[str]) -> None:
         row_of = self.row_of
+        self._masks.clear()
         for mid in memory_ids:
             i = row_of.pop(mid, None)
             if i is not None:
@@ -217,6 +246,7 @@ class VectorIndex:
     def update_meta(self, memory_id: str, tags_json: str, ttl: int | None) -> None:
         i = self.row_of.get(memory_id)
         if i is not None:
+            self._masks.clear()
             self.tags[i] = tags_json
             self.expiry[i] = NO_EXPIRY if ttl is None else ttl
 
@@ -224,8 +254,11 @@ class VectorIndex:
         """Drop tombstoned rows (one copy of the live rows)."""
         keep = np.flatnonzero(self.alive[:self.n])
         self.matrix = np.ascontiguousarray(self.matrix[keep])
-        for name in ("principal", "channel", "session", "source", "expiry"):
+        for name in ("principal", "channel", "session", "source", "expiry", "created"):
             setattr(self, name, getattr(self, name)[keep].copy())
+        if self.tier is not None:
+            self.tier = Int8Tier(*(a[keep].copy() for a in self.tier))
+        self._masks.clear()
         self.alive = np.ones(keep.shape[0], dtype=np.bool_)
         self.ids = [self.ids[i] for i in keep]
         self.tags = [self.tags[i] for i in keep]
@@ -244,8 +277,32 @@ class VectorIndex:
 
     def scope_mask(self, *, principal: str, channel: str | None = None,
                    session_id: str | None = None, sources: Sequence[str] = (),
-                   tags: Sequence[str] = (), now_ms: int) -> np.ndarray | None:
-        """Boolean row mask of the rows in scope, or None when no row can be."""
+                   tags: Sequence[str] = (), now_ms: int) -> np.ndarray | None | bool:
+        """The rows in scope: a boolean row mask, None when no row can be, or True when every
+        row is (the scan then reads no mask).
+
+        Cached per scope until the rows change (any add, remove or update clears the cache) or the
+        first row in scope reaches its expiry; a clock that goes back rebuilds it."""
+        key = (principal, channel, session_id, tuple(sources), tuple(tags))
+        hit = self._masks.get(key)
+        if hit is not None and hit[0] <= now_ms < hit[1]:
+            return hit[2]
+        mask = self._build_mask(principal=principal, channel=channel, session_id=session_id,
+                                sources=sources, tags=tags, now_ms=now_ms)
+        until = NO_EXPIRY
+        if mask is not None:
+            live = self.expiry[:self.n][mask]
+            later = live[live > now_ms]
+            until = int(later.min()) if later.size else NO_EXPIRY
+            if mask.all():
+                mask = True
+        if len(self._masks) >= _MASK_CACHE:
+            self._masks.clear()
+        self._masks[key] = (now_ms, until, mask)
+        return mask
+
+    def _build_mask(self, *, principal: str, channel: str | None, session_id: str | None,
+                    sources: Sequence[str], tags: Sequence[str], now_ms: int) -> np.ndarray | None:
         n = self.n
         names = self._names
         code = names.get(principal)
@@ -271,10 +328,41 @@ class VectorIndex:
                     mask[i] = False
         return mask
 
-    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None) -> list[tuple[str, float]]:
+    def uses_int8(self) -> bool:
+        if self.precision == "auto":
+            return self.n * self.dims >= AUTO_INT8_ELEMENTS
+        return self.precision == "int8"
+
+    def int8_tier(self) -> Int8Tier:
+        """The int8 tier of the live matrix, built on first use and kept in step afterwards."""
+        if self.tier is None:
+            self.tier = kernels.quantize_int8(self.matrix[:self.n])
+        t = self.tier
+        return Int8Tier(t.codes[:self.n], t.scale[:self.n], t.norm[:self.n], t.err[:self.n])
+
+    def search_rows(self, query: np.ndarray, k: int,
+                    mask: np.ndarray | None | bool) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` rows by cosine among ``mask`` (see :meth:`scope_mask`): row numbers and
+        cosines, best first. Records what the scan did in :attr:`last_stats`."""
+        n = self.n
+        if mask is None or k <= 0 or n == 0:
+            self.last_stats = {"precision": None, "rows": n, "scanned": 0, "rescored": 0,
+                               "fallback": False}
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        rows_mask = None if mask is True else mask
+        matrix = self.matrix[:n]
+        if self.dims <= MAX_INT8_DIMS and self.uses_int8():
+            rows, scores, stats = kernels.topk_int8(matrix, self.int8_tier(), query, k, rows_mask)
+            self.last_stats = {"precision": "int8", "rows": n, **stats}
+        else:
+            rows, scores = kernels.topk(matrix, query, k, rows_mask)
+            scanned = n if rows_mask is None else int(np.count_nonzero(rows_mask))
+            self.last_stats = {"precision": "float32", "rows": n, "scanned": scanned,
+                               "rescored": 0, "fallback": False}
+        return rows, scores
+
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None | bool) -> list[tuple[str, float]]:
         """Exact top ``k`` rows by cosine among ``mask``; ``(memory_id, cosine)`` best first."""
-        if mask is None or k <= 0:
-            return []
-        rows, scores = kernels.topk(self.matrix[:self.n], query, k, mask)
+        rows, scores = self.search_rows(query, k, mask)
         ids = self.ids
-        return [(ids[int(r)], float(s)) for r, s in zip(rows, scores)]
+        return [(ids[r], s) for r, s in zip(rows.tolist(), scores.tolist())]

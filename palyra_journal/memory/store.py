@@ -27,8 +27,9 @@ from .ingest import (
     normalize_text, prepare,
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
+from .index import PRECISIONS
 from .search import (
-    MODES, QueryEmbeddingCache, candidate_limit, fuse, lexical_candidates, scope_sql,
+    MODES, QueryEmbeddingCache, candidate_limit, fuse, hits, lexical_candidates, scope_sql,
 )
 
 DEFAULT_WEIGHTS = (0.55, 0.35, 0.10)
@@ -71,6 +72,13 @@ class MemoryStore:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidPayloadError(f"memory_max_content_bytes must be an int >= 1, got {limit!r}")
         self.max_content_bytes = limit
+        precision = opts.get("vector_precision", "auto")
+        if precision not in PRECISIONS or not isinstance(precision, str):
+            raise InvalidPayloadError(
+                f"vector_precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        #: ``auto``, ``float32`` or ``int8``: how vector search scans (docs/recall.md).
+        self.vector_precision = precision
+        self._last_stats: dict = {}
         self._index: VectorIndex | None = None
         self._query_cache = QueryEmbeddingCache()
         #: Seconds spent in each part of the last search: {"fts", "vector", "fusion", "total"}.
@@ -94,7 +102,7 @@ class MemoryStore:
         key = self._key()
         idx = self._index
         if idx is None or idx.key != key:
-            idx = self._index = VectorIndex(*key)
+            idx = self._index = VectorIndex(*key, precision=self.vector_precision)
         in_tx = self._store._tx_depth > 0
         dv = conn.execute("PRAGMA data_version").fetchone()[0]
         if idx.generation is not None and not idx.volatile and not in_tx:
@@ -202,7 +210,7 @@ class MemoryStore:
                     for p in prepared])
                 gen1 = bump(conn, gen0)
             rows = [(p.memory_id, p.vector, p.principal, p.channel, p.session_id, p.source, tj,
-                     p.ttl_unix_ms) for p, tj in zip(prepared, tags_json)]
+                     p.ttl_unix_ms, now) for p, tj in zip(prepared, tags_json)]
             self._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
         return items
 
@@ -282,27 +290,51 @@ class MemoryStore:
         now = store.now_ms()
         lexical: dict[str, float] = {}
         vector: dict[str, float] = {}
+        created: dict[str, int] = {}
+        stats: dict = {}
         with store.read() as conn:
             t1 = time.perf_counter()
             if mode != "vector" and match is not None:
                 where, params = scope_sql(principal=principal, channel=channel,
                                           session_id=session_id, sources=sources_t, tags=tags_t,
                                           now_ms=now)
-                lexical = dict(lexical_candidates(conn, match, limit, where, params))
+                for mid, score, created_at in lexical_candidates(conn, match, limit, where, params):
+                    lexical[mid] = score
+                    created[mid] = created_at
             t2 = time.perf_counter()
             if mode != "lexical":
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
-                vector = {mid: s for mid, s in idx.search(qvec, limit, mask) if s > 0.0}
+                rows, scores = idx.search_rows(qvec, limit, mask)
+                stats = idx.last_stats
+                ids, born = idx.ids, idx.created
+                for r, s in zip(rows.tolist(), scores.tolist()):
+                    if s > 0.0:
+                        mid = ids[r]
+                        vector[mid] = s
+                        created[mid] = int(born[r])
             t3 = time.perf_counter()
-            items = self._fetch(conn, list(lexical.keys() | vector.keys()))
-        hits = fuse(items, lexical, vector, weights=self.weights, now_ms=now,
-                    min_score=float(min_score), top_k=top_k, terms=terms)
+            ranked = fuse(created, lexical, vector, weights=self.weights, now_ms=now,
+                          min_score=float(min_score), top_k=top_k)
+            items = self._fetch(conn, [t[4] for t in ranked])
+        found = hits(ranked, items, terms)
         t4 = time.perf_counter()
         self.last_timings = {"embed": t1 - t0, "fts": t2 - t1, "vector": t3 - t2,
                              "fusion": t4 - t3, "total": t4 - t0}
-        return hits
+        self._last_stats = stats
+        return found
+
+    def last_search_stats(self) -> dict:
+        """What the vector scan of the last search did (empty when it ran none): ``precision``
+        (``"int8"`` or ``"float32"``), ``rows`` in the index, ``scanned`` (rows in scope read),
+        ``rescored`` (rows the int8 bound could not exclude, re-read in float32 and scored in
+        double), ``rescored_fraction`` (of ``rows``) and ``fallback`` (the int8 bound could not
+        prune and the float32 scan answered)."""
+        stats = dict(self._last_stats)
+        if stats:
+            stats["rescored_fraction"] = stats["rescored"] / stats["rows"] if stats["rows"] else 0.0
+        return stats
 
     def _query_vector(self, q: str) -> np.ndarray:
         key = (*self._key(), q)
