@@ -438,6 +438,113 @@ live16(const unsigned char *mask, size_t r) {
 
 PJ_INT8_SCAN16(scan_vnni, "avx512f,avx512bw,avx512vl,avx512vnni", STEP_VNNI, s->bias)
 PJ_INT8_SCAN16(scan_bw, "avx512f,avx512bw,avx512vl", STEP_BW, 0)
+
+/* Many queries in one pass: blocks of 4 rows x 4 queries, 16 accumulators (lane 4 i + j: row i,
+ * query j), so each 64 bytes of a row are loaded once for 4 queries. The bounds of a block are
+ * one vector: row constants repeated 4 times, query constants (and thresholds) tiled. A query
+ * whose bound is defeated stops taking rows (its lanes are switched off) and is answered by the
+ * float32 scan afterwards. Rows past the last block of 4 go through the one-row path. */
+#define PJ_INT8_SCAN_MANY(NAME, TARGET, ROWDECL, MAC, BIASED)                                       \
+    __attribute__((target(TARGET))) static void NAME(int8_scan *qs, size_t nq) {                 \
+        const size_t d = qs[0].d, d64 = d & ~(size_t)63, n = qs[0].n, n4 = n & ~(size_t)3;       \
+        const unsigned char *mask = qs[0].mask;                                                   \
+        const __mmask64 tmask = d64 < d ? (((__mmask64)1 << (d - d64)) - 1) : 0;                  \
+        const __m512i rowsel = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);  \
+        const __m512i sign80 = _mm512_set1_epi8((char)0x80);                                      \
+        (void)sign80;                                                                             \
+        for (size_t b = 0; b < nq; b += 4) {                                                      \
+            const size_t real = nq - b < 4 ? nq - b : 4;                                          \
+            int8_scan *blk[4];                                                                    \
+            float tv[16], gv[16], qv[16], thv[16];                                                \
+            int32_t bv[16];                                                                       \
+            unsigned active = 0;                                                                  \
+            for (int j = 0; j < 4; j++) blk[j] = &qs[b + ((size_t)j < real ? (size_t)j : 0)];     \
+            for (int t = 0; t < 16; t++) {                                                        \
+                const int8_scan *q = blk[t & 3];                                                  \
+                tv[t] = q->t;                                                                     \
+                gv[t] = q->G;                                                                     \
+                qv[t] = q->Q;                                                                     \
+                bv[t] = BIASED ? q->bias : 0; /* VNNI read the codes + 128 */                    \
+                thv[t] = q->thr;                                                                  \
+                if ((size_t)(t & 3) < real && !q->defeated) active |= 1u << t;                    \
+            }                                                                                     \
+            const __m512 T = _mm512_loadu_ps(tv), G = _mm512_loadu_ps(gv);                        \
+            const __m512 Q = _mm512_loadu_ps(qv);                                                 \
+            const __m512i bias = _mm512_loadu_si512(bv);                                          \
+            __m512 thr = _mm512_loadu_ps(thv);                                                    \
+            size_t scanned = 0;                                                                   \
+            for (size_t r = 0; r < n4 && active; r += 4) {                                        \
+                unsigned rows = live_bits(mask, r, 4);                                            \
+                if (!rows) continue;                                                              \
+                scanned += (size_t)__builtin_popcount(rows);                                      \
+                unsigned lanes = 0;                                                               \
+                for (int i = 0; i < 4; i++)                                                       \
+                    if (rows >> i & 1) lanes |= 0xFu << (4 * i);                                  \
+                const int8_t *base = qs[0].codes + r * d;                                         \
+                __m512i acc[16];                                                                  \
+                for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_si512();                     \
+                size_t j = 0;                                                                     \
+                for (; j < d64; j += 64)                                                          \
+                    for (int i = 0; i < 4; i++) {                                                 \
+                        __m512i raw = _mm512_loadu_si512(base + (size_t)i * d + j);               \
+                        ROWDECL                                                                   \
+                        for (int k = 0; k < 4; k++) acc[4 * i + k] = MAC(acc[4 * i + k], blk[k]); \
+                    }                                                                             \
+                if (tmask)                                                                        \
+                    for (int i = 0; i < 4; i++) {                                                 \
+                        __m512i raw = _mm512_maskz_loadu_epi8(tmask, base + (size_t)i * d + j);   \
+                        ROWDECL                                                                   \
+                        for (int k = 0; k < 4; k++) acc[4 * i + k] = MAC(acc[4 * i + k], blk[k]); \
+                    }                                                                             \
+                __m512i dots = _mm512_sub_epi32(reduce16(acc), bias);                             \
+                __m512 sc = _mm512_permutexvar_ps(                                                \
+                    rowsel, _mm512_castps128_ps512(_mm_loadu_ps(qs[0].scale + r)));               \
+                __m512 nm = _mm512_permutexvar_ps(                                                \
+                    rowsel, _mm512_castps128_ps512(_mm_loadu_ps(qs[0].norm + r)));                \
+                __m512 er = _mm512_permutexvar_ps(                                                \
+                    rowsel, _mm512_castps128_ps512(_mm_loadu_ps(qs[0].err + r)));                 \
+                __m512 est = _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(sc, T));       \
+                __m512 B = _mm512_add_ps(                                                         \
+                    _mm512_mul_ps(_mm512_add_ps(_mm512_mul_ps(nm, G), _mm512_mul_ps(er, Q)),      \
+                                  _mm512_set1_ps(BOUND_GROW)),                                    \
+                    _mm512_set1_ps(BOUND_ABS));                                                   \
+                __m512 U = _mm512_add_ps(est, B);                                                 \
+                unsigned keep =                                                                   \
+                    (unsigned)_mm512_cmp_ps_mask(U, thr, _CMP_NLT_UQ) & lanes & active;           \
+                if (!keep) continue;                                                              \
+                float u[16], l[16];                                                               \
+                _mm512_storeu_ps(u, U);                                                           \
+                _mm512_storeu_ps(l, _mm512_sub_ps(est, B));                                       \
+                for (; keep; keep &= keep - 1) {                                                  \
+                    int t = __builtin_ctz(keep);                                                  \
+                    if (!(active >> t & 1)) continue;                                             \
+                    int8_scan *q = blk[t & 3];                                                    \
+                    if (consume(q, r + (size_t)(t >> 2), u[t], l[t]))                             \
+                        active &= ~(0x1111u << (t & 3));                                          \
+                    for (int i = 0; i < 4; i++) thv[4 * i + (t & 3)] = q->thr;                    \
+                }                                                                                 \
+                thr = _mm512_loadu_ps(thv);                                                       \
+            }                                                                                     \
+            for (size_t j = 0; j < real; j++) {                                                   \
+                if (!(active >> j & 1)) continue;                                                 \
+                blk[j]->scanned += scanned;                                                       \
+                scan_rows_scalar(blk[j], n4);                                                     \
+            }                                                                                     \
+        }                                                                                         \
+    }
+
+#define ROW_VNNI __m512i x = _mm512_xor_si512(raw, sign80);
+#define MAC_VNNI(acc, q) _mm512_dpbusd_epi32((acc), x, _mm512_loadu_si512((q)->qp + j))
+#define ROW_BW                                                                                    \
+    __m512i lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(raw));                               \
+    __m512i hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(raw, 1));
+#define MAC_BW(acc, q)                                                                            \
+    _mm512_add_epi32((acc),                                                                       \
+                     _mm512_add_epi32(_mm512_madd_epi16(lo, _mm512_loadu_si512((q)->q16 + j)),    \
+                                      _mm512_madd_epi16(hi, _mm512_loadu_si512((q)->q16 + j + 32))))
+
+PJ_INT8_SCAN_MANY(scan_many_vnni, "avx512f,avx512bw,avx512vl,avx512vnni", ROW_VNNI, MAC_VNNI, 1)
+PJ_INT8_SCAN_MANY(scan_many_bw, "avx512f,avx512bw,avx512vl", ROW_BW, MAC_BW, 0)
 #endif
 
 static int run_scan(int8_scan *s, int level) {
@@ -456,6 +563,22 @@ static int run_scan(int8_scan *s, int level) {
     (void)level;
 #endif
     return scan_rows_scalar(s, 0);
+}
+
+/* Every query of qs over the same rows; the narrower levels scan once per query. */
+static void run_scan_many(int8_scan *qs, size_t nq, int level) {
+#if PJ_INT8_X86
+    if (level == PJ_INT8_AVX512VNNI) {
+        scan_many_vnni(qs, nq);
+        return;
+    }
+    if (level == PJ_INT8_AVX512BW) {
+        scan_many_bw(qs, nq);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < nq; j++)
+        if (!qs[j].defeated) run_scan(&qs[j], level);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -488,59 +611,58 @@ static int prepare_query(int8_scan *s, const float *query, size_t d, int8_t *qp,
     return s->G < INFINITY && s->Q < INFINITY;
 }
 
-int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scale,
-                     const float *norm, const float *err, size_t n, size_t d, const float *query,
-                     const unsigned char *mask, size_t k, int64_t *out_ids, double *out_scores,
-                     size_t out_cap, uint64_t *stats) {
-    if (stats) memset(stats, 0, PJ_INT8_STATS * sizeof(uint64_t));
-    if (k > n) k = n;
-    if (d > PJ_INT8_MAX_D || (d != 0 && n > SIZE_MAX / d)) return PJ_VECTOR_ERR_ARGS;
-    if (out_cap < k) return PJ_VECTOR_ERR_OUTCAP;
-    if (k == 0) return 0;
-    if (!out_ids || !out_scores || (d != 0 && (!matrix || !query || !codes || !scale || !norm ||
-                                               !err)))
-        return PJ_VECTOR_ERR_ARGS;
-
-    int8_scan s;
-    memset(&s, 0, sizeof s);
-    s.codes = codes;
-    s.scale = scale;
-    s.norm = norm;
-    s.err = err;
-    s.mask = mask;
-    s.n = n;
-    s.d = d;
-    s.hk = k;
-    s.thr = -INFINITY;
+/* Sets up the scan of one query over the tier; 0 when out of memory. */
+static int scan_init(int8_scan *s, const int8_t *codes, const float *scale, const float *norm,
+                     const float *err, size_t n, size_t d, const unsigned char *mask, size_t k) {
+    memset(s, 0, sizeof *s);
+    s->codes = codes;
+    s->scale = scale;
+    s->norm = norm;
+    s->err = err;
+    s->mask = mask;
+    s->n = n;
+    s->d = d;
+    s->hk = k;
+    s->thr = -INFINITY;
     /* More rows kept than this and rescoring would cost a good part of a float32 scan. */
-    s.budget = n / 32 > 4 * k + 1024 ? n / 32 : 4 * k + 1024;
-    s.ccap = 2 * s.budget;
-
+    s->budget = n / 32 > 4 * k + 1024 ? n / 32 : 4 * k + 1024;
+    s->ccap = 2 * s->budget;
     const size_t dpad = (d + 63) & ~(size_t)63;
-    int64_t result = PJ_VECTOR_ERR_NOMEM;
     int8_t *qp = (int8_t *)calloc(dpad ? dpad : 1, 1);
     int16_t *q16 = (int16_t *)calloc(dpad ? dpad : 1, sizeof(int16_t));
-    s.heap = (float *)malloc(k * sizeof(float));
-    s.cands = (ucand *)malloc(s.ccap * sizeof(ucand));
-    scored *all = NULL;
-    if (!qp || !q16 || !s.heap || !s.cands) goto done;
-    s.qp = qp;
-    s.q16 = q16;
+    s->qp = qp;
+    s->q16 = q16;
+    s->heap = (float *)malloc(k * sizeof(float));
+    s->cands = (ucand *)malloc(s->ccap * sizeof(ucand));
+    return qp && q16 && s->heap && s->cands;
+}
 
-    if (d == 0 || !prepare_query(&s, query, d, qp, q16) || run_scan(&s, pj_int8_level())) {
-        result = pj_vector_topk(matrix, n, d, query, mask, k, out_ids, out_scores, out_cap);
+static void scan_free(int8_scan *s) {
+    free(s->cands);
+    free(s->heap);
+    free((void *)s->q16);
+    free((void *)s->qp);
+}
+
+/* After the scan: rescores the kept rows in double and writes the best k (or runs the float32
+ * scan when the bound was defeated or the query could not be bounded). */
+static int64_t scan_answer(int8_scan *s, int bounded, const float *matrix, const float *query,
+                           size_t k, int64_t *out_ids, double *out_scores, size_t out_cap,
+                           uint64_t *stats) {
+    const size_t d = s->d;
+    if (!bounded || s->defeated) {
         if (stats) {
             stats[PJ_INT8_STAT_FALLBACK] = 1;
-            stats[PJ_INT8_STAT_SCANNED] = s.scanned;
+            stats[PJ_INT8_STAT_SCANNED] = s->scanned;
         }
-        goto done;
+        return pj_vector_topk(matrix, s->n, d, query, s->mask, k, out_ids, out_scores, out_cap);
     }
-    compact(&s);
-    all = (scored *)malloc((s.cn ? s.cn : 1) * sizeof(scored));
-    if (!all) goto done;
+    compact(s);
+    scored *all = (scored *)malloc((s->cn ? s->cn : 1) * sizeof(scored));
+    if (!all) return PJ_VECTOR_ERR_NOMEM;
     size_t m = 0;
-    for (size_t i = 0; i < s.cn; i++) {
-        int64_t idx = s.cands[i].idx;
+    for (size_t i = 0; i < s->cn; i++) {
+        int64_t idx = s->cands[i].idx;
         double e = pj_vector_dot_double(matrix + (size_t)idx * d, query, d);
         if (!isnan(e)) {
             all[m].key = e;
@@ -554,16 +676,90 @@ int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scal
         out_ids[i] = all[i].idx;
         out_scores[i] = all[i].key;
     }
-    if (stats) {
-        stats[PJ_INT8_STAT_RESCORED] = s.cn;
-        stats[PJ_INT8_STAT_SCANNED] = s.scanned;
-    }
-    result = (int64_t)m;
-done:
     free(all);
-    free(s.cands);
-    free(s.heap);
-    free(q16);
-    free(qp);
+    if (stats) {
+        stats[PJ_INT8_STAT_RESCORED] = s->cn;
+        stats[PJ_INT8_STAT_SCANNED] = s->scanned;
+    }
+    return (int64_t)m;
+}
+
+static int check_tier(const float *matrix, const int8_t *codes, const float *scale,
+                      const float *norm, const float *err, size_t n, size_t d) {
+    if (d > PJ_INT8_MAX_D || (d != 0 && n > SIZE_MAX / d)) return 0;
+    return d == 0 || (matrix && codes && scale && norm && err);
+}
+
+int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scale,
+                     const float *norm, const float *err, size_t n, size_t d, const float *query,
+                     const unsigned char *mask, size_t k, int64_t *out_ids, double *out_scores,
+                     size_t out_cap, uint64_t *stats) {
+    if (stats) memset(stats, 0, PJ_INT8_STATS * sizeof(uint64_t));
+    if (k > n) k = n;
+    if (d > PJ_INT8_MAX_D || (d != 0 && n > SIZE_MAX / d)) return PJ_VECTOR_ERR_ARGS;
+    if (out_cap < k) return PJ_VECTOR_ERR_OUTCAP;
+    if (k == 0) return 0;
+    if (!out_ids || !out_scores || (d != 0 && !query) ||
+        !check_tier(matrix, codes, scale, norm, err, n, d))
+        return PJ_VECTOR_ERR_ARGS;
+    int8_scan s;
+    int64_t result = PJ_VECTOR_ERR_NOMEM;
+    if (scan_init(&s, codes, scale, norm, err, n, d, mask, k)) {
+        int bounded = d != 0 && prepare_query(&s, query, d, (int8_t *)s.qp, (int16_t *)s.q16);
+        if (bounded) run_scan(&s, pj_int8_level());
+        result = scan_answer(&s, bounded, matrix, query, k, out_ids, out_scores, out_cap, stats);
+    }
+    scan_free(&s);
     return result;
+}
+
+int pj_int8_topk_many(const float *matrix, const int8_t *codes, const float *scale,
+                      const float *norm, const float *err, size_t n, size_t d,
+                      const float *queries, size_t nq, const unsigned char *mask, size_t k,
+                      int64_t *out_ids, double *out_scores, int64_t *out_counts,
+                      uint64_t *stats) {
+    if (stats) memset(stats, 0, nq * PJ_INT8_STATS * sizeof(uint64_t));
+    if (k > n) k = n;
+    if (nq == 0) return 0;
+    if (!out_counts || (k && (!out_ids || !out_scores)) || (d != 0 && !queries) ||
+        nq > SIZE_MAX / (d ? d : 1) || (k && nq > SIZE_MAX / k / sizeof(double)) ||
+        !check_tier(matrix, codes, scale, norm, err, n, d))
+        return (int)PJ_VECTOR_ERR_ARGS;
+    if (k == 0) {
+        memset(out_counts, 0, nq * sizeof(int64_t));
+        return 0;
+    }
+    int8_scan *qs = (int8_scan *)calloc(nq, sizeof(int8_scan));
+    char *bounded = (char *)calloc(nq, 1);
+    int rc = (int)PJ_VECTOR_ERR_NOMEM;
+    size_t ready = 0;
+    if (!qs || !bounded) goto done;
+    for (; ready < nq; ready++) {
+        int8_scan *s = &qs[ready];
+        if (!scan_init(s, codes, scale, norm, err, n, d, mask, k)) {
+            ready++;
+            goto done;
+        }
+        bounded[ready] = (char)(d != 0 && prepare_query(s, queries + ready * d, d,
+                                                        (int8_t *)s->qp, (int16_t *)s->q16));
+        if (!bounded[ready]) s->defeated = 1; /* not scanned: answered by the float32 scan */
+    }
+    run_scan_many(qs, nq, pj_int8_level());
+    for (size_t j = 0; j < nq; j++) {
+        int64_t got = scan_answer(&qs[j], bounded[j], matrix, queries + j * d, k,
+                                  out_ids + j * k, out_scores + j * k, k,
+                                  stats ? stats + j * PJ_INT8_STATS : NULL);
+        if (got < 0) {
+            rc = (int)got;
+            goto done;
+        }
+        out_counts[j] = got;
+    }
+    rc = 0;
+done:
+    if (qs)
+        for (size_t j = 0; j < ready; j++) scan_free(&qs[j]);
+    free(qs);
+    free(bounded);
+    return rc;
 }

@@ -44,6 +44,16 @@ int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scal
                      const unsigned char *mask, size_t k, int64_t *out_ids, double *out_scores,
                      size_t out_cap, uint64_t *stats);
 
+/* pj_int8_topk for nq queries (nq * d floats, row-major) in one pass over the codes (the AVX-512
+ * levels scan 4 rows x 4 queries per block; the narrower ones once per query). Query j's results
+ * go to out_ids / out_scores + j * min(k, n), their count to out_counts[j], its stats to
+ * stats + j * PJ_INT8_STATS. Returns 0 or a negative PJ_VECTOR_ERR_*. */
+int pj_int8_topk_many(const float *matrix, const int8_t *codes, const float *scale,
+                      const float *norm, const float *err, size_t n, size_t d,
+                      const float *queries, size_t nq, const unsigned char *mask, size_t k,
+                      int64_t *out_ids, double *out_scores, int64_t *out_counts,
+                      uint64_t *stats);
+
 /* The widest int8 level the CPU has, the level in use (also capped by pj_cpu_set_limit), and a cap
  * for tests (negative removes it; returns the level now in use). */
 int pj_int8_level_detected(void);

@@ -36,6 +36,8 @@ The interface (both backends implement exactly these names):
 ``topk_int8(matrix, tier, query, k, mask=None) -> (indices, scores, stats)``
     ``topk``'s answer, scanning the int8 codes and rescoring only the rows their bounds cannot
     exclude; ``stats``: ``{"rescored", "fallback", "scanned"}``.
+``topk_int8_many(matrix, tier, queries, k, mask=None) -> [(indices, scores, stats), ...]``
+    ``topk_int8`` of every row of ``queries`` (nq, d), in one pass over the codes.
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -59,7 +61,7 @@ VERIFY_FIELDS = CHAIN_FIELDS + ("hash", "prev_hash")
 GENESIS_HASH = "0" * 64
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
-             "topk", "quantize_int8", "topk_int8", "cpu_info")
+             "topk", "quantize_int8", "topk_int8", "topk_int8_many", "cpu_info")
 
 _active: ModuleType | None = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._native import ffi, lib
-from .pure_vector import Int8Tier, check_inputs, check_int8_dims
+from .pure_vector import Int8Tier, check_inputs, check_int8_dims, check_many
 
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float64)
@@ -111,3 +111,35 @@ def set_int8_limit(name: str | None) -> str:
     if name is None:
         return INT8_LEVELS[lib.pj_int8_set_limit(-1)]
     return INT8_LEVELS[lib.pj_int8_set_limit({v: k for k, v in INT8_LEVELS.items()}[name])]
+
+
+def topk_int8_many(matrix: np.ndarray, tier: Int8Tier, queries, k: int, mask=None):
+    """``topk_int8`` of every row of ``queries`` in one pass over the codes: a list of
+    ``(ids, scores, stats)``, one per query (see ``pure_vector.topk_int8_many``)."""
+    qs, k, mask = check_many(matrix, queries, k, mask)
+    check_int8_dims(matrix)
+    n, d = matrix.shape
+    if tier.codes.shape != (n, d) or any(a.shape != (n,) for a in tier[1:]):
+        raise ValueError(f"the int8 tier does not match the {n}x{d} matrix")
+    nq, want = qs.shape[0], min(k, n)
+    ids = np.empty((nq, max(want, 1)), dtype=np.int64)
+    scores = np.empty((nq, max(want, 1)), dtype=np.float64)
+    counts = np.zeros(nq, dtype=np.int64)
+    stats = np.zeros((nq, 3), dtype=np.uint64)
+    if nq:
+        mask_ptr = ffi.NULL if mask is None else ffi.from_buffer("unsigned char[]",
+                                                                 mask.view(np.uint8))
+        rc = lib.pj_int8_topk_many(
+            ffi.from_buffer("float[]", matrix), ffi.from_buffer("int8_t[]", tier.codes),
+            ffi.from_buffer("float[]", tier.scale), ffi.from_buffer("float[]", tier.norm),
+            ffi.from_buffer("float[]", tier.err), n, d, ffi.from_buffer("float[]", qs), nq,
+            mask_ptr, want, ffi.from_buffer("int64_t[]", ids, require_writable=True),
+            ffi.from_buffer("double[]", scores, require_writable=True),
+            ffi.from_buffer("int64_t[]", counts, require_writable=True),
+            ffi.from_buffer("uint64_t[]", stats, require_writable=True))
+        if rc < 0:
+            if rc == -2:
+                raise MemoryError(f"int8 top-k of {nq} queries over a {n}x{d} matrix: out of memory")
+            raise ValueError(f"int8 top-k kernel refused {nq} queries over a {n}x{d} matrix (code {rc})")
+    return [(ids[j, :c].copy(), scores[j, :c].copy(), _stats(stats[j]))
+            for j, c in enumerate(counts.tolist())]

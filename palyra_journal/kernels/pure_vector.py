@@ -168,3 +168,20 @@ def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
     stats["rescored"] = int(kept.shape[0])
     ids, scores = topk(np.ascontiguousarray(matrix[kept]), q, k)
     return kept[ids].astype(np.int64), scores, stats
+
+
+def check_many(matrix, queries, k, mask):
+    """``check_inputs`` for a batch: ``queries`` as a C-contiguous float32 (nq, d) array."""
+    q0 = np.zeros(matrix.shape[1], np.float32) if isinstance(matrix, np.ndarray) and matrix.ndim == 2 \
+        else None
+    _, k, mask = check_inputs(matrix, q0, k, mask)
+    qs = np.ascontiguousarray(queries, dtype=np.float32)
+    if qs.ndim != 2 or qs.shape[1] != matrix.shape[1]:
+        raise ValueError(f"queries must have shape (nq, {matrix.shape[1]}), got {qs.shape}")
+    return qs, k, mask
+
+
+def topk_int8_many(matrix: np.ndarray, tier: Int8Tier, queries, k: int, mask=None):
+    """``topk_int8`` of every row of ``queries``: a list of ``(ids, scores, stats)``."""
+    qs, k, mask = check_many(matrix, queries, k, mask)
+    return [topk_int8(matrix, tier, q, k, mask) for q in qs]
