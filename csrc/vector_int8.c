@@ -222,15 +222,27 @@ static void compact(int8_scan *s) {
     s->cn = m;
 }
 
+/* The kept rows filled their buffer: drop those the threshold now excludes. Returns 1 when the
+ * bound is defeated: more than `budget` rows survive once an eighth of the matrix has been
+ * scanned (earlier, the threshold may still be low only because of the order of the rows: the
+ * buffer grows instead). */
+static int make_room(int8_scan *s, size_t r) {
+    compact(s);
+    if (s->cn <= s->budget) return 0;
+    if (r >= s->n / 8) return 1;
+    ucand *grown = (ucand *)realloc(s->cands, 2 * s->ccap * sizeof(ucand));
+    if (!grown) return 1; /* the float32 scan needs no buffer */
+    s->cands = grown;
+    s->ccap *= 2;
+    return 0;
+}
+
 /* One row's bounds, in scan order. Returns 1 when the bound is defeated (too many rows kept). */
 static inline int consume(int8_scan *s, size_t r, float U, float L) {
     if (U < s->thr) return 0;
-    if (s->cn == s->ccap) {
-        compact(s);
-        if (s->cn > s->budget) {
-            s->defeated = 1;
-            return 1;
-        }
+    if (s->cn == s->ccap && make_room(s, r)) {
+        s->defeated = 1;
+        return 1;
     }
     s->cands[s->cn].upper = U;
     s->cands[s->cn].idx = (int64_t)r;

@@ -164,3 +164,36 @@ def test_hybrid_fusion_orders_as_before_fetching(tmp_path):
         for h in hits:
             assert h.score == pytest.approx(0.55 * h.lexical_score + 0.35 * h.vector_score
                                             + 0.10 * h.recency_score)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_search_many_answers_as_each_search(tmp_path, backend, precision):
+    rng = np.random.default_rng(8)
+    with open_store(tmp_path / "a.db", vector_precision=precision, clock=Clock()) as s:
+        fill(s, unit(rng, 1500), channel="a")
+        fill(s, unit(rng, 500), channel="b")
+        queries = unit(rng, 13)
+        for scope in ({}, {"channel": "b"}):
+            many = s.memory.search_many(queries, principal="p", top_k=7, **scope)
+            stats = s.memory.last_search_stats()
+            assert stats["queries"] == 13 and stats["precision"] == precision
+            assert len(many) == 13
+            for q, got in zip(queries, many):
+                one = s.memory.search("q", principal="p", top_k=7, mode="vector",
+                                      query_embedding=q.tolist(), **scope)
+                assert [h.item.memory_id for h in got] == [h.item.memory_id for h in one]
+                assert [h.score for h in got] == [h.score for h in one]
+                assert len(got) == 7
+
+
+def test_search_many_refuses_bad_embeddings_naming_the_position(tmp_path):
+    with open_store(tmp_path / "a.db") as s:
+        fill(s, unit(np.random.default_rng(9), 10))
+        good = [0.1] * DIMS
+        with pytest.raises(InvalidPayloadError, match=r"query_embeddings\[1\] must have 32 values"):
+            s.memory.search_many([good, [0.1] * 3], principal="p")
+        with pytest.raises(InvalidPayloadError, match="query_embeddings must be a sequence"):
+            s.memory.search_many(3, principal="p")
+        with pytest.raises(InvalidPayloadError, match="top_k"):
+            s.memory.search_many([good], principal="p", top_k=0)
+        assert s.memory.search_many([], principal="p") == []

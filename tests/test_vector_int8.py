@@ -128,6 +128,7 @@ def test_duplicate_rows_tie_by_lower_index_and_fall_back_to_the_float32_scan(int
     rng = np.random.default_rng(8)
     row = unit_rows(rng, 1, 64)[0]
     m = np.tile(row, (40_000, 1))
+    m[:10] = unit_rows(rng, 10, 64)  # a different start changes nothing: the bound stays defeated
     q = unit_rows(rng, 1, 64)[0]
     stats = assert_exact(int8(m, q, 10), m, q, 10)
     assert stats["fallback"] is True  # every row ties: the bound cannot prune any
@@ -247,3 +248,53 @@ def test_generated_matrices_give_the_reference_ids(data):
                 if level is not None:
                     native_vector.set_int8_limit(None)
             np.testing.assert_array_equal(ids, want_ids)
+
+
+@pytest.mark.parametrize("n,d,nq", [(1, 3, 1), (7, 64, 5), (1001, 100, 9), (4000, 384, 16)])
+def test_many_queries_give_the_answer_of_each_query(int8, n, d, nq):
+    rng = np.random.default_rng(n + d + nq)
+    m = unit_rows(rng, n, d)
+    qs = unit_rows(rng, nq, d)
+    qs[nq // 2] = 0.0  # a query the bound cannot use: the float32 scan answers it
+    mask = rng.random(n) < 0.6
+    tier = int8.mod.quantize_int8(m)
+    for k in (1, 10):
+        for mk in (None, mask):
+            answers = int8.mod.topk_int8_many(m, tier, qs, k, mk)
+            assert len(answers) == nq
+            for q, (ids, scores, stats) in zip(qs, answers):
+                assert_exact((ids, scores, stats), m, q, k, mk)
+            assert answers[nq // 2][2]["fallback"] is True
+
+
+def test_many_queries_where_some_defeat_the_bound(int8):
+    rng = np.random.default_rng(21)
+    m = unit_rows(rng, 6000, 64)
+    m[::2] = m[0]  # every other row identical: a query close to them cannot prune
+    away = unit_rows(rng, 3, 64)
+    away *= -np.sign(away @ m[0])[:, None]  # the duplicates score low: the bound prunes them
+    qs = np.stack([m[0], away[0], m[0] + 0.001, away[1], away[2]]).astype(np.float32)
+    answers = int8.mod.topk_int8_many(m, int8.mod.quantize_int8(m), qs, 10)
+    for q, got in zip(qs, answers):
+        assert_exact(got, m, q, 10)
+    assert answers[0][2]["fallback"] is True
+    assert [a[2]["fallback"] for a in answers[3:]] == [False, False]
+    assert answers[1][2]["fallback"] is False
+
+
+def test_many_queries_refuse_a_bad_batch(int8):
+    m = np.zeros((4, 3), np.float32)
+    tier = int8.mod.quantize_int8(m)
+    with pytest.raises(ValueError, match=r"queries must have shape \(nq, 3\)"):
+        int8.mod.topk_int8_many(m, tier, np.zeros((2, 4), np.float32), 1)
+    assert int8.mod.topk_int8_many(m, tier, np.zeros((0, 3), np.float32), 1) == []
+
+
+def test_duplicates_at_the_start_far_from_the_query_do_not_defeat_the_bound(int8):
+    rng = np.random.default_rng(22)
+    m = unit_rows(rng, 40_000, 64)
+    m[:4000] = m[0]  # the first tenth cannot be pruned until the threshold rises past them
+    q = unit_rows(rng, 1, 64)[0]
+    q *= -np.sign(q @ m[0])
+    stats = assert_exact(int8(m, q, 10), m, q, 10)
+    assert stats["fallback"] is False and stats["rescored"] < 4000

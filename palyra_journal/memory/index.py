@@ -361,6 +361,30 @@ class VectorIndex:
                                "rescored": 0, "fallback": False}
         return rows, scores
 
+    def search_rows_many(self, queries: np.ndarray, k: int, mask: np.ndarray | None | bool
+                         ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search_rows` of every row of ``queries`` (nq, dims), in one pass over the int8
+        codes unless the index is pinned to ``float32``; :attr:`last_stats` sums the queries'."""
+        n, nq = self.n, queries.shape[0]
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        if mask is None or k <= 0 or n == 0 or nq == 0:
+            self.last_stats = {"precision": None, "rows": n, "queries": nq, "scanned": 0,
+                               "rescored": 0, "fallback": False}
+            return [empty] * nq
+        rows_mask = None if mask is True else mask
+        matrix = self.matrix[:n]
+        if self.dims <= MAX_INT8_DIMS and self.precision != "float32":
+            found = kernels.topk_int8_many(matrix, self.int8_tier(), queries, k, rows_mask)
+            self.last_stats = {"precision": "int8", "rows": n, "queries": nq,
+                               "scanned": sum(f[2]["scanned"] for f in found),
+                               "rescored": sum(f[2]["rescored"] for f in found),
+                               "fallback": any(f[2]["fallback"] for f in found)}
+            return [(ids, scores) for ids, scores, _ in found]
+        scanned = n if rows_mask is None else int(np.count_nonzero(rows_mask))
+        self.last_stats = {"precision": "float32", "rows": n, "queries": nq,
+                           "scanned": scanned * nq, "rescored": 0, "fallback": False}
+        return [kernels.topk(matrix, q, k, rows_mask) for q in queries]
+
     def search(self, query: np.ndarray, k: int, mask: np.ndarray | None | bool) -> list[tuple[str, float]]:
         """Exact top ``k`` rows by cosine among ``mask``; ``(memory_id, cosine)`` best first."""
         rows, scores = self.search_rows(query, k, mask)

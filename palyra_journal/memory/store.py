@@ -265,17 +265,10 @@ class MemoryStore:
         """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
         t0 = time.perf_counter()
         q = normalize_text(query, "query")
-        check_name(principal, "principal", optional=False)
-        check_name(channel, "channel", optional=True)
-        check_name(session_id, "session_id", optional=True)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidPayloadError(f"top_k must be an int in [1, {MAX_TOP_K}], got {top_k!r}")
-        if isinstance(min_score, bool) or not isinstance(min_score, Real) \
-                or not np.isfinite(float(min_score)):
-            raise InvalidPayloadError(f"min_score must be a finite number, got {min_score!r}")
+        tags_t, sources_t = self._check_search(principal, channel, session_id, top_k, min_score,
+                                               tags, sources)
         if mode not in MODES:
             raise InvalidPayloadError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        tags_t, sources_t = check_tags(tags), check_sources(sources)
         dims = self._key()[1]
         qvec = None if query_embedding is None else check_embedding(query_embedding, dims,
                                                                     "query_embedding")
@@ -325,15 +318,74 @@ class MemoryStore:
         self._last_stats = stats
         return found
 
+    @staticmethod
+    def _check_search(principal, channel, session_id, top_k, min_score, tags,
+                      sources) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The arguments search and search_many share; returns the checked tags and sources."""
+        check_name(principal, "principal", optional=False)
+        check_name(channel, "channel", optional=True)
+        check_name(session_id, "session_id", optional=True)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidPayloadError(f"top_k must be an int in [1, {MAX_TOP_K}], got {top_k!r}")
+        if isinstance(min_score, bool) or not isinstance(min_score, Real) \
+                or not np.isfinite(float(min_score)):
+            raise InvalidPayloadError(f"min_score must be a finite number, got {min_score!r}")
+        return check_tags(tags), check_sources(sources)
+
+    def search_many(self, query_embeddings: Any, *, principal: str, channel: str | None = None,
+                    session_id: str | None = None, top_k: int = 8, min_score: float = 0.0,
+                    tags: Iterable[str] = (), sources: Iterable[str] = ()) -> list[list[MemoryHit]]:
+        """Vector recall for many query embeddings in one pass over the index (evaluation sweeps,
+        re-ranking jobs): entry i holds the hits ``search(..., mode="vector",
+        query_embedding=query_embeddings[i])`` returns, in the same order, with the same scores
+        (snippets start at the beginning of the content: there are no query terms)."""
+        tags_t, sources_t = self._check_search(principal, channel, session_id, top_k, min_score,
+                                               tags, sources)
+        dims = self._key()[1]
+        if isinstance(query_embeddings, np.ndarray) and query_embeddings.ndim == 2:
+            rows = list(query_embeddings)
+        elif isinstance(query_embeddings, (str, bytes)) or not isinstance(query_embeddings, Iterable):
+            raise InvalidPayloadError(
+                f"query_embeddings must be a sequence of embeddings, got {type(query_embeddings).__name__}")
+        else:
+            rows = list(query_embeddings)
+        qs = np.empty((len(rows), dims), dtype=np.float32)
+        for i, v in enumerate(rows):
+            qs[i] = check_embedding(v, dims, f"query_embeddings[{i}]")
+        limit = candidate_limit(top_k)
+        store = self._store
+        now = store.now_ms()
+        with store.read() as conn:
+            idx = self._current_index(conn)
+            mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
+                                  sources=sources_t, tags=tags_t, now_ms=now)
+            found = idx.search_rows_many(qs, limit, mask)
+            ids, born = idx.ids, idx.created
+            ranked_all = []
+            for rows_q, scores_q in found:
+                vector: dict[str, float] = {}
+                created: dict[str, int] = {}
+                for r, s in zip(rows_q.tolist(), scores_q.tolist()):
+                    if s > 0.0:
+                        vector[ids[r]] = s
+                        created[ids[r]] = int(born[r])
+                ranked_all.append(fuse(created, {}, vector, weights=self.weights, now_ms=now,
+                                       min_score=float(min_score), top_k=top_k))
+            items = self._fetch(conn, list({t[4] for ranked in ranked_all for t in ranked}))
+        self._last_stats = idx.last_stats
+        return [hits(ranked, items, ()) for ranked in ranked_all]
+
     def last_search_stats(self) -> dict:
         """What the vector scan of the last search did (empty when it ran none): ``precision``
         (``"int8"`` or ``"float32"``), ``rows`` in the index, ``scanned`` (rows in scope read),
         ``rescored`` (rows the int8 bound could not exclude, re-read in float32 and scored in
         double), ``rescored_fraction`` (of ``rows``) and ``fallback`` (the int8 bound could not
-        prune and the float32 scan answered)."""
+        prune and the float32 scan answered). After :meth:`search_many`, ``queries`` is set and
+        the counts are sums over the queries (the fraction is of ``rows * queries``)."""
         stats = dict(self._last_stats)
         if stats:
-            stats["rescored_fraction"] = stats["rescored"] / stats["rows"] if stats["rows"] else 0.0
+            scanned_rows = stats["rows"] * stats.get("queries", 1)
+            stats["rescored_fraction"] = stats["rescored"] / scanned_rows if scanned_rows else 0.0
         return stats
 
     def _query_vector(self, q: str) -> np.ndarray:
