@@ -26,7 +26,7 @@ import numpy as np
 from .. import kernels
 from ..errors import CorruptVectorError
 from ..kernels.pure_vector import MAX_INT8_DIMS, Int8Tier
-from .bulk_read import IndexRows, read_index_rows
+from .snapshot import InvalidSnapshot, Snapshot, open_snapshot, write_snapshot
 from .ingest import SOURCES
 
 PRECISIONS = ("auto", "float32", "int8")
@@ -35,6 +35,14 @@ PRECISIONS = ("auto", "float32", "int8")
 AUTO_INT8_ELEMENTS = 1 << 22
 _MASK_CACHE = 64
 NO_EXPIRY = np.iinfo(np.int64).max
+
+
+def _rewrites(conn: sqlite3.Connection) -> int | None:
+    """The database's count of in-place memory changes (None on a schema without it)."""
+    try:
+        return conn.execute("SELECT count FROM memory_rewrites WHERE id = 1").fetchone()[0]
+    except sqlite3.OperationalError:
+        return None
 _SOURCE_CODE = {s: i for i, s in enumerate(SOURCES)}
 _F32 = np.dtype("<f4")
 
@@ -61,6 +69,7 @@ class VectorIndex:
         self.generation: int | None = None     # memory_generation the rows correspond to
         self.data_version: int | None = None   # PRAGMA data_version when last found current
         self.volatile = False                   # loaded inside a transaction that may roll back
+        self.snapshot_state = "none"            # how the last load got its rows (see load)
         self._names: dict[str | None, int] = {None: -1}
         self._tagsets: dict[str, frozenset[str]] = {}
         self._clear()
@@ -88,58 +97,107 @@ class VectorIndex:
     def live(self) -> int:
         return self.n - self.dead
 
-    def load(self, conn: sqlite3.Connection) -> None:
-        """Read every vector of this key and its scope fields, from one snapshot.
+    def load(self, conn: sqlite3.Connection, *, snapshot: str | None = None,
+             generation: int | None = None, write: bool = True) -> None:
+        """Read every vector of this key and its scope fields, from one database snapshot.
 
-        The bulk read (``bulk_read``: aggregates, no per-row Python objects) is tried first; when
-        it cannot carry the rows exactly, the joined row-by-row read below does.
-        """
+        With ``snapshot`` (the path of ``<db>-vectors``), a valid snapshot file of the same
+        rewrite count is mapped instead, and the rows added since it was written are read from
+        SQLite; otherwise the rows are read from SQLite and a new snapshot is written (unless
+        ``write`` is false: a read-only store).
+        :attr:`snapshot_state` says which happened (``"mapped"``, ``"mapped + N rows"``,
+        ``"rebuilt: <why>"`` or ``"none"``)."""
         own_tx = not conn.in_transaction
         if own_tx:
             conn.execute("BEGIN")
         try:
-            try:
-                bulk = read_index_rows(conn, *self.key)
-            except sqlite3.Error:
-                bulk = None  # e.g. a value that is not UTF-8: the row-by-row read decides
-            if bulk is None:
-                self._load_rows(conn)
+            if generation is None:
+                generation = conn.execute(
+                    "SELECT generation FROM memory_generation WHERE id = 1").fetchone()[0]
+            rewrites = _rewrites(conn)
+            why = "no rewrite counter" if rewrites is None else None
+            snap = None
+            if snapshot is not None and why is None:
+                try:
+                    snap = open_snapshot(snapshot, self.key)
+                    head = snap.header
+                    if head["rewrites"] != rewrites or head["generation"] > generation:
+                        raise InvalidSnapshot("stale: rows changed since it was written")
+                except InvalidSnapshot as exc:
+                    snap, why = None, str(exc)
+                except (OSError, ValueError, KeyError, TypeError) as exc:  # a mangled header
+                    snap, why = None, f"unreadable header ({type(exc).__name__})"
+            if snap is not None:
+                self._set_snapshot(snap)
+                added = 0
+                if snap.header["generation"] != generation:
+                    added = self._load_rows(conn, after_rowid=snap.header["max_rowid"])
+                self.snapshot_state = f"mapped + {added} rows" if added else "mapped"
+                if write and added > max(10_000, self.n // 4):  # not again on the next open
+                    self._write_snapshot(snapshot, generation, rewrites, conn)
             else:
-                self._set_rows(bulk)
+                self._load_rows(conn)
+                self.snapshot_state = "none"
+                if snapshot is not None and rewrites is not None and write:
+                    self._write_snapshot(snapshot, generation, rewrites, conn)
+                    self.snapshot_state = f"rebuilt: {why}"
         finally:
             if own_tx:
                 conn.execute("COMMIT")
 
-    def _set_rows(self, rows: IndexRows) -> None:
+    def _set_snapshot(self, snap: Snapshot) -> None:
         self._clear()
-        n = len(rows.ids)
-        if not n:
-            return
-        self.matrix = rows.matrix
-        self.n = n
-        self.ids = rows.ids
+        head, a = snap.header, snap.arrays
+        self.n = head["n"]
+        self.matrix = a["matrix"]  # stays in the map: only rescored rows become resident
+        self.tier = Int8Tier(a["codes"], a["scale"], a["norm"], a["err"])
+        for name, code in zip(head["names"], range(len(head["names"]))):
+            self._names[name] = code
+        for name in ("principal", "channel", "session", "source", "expiry", "created"):
+            setattr(self, name, a[name].astype(a[name].dtype.newbyteorder("="), copy=True))
+        self.alive = np.ones(self.n, dtype=np.bool_)
+        self.ids = snap.ids
+        self.tags = snap.tags
         self._row_of = None
-        self.alive = np.ones(n, dtype=np.bool_)
-        self.principal = self._codes(rows.principal)
-        self.channel = self._codes(rows.channel)
-        self.session = self._codes(rows.session)
-        self.source = rows.source
-        self.expiry = rows.expiry
-        self.created = rows.created
-        self.tags = rows.tags
 
-    def _codes(self, column: tuple[list, np.ndarray]) -> np.ndarray:
-        """int32 codes of a factorized column: each distinct value coded once."""
-        values, pos = column
-        lut = np.array([self._code(v) for v in values] or [-1], dtype=np.int32)
-        return lut[pos]
+    def _write_snapshot(self, path: str, generation: int, rewrites: int, conn) -> None:
+        """Write the snapshot of this freshly loaded index (no tombstones); a failure to write (a
+        read-only directory) only means the next open reads SQLite again."""
+        n = self.n
+        max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memory_vectors").fetchone()[0]
+        names = [None] * (len(self._names) - 1)
+        for name, code in self._names.items():
+            if code >= 0:
+                names[code] = name
+        tier = self.int8_tier() if self.dims <= MAX_INT8_DIMS else None
+        zeros = np.zeros(n, dtype=np.float32)
+        arrays = {"matrix": self.matrix[:n],
+                  "codes": tier.codes if tier else np.zeros((n, self.dims), np.int8),
+                  "scale": tier.scale if tier else zeros, "norm": tier.norm if tier else zeros,
+                  "err": tier.err if tier else np.full(n, np.inf, np.float32)}
+        for name in ("principal", "channel", "session", "source", "expiry", "created"):
+            arrays[name] = getattr(self, name)[:n]
+        model, dims, version = self.key
+        header = {"model": model, "dims": dims, "version": version, "n": n,
+                  "generation": generation, "rewrites": rewrites, "max_rowid": max_rowid,
+                  "names": names}
+        try:
+            write_snapshot(path, header, arrays, (self.ids[i] for i in range(n)),
+                           (self.tags[i] for i in range(n)))
+        except OSError:
+            pass
 
-    def _load_rows(self, conn: sqlite3.Connection) -> None:
-        """The joined read, one Python row per item: exact for any stored value."""
-        rows = conn.execute(LOAD_SQL, self.key).fetchall()
-        self._clear()
+    def _load_rows(self, conn: sqlite3.Connection, after_rowid: int | None = None) -> int:
+        """The joined read, one Python row per item, in vector rowid order: every row of the key,
+        or (``after_rowid``) only the rows added after a snapshot, appended. Returns the count."""
+        if after_rowid is None:
+            rows = conn.execute(LOAD_SQL + " ORDER BY v.rowid", self.key).fetchall()
+            self._clear()
+        else:
+            rows = conn.execute(LOAD_SQL + " AND v.rowid > ? ORDER BY v.rowid",
+                                (*self.key, after_rowid)).fetchall()
         if not rows:
-            return
+            return 0
         ids, blobs, princ, chan, sess, src, tags, ttl, created = zip(*rows)
         n, width = len(ids), self.dims * 4
         data = b"".join(blobs)
@@ -151,6 +209,11 @@ class VectorIndex:
         matrix = np.frombuffer(data, dtype=_F32).reshape(n, self.dims)
         if _F32 != np.dtype(np.float32):  # big-endian host
             matrix = matrix.astype(np.float32)
+        if after_rowid is not None:
+            self.add([(i, v, p, c, se, SOURCES[so], "[]" if t is None else t, tt, cr)
+                      for i, v, p, c, se, so, t, tt, cr in zip(ids, matrix, princ, chan, sess, src,
+                                                              tags, ttl, created)], new_ids=True)
+            return n
         code = self._code
         self.matrix = matrix
         self.n = n
@@ -164,6 +227,7 @@ class VectorIndex:
         self.expiry = np.array([NO_EXPIRY if t is None else t for t in ttl], dtype=np.int64)
         self.created = np.array(created, dtype=np.int64)
         self.tags = ["[]" if t is None else t for t in tags]
+        return n
 
     def _code(self, name: str | None) -> int:
         names = self._names
@@ -203,13 +267,16 @@ class VectorIndex:
         if self.tier is not None:
             self.tier = Int8Tier(*map(grow, self.tier))
 
-    def add(self, rows: Sequence[tuple]) -> None:
+    def add(self, rows: Sequence[tuple], *, new_ids: bool = False) -> None:
         """Append rows ``(memory_id, vector, principal, channel, session_id, source, tags_json,
-        ttl_unix_ms, created_at_unix_ms)``; an id already present is replaced."""
+        ttl_unix_ms, created_at_unix_ms)``; an id already present is replaced. ``new_ids``: the
+        caller knows none is present (an ingest, rows added after a snapshot), so the id lookup
+        is not built just for this."""
         if not rows:
             return
-        row_of = self.row_of
-        self.remove([r[0] for r in rows if r[0] in row_of])
+        row_of = self._row_of if new_ids else self.row_of
+        if not new_ids:
+            self.remove([r[0] for r in rows if r[0] in row_of])
         self._reserve(len(rows))
         start = self.n
         self._masks.clear()
@@ -225,7 +292,8 @@ class VectorIndex:
             self.created[i] = created
             self.ids.append(mid)
             self.tags.append(tags_json)
-            row_of[mid] = i
+            if row_of is not None:
+                row_of[mid] = i
             self.n += 1
         if self.tier is not None:
             new = kernels.quantize_int8(self.matrix[start:self.n])

@@ -28,6 +28,7 @@ from .ingest import (
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
 from .index import PRECISIONS
+from .snapshot import path_for as snapshot_path
 from .search import (
     MODES, QueryEmbeddingCache, candidate_limit, fuse, hits, lexical_candidates, scope_sql,
 )
@@ -115,7 +116,9 @@ class MemoryStore:
             conn.execute("BEGIN")  # one snapshot for the counter and the rows
         try:
             gen = generation(conn)
-            idx.load(conn)
+            path = self._store.path
+            idx.load(conn, generation=gen, write=not self._store.read_only,
+                     snapshot=None if path == ":memory:" or in_tx else snapshot_path(path))
         finally:
             if not in_tx:
                 conn.execute("COMMIT")
@@ -211,7 +214,7 @@ class MemoryStore:
                 gen1 = bump(conn, gen0)
             rows = [(p.memory_id, p.vector, p.principal, p.channel, p.session_id, p.source, tj,
                      p.ttl_unix_ms, now) for p, tj in zip(prepared, tags_json)]
-            self._apply(nested, gen0, gen1, lambda idx: idx.add(rows))
+            self._apply(nested, gen0, gen1, lambda idx: idx.add(rows, new_ids=True))
         return items
 
     # ------------------------------------------------------------------ reads
