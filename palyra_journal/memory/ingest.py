@@ -147,10 +147,16 @@ def check_embedding(value: Any, dims: int, field: str = "embedding") -> np.ndarr
     if not np.isfinite(vec).all():
         bad = int(np.flatnonzero(~np.isfinite(vec))[0])
         raise InvalidPayloadError(f"{field}[{bad}] is {vec[bad]!r}: values must be finite")
-    norm = float(np.sqrt(vec @ vec))
-    if norm > 0.0:
-        vec = vec / norm
-    return vec.astype(np.float32)
+    return unit_rows(vec[None, :])[0]
+
+
+def unit_rows(arr: np.ndarray) -> np.ndarray:
+    """Rows of a finite float64 (n, d) array L2-normalized (zero rows stay zero), as float32: the
+    one normalization of query, item and provider embeddings, so a vector is stored with the same
+    bits whichever call brought it."""
+    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]
+    out = np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+    return out.astype(np.float32)
 
 
 def content_hash(content: str) -> str:
@@ -175,8 +181,10 @@ class PreparedItem:
 
 
 def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
-            where: str = "") -> PreparedItem:
-    """Validate and normalize one ingest request; ``where`` prefixes messages (``items[3]: ``)."""
+            where: str = "", batched: bool = False) -> PreparedItem:
+    """Validate and normalize one ingest request; ``where`` prefixes messages (``items[3]: ``).
+
+    ``batched``: leave the embedding (unchecked) and the redaction to :func:`prepare_many`."""
     unknown = set(spec) - INGEST_KEYS
     if unknown:
         raise InvalidPayloadError(f"{where}unknown field(s) {sorted(unknown)}")
@@ -202,6 +210,9 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
         confidence = check_confidence(spec.get("confidence"))
         ttl = check_time(spec.get("ttl_unix_ms"), "ttl_unix_ms")
         emb = spec.get("embedding")
+        if batched:
+            return PreparedItem(memory_id, principal, channel, session_id, source, content, "",
+                                tags, confidence, ttl, emb)
         vector = None if emb is None else check_embedding(emb, dims)
         stored = redact_content(content, rules)
     except PayloadTooLargeError as exc:
@@ -216,6 +227,45 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules,
                         content_hash(stored), tags, confidence, ttl, vector)
 
 
+def prepare_many(specs: list[dict[str, Any]], *, dims: int, max_content_bytes: int,
+                 rules) -> list[PreparedItem]:
+    """:func:`prepare` of a batch, with the same checks and messages (``items[i]: ...``), but the
+    given embeddings validated and normalized as one array and the prose contents redacted in one
+    kernel call: per-item calls are most of an ingest's Python time."""
+    out = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            raise InvalidPayloadError(f"items[{i}] must be a dict, got {type(spec).__name__}")
+        out.append(prepare(spec, dims=dims, max_content_bytes=max_content_bytes, rules=rules,
+                           where=f"items[{i}]: ", batched=True))
+    given = [i for i, p in enumerate(out) if p.vector is not None]
+    if given:
+        try:
+            arr = np.asarray([out[i].vector for i in given], dtype=np.float64)
+            ok = arr.shape == (len(given), dims) and bool(np.isfinite(arr).all())
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:  # find the first bad one and raise its own message
+            for i in given:
+                try:
+                    check_embedding(out[i].vector, dims)
+                except InvalidPayloadError as exc:
+                    raise InvalidPayloadError(f"items[{i}]: {exc}") from exc
+        for i, vec in zip(given, unit_rows(arr)):
+            out[i].vector = vec
+    prose = [i for i, p in enumerate(out) if p.content[:1] not in ("{", "[")]
+    texts = kernels.canonicalize_many([out[i].content for i in prose], rules=rules)[0] if prose else []
+    loads = json.loads
+    for i, text in zip(prose, texts):
+        out[i].content = loads(text)
+    prose_set = set(prose)
+    for i, p in enumerate(out):
+        if i not in prose_set:
+            p.content = redact_content(p.content, rules)
+        p.content_hash = content_hash(p.content)
+    return out
+
+
 def check_provider_output(out: Any, count: int, dims: int) -> np.ndarray:
     """The provider's batch as float32 ``(count, dims)``, finite, rows L2-normalized."""
     arr = np.asarray(out, dtype=np.float64)
@@ -224,9 +274,7 @@ def check_provider_output(out: Any, count: int, dims: int) -> np.ndarray:
             f"embedding provider returned shape {arr.shape}, expected {(count, dims)}")
     if not np.all(np.isfinite(arr)):
         raise InvalidPayloadError("embedding provider returned a non-finite value")
-    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))[:, None]
-    np.divide(arr, norms, out=arr, where=norms > 0)
-    return arr.astype(np.float32)
+    return unit_rows(arr)
 
 
 def check_fusion_weights(weights: Any) -> tuple[float, float, float]:

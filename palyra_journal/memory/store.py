@@ -24,7 +24,7 @@ from .index import VectorIndex
 from .ingest import (
     DEFAULT_MAX_CONTENT_BYTES, PreparedItem, check_confidence, check_embedding,
     check_fusion_weights, check_name, check_provider_output, check_sources, check_tags, check_time,
-    normalize_text, prepare,
+    normalize_text, prepare, prepare_many,
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
 from .index import PRECISIONS
@@ -153,11 +153,9 @@ class MemoryStore:
 
     def ingest_many(self, items: Iterable[dict[str, Any]]) -> list[MemoryItem]:
         """Store many memories in one transaction, embedded with one provider call."""
-        prepared = []
-        for i, spec in enumerate(items):
-            if not isinstance(spec, dict):
-                raise InvalidPayloadError(f"items[{i}] must be a dict, got {type(spec).__name__}")
-            prepared.append(self._prepare(spec, f"items[{i}]: "))
+        prepared = prepare_many(list(items), dims=self._key()[1],
+                                max_content_bytes=self.max_content_bytes,
+                                rules=self._store.redaction)
         if not prepared:
             return []
         return self._write_items(prepared)
@@ -193,7 +191,8 @@ class MemoryStore:
         items = [MemoryItem(p.memory_id, p.principal, p.channel, p.session_id, p.source, p.content,
                             p.content_hash, p.tags, p.confidence, p.ttl_unix_ms, now, now)
                  for p in prepared]
-        tags_json = [json.dumps(list(p.tags), separators=(",", ":")) for p in prepared]
+        tags_json = [json.dumps(list(p.tags), separators=(",", ":")) if p.tags else "[]"
+                     for p in prepared]
         with store._lock:
             nested = store._tx_depth > 0
             with store.write() as conn:
