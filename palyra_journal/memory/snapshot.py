@@ -56,6 +56,19 @@ class TextColumn:
         self._base = int(ends.shape[0])
         self._extra: list[str] = []
         self._changed: dict[int, str] = {}
+        self._text: str | None = None  # the whole blob, decoded once when it is ASCII
+        self._ascii: bool | None = None
+
+    def _row(self, i: int) -> str:
+        if self._ascii is None:  # ids are usually ASCII (ULIDs): then byte offsets are str offsets
+            raw = bytes(self._blob)
+            self._ascii = raw.isascii()
+            self._text = raw.decode("ascii") if self._ascii else None
+        ends = self._ends
+        start = int(ends[i - 1]) if i else 0
+        if self._text is not None:
+            return self._text[start:int(ends[i])]
+        return str(self._blob[start:int(ends[i])], "utf-8")
 
     def __len__(self) -> int:
         return self._base + len(self._extra)
@@ -70,8 +83,7 @@ class TextColumn:
         changed = self._changed.get(i)
         if changed is not None:
             return changed
-        start = int(self._ends[i - 1]) if i else 0
-        return str(self._blob[start:int(self._ends[i])], "utf-8")
+        return self._row(i)
 
     def __setitem__(self, i: int, value: str) -> None:
         if i >= self._base:
