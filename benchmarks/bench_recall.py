@@ -216,7 +216,7 @@ with pj.JournalStore.open(path, embedding_provider=HashEmbeddingProvider(dimensi
 def test_open(benchmark, root, n, d, impl):
     """Open + first vector search (the snapshot mapped, the page cache warm, as for a store opened
     often) against the naive SELECT load of the vectors alone."""
-    _, queries, _, path = dataset("clustered", n, d, root)
+    _, queries, _, path = dataset("clustered" if FULL else "random", n, d, root)
     workload = f"open {n}x{d}"
     if impl == "naive SELECT":
         import sqlite3
