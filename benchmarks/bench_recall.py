@@ -41,6 +41,7 @@ from palyra_journal import kernels
 from palyra_journal.memory.embeddings import HashEmbeddingProvider
 from palyra_journal.memory.search import candidate_limit
 
+from .bench_vector import K as VECTOR_K, make_search
 from .common import FULL, describe
 
 K = 10
@@ -53,6 +54,7 @@ CASES = [(kind, n, d) for n, d in SIZES for kind in DATA if n * d < 10**8 or kin
     if FULL else [("random", n, d) for n, d in SIZES]
 PEERS = ["numpy", "simsimd", "faiss flat", "faiss sq8+refine"]
 SECTION = 6
+assert K == VECTOR_K  # the peers of bench_vector search for the same k
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -118,30 +120,14 @@ def row_ids(hits) -> list[int]:
 
 
 def peer_search(impl: str, matrix: np.ndarray):
-    n, d = matrix.shape
-    if impl == "numpy":
-        def search(q):
-            s = matrix @ q
-            part = np.argpartition(s, -K)[-K:]
-            return part[np.argsort(-s[part], kind="stable")]
-        return search
-    if impl == "simsimd":
-        simsimd = pytest.importorskip("simsimd", reason="peer simsimd is not installed")
-
-        def search(q):
-            s = np.asarray(simsimd.cdist(q[None, :], matrix, metric="dot", threads=0,
-                                         out_dtype="float32"))[0]
-            part = np.argpartition(s, -K)[-K:]
-            return part[np.argsort(-s[part], kind="stable")]
-        return search
+    """A function query -> top-k ids for a peer (index built here, outside timing)."""
+    if impl != "faiss sq8+refine":  # the float32 peers of section 3, as configured there
+        return make_search({"faiss flat": "faiss"}.get(impl, impl), matrix)[0]
     faiss = pytest.importorskip("faiss", reason="peer faiss is not installed")
-    if impl == "faiss flat":
-        index = faiss.IndexFlatIP(d)
-    else:
-        index = faiss.IndexRefineFlat(
-            faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT))
-        index.k_factor = 4
-        index.train(matrix[: min(n, 100_000)])
+    index = faiss.IndexRefineFlat(faiss.IndexScalarQuantizer(
+        matrix.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT))
+    index.k_factor = 4
+    index.train(matrix[: min(matrix.shape[0], 100_000)])
     index.add(matrix)
     return lambda q: index.search(q[None, :], K)[1][0]
 

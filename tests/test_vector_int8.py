@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from palyra_journal.kernels import pure_vector
+from test_vector import reference  # the float64 ranking: score desc, index asc, NaN left out
 
 
 def _int8_levels() -> list[str]:
@@ -47,16 +48,6 @@ def int8(request):
     finally:
         if backend == "native":
             impl.mod.set_int8_limit(None)
-
-
-def reference(matrix, query, k, mask=None):
-    """Top k by float64 score: score desc, then index asc; NaN left out."""
-    scores = matrix.astype(np.float64) @ np.asarray(query, dtype=np.float64)
-    ids = np.arange(matrix.shape[0])
-    keep = ~np.isnan(scores) if mask is None else (mask & ~np.isnan(scores))
-    ids, scores = ids[keep], scores[keep]
-    order = np.lexsort((ids, -scores))[:k]
-    return ids[order], scores[order]
 
 
 def assert_exact(got, matrix, query, k, mask=None):
