@@ -17,7 +17,7 @@ snapshot written; then, in one run, on the same matrix and queries:
   process after that first search is noted.
 * ``search_many 10000x384`` (64 queries): ``store.memory.search_many`` against numpy
   ``Q @ M.T`` + argpartition per row.
-* ``ingest_many 384d``: ``store.memory.ingest_many`` of 10 000 items with embeddings against a raw
+* ``ingest_many 384d``: ``store.memory.ingest_many`` of 10 000 items (quick: 2 000) against a raw
   ``executemany`` of the same rows into items (FTS by trigger) and vectors, each into a fresh store.
 
 Data: random unit vectors, and a mixture of 1 000 Gaussian clusters (unit centres, spread 0.35 /
@@ -42,7 +42,7 @@ from palyra_journal.memory.embeddings import HashEmbeddingProvider
 from palyra_journal.memory.search import candidate_limit
 
 from .bench_vector import K as VECTOR_K, make_search
-from .common import FULL, describe
+from .common import FULL, describe, scaled
 
 K = 10
 N_QUERIES = 16
@@ -112,6 +112,12 @@ def dataset(kind: str, n: int, d: int, root: str):
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
+    """Where the stores go: ``PALYRA_BENCH_DATA`` keeps them between runs (building a 1M-row store
+    takes minutes; the data are the same every time), else a temporary directory."""
+    keep = os.environ.get("PALYRA_BENCH_DATA")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        return keep
     return str(tmp_path_factory.mktemp("recall"))
 
 
@@ -259,7 +265,7 @@ def test_search_many(benchmark, root, impl):
     describe(benchmark, section=SECTION, workload=workload, impl=impl, role="ours", items=SM_Q)
 
 
-ING_N, ING_D = 10_000, 384
+ING_N, ING_D = scaled(2_000, 10_000), 384
 
 
 @pytest.mark.parametrize("impl", ["palyra native", "raw executemany"])
@@ -270,7 +276,7 @@ def test_ingest_many(benchmark, root, impl):
     counter = iter(range(10**9))
 
     def fresh() -> str:
-        path = os.path.join(root, f"ingest-{impl.replace(' ', '-')}-{next(counter)}.db")
+        path = os.path.join(root, f"ingest-{impl.replace(' ', '-')}-{os.getpid()}-{next(counter)}.db")
         pj.JournalStore.open(path, embedding_provider=provider(ING_D)).close()
         return path
 

@@ -197,3 +197,25 @@ def test_search_many_refuses_bad_embeddings_naming_the_position(tmp_path):
         with pytest.raises(InvalidPayloadError, match="top_k"):
             s.memory.search_many([good], principal="p", top_k=0)
         assert s.memory.search_many([], principal="p") == []
+
+
+def test_vector_only_fusion_ranks_exactly_as_the_general_fusion():
+    from palyra_journal.memory.search import fuse, fuse_vector
+    rng = np.random.default_rng(10)
+    for trial in range(200):
+        k = int(rng.integers(1, 40))
+        rows = rng.permutation(500)[:k].astype(np.int64)
+        scores = rng.choice([0.9, 0.5, 0.5, 0.3, -0.1, 0.0, 0.7], size=k) if trial % 2 \
+            else rng.random(k) - 0.1
+        created = rng.choice([0, 5 * 86_400_000, 10**12], size=500).astype(np.int64)
+        ids = [f"id{(i * 7919) % 500:04d}" for i in range(500)]
+        now = 10**12 + int(rng.integers(0, 10**9))
+        min_score = float(rng.choice([0.0, 0.2, 0.5]))
+        top_k = int(rng.integers(1, 12))
+        vector = {ids[r]: float(s) for r, s in zip(rows, scores) if s > 0.0}
+        born = {ids[r]: int(created[r]) for r, s in zip(rows, scores) if s > 0.0}
+        want = fuse(born, {}, vector, weights=(0.55, 0.35, 0.10), now_ms=now, min_score=min_score,
+                    top_k=top_k)
+        got = fuse_vector(rows, scores.astype(np.float64), created, ids,
+                          weights=(0.55, 0.35, 0.10), now_ms=now, min_score=min_score, top_k=top_k)
+        assert got == want

@@ -96,6 +96,36 @@ def fuse(created: dict[str, int], lexical: dict[str, float], vector: dict[str, f
     return [t[:5] for t in scored[:top_k]]
 
 
+def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, *,
+                weights: tuple[float, float, float], now_ms: int, min_score: float,
+                top_k: int) -> list[tuple[float, float, float, float, str]]:
+    """:func:`fuse` when there are no lexical candidates, on the vector branch's arrays: the same
+    arithmetic (IEEE double, same order of operations), vectorized, and ids read only for the
+    rows that can still be ranked. ``rows``/``scores``: the kernel's answer; ``created``: the
+    index's creation times; ``ids``: row -> memory_id."""
+    keep = scores > 0.0
+    rows, v_raw = rows[keep], scores[keep]
+    if rows.shape[0] == 0:
+        return []
+    wl, wv, wr = weights
+    born = created[rows]
+    V = v_raw / v_raw.max()
+    R = 1.0 / (1.0 + np.maximum(0, now_ms - born) / DAY_MS)
+    score = (wl * 0.0 + wv * V) + wr * R
+    ok = np.flatnonzero(score >= min_score)
+    order = ok[np.lexsort((-born[ok], -score[ok]))]
+    if order.shape[0] > top_k:  # keep every row tied with the last one: memory_id decides
+        last = order[top_k - 1]
+        tail = order[top_k:]
+        tied = tail[(score[tail] == score[last]) & (born[tail] == born[last])]
+        order = np.concatenate([order[:top_k], tied])
+    ranked = [(float(score[i]), 0.0, float(V[i]), float(R[i]), ids[int(rows[i])], int(born[i]))
+              for i in order.tolist()]
+    ranked.sort(key=lambda t: t[4])
+    ranked.sort(key=lambda t: (t[0], t[5]), reverse=True)
+    return [t[:5] for t in ranked[:top_k]]
+
+
 def hits(ranked: list[tuple[float, float, float, float, str]], items: dict[str, MemoryItem],
          terms: Sequence[str]) -> list[MemoryHit]:
     """The fused survivors as MemoryHits, from their fetched rows."""

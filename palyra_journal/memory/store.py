@@ -30,7 +30,8 @@ from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, ite
 from .index import PRECISIONS
 from .snapshot import path_for as snapshot_path
 from .search import (
-    MODES, QueryEmbeddingCache, candidate_limit, fuse, hits, lexical_candidates, scope_sql,
+    MODES, QueryEmbeddingCache, candidate_limit, fuse, fuse_vector, hits, lexical_candidates,
+    scope_sql,
 )
 
 DEFAULT_WEIGHTS = (0.55, 0.35, 0.10)
@@ -297,21 +298,27 @@ class MemoryStore:
                     lexical[mid] = score
                     created[mid] = created_at
             t2 = time.perf_counter()
+            rows = scores = None
             if mode != "lexical":
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
                 rows, scores = idx.search_rows(qvec, limit, mask)
                 stats = idx.last_stats
-                ids, born = idx.ids, idx.created
-                for r, s in zip(rows.tolist(), scores.tolist()):
-                    if s > 0.0:
-                        mid = ids[r]
-                        vector[mid] = s
-                        created[mid] = int(born[r])
+                if lexical:
+                    ids, born = idx.ids, idx.created
+                    for r, s in zip(rows.tolist(), scores.tolist()):
+                        if s > 0.0:
+                            mid = ids[r]
+                            vector[mid] = s
+                            created[mid] = int(born[r])
             t3 = time.perf_counter()
-            ranked = fuse(created, lexical, vector, weights=self.weights, now_ms=now,
-                          min_score=float(min_score), top_k=top_k)
+            if lexical or rows is None:
+                ranked = fuse(created, lexical, vector, weights=self.weights, now_ms=now,
+                              min_score=float(min_score), top_k=top_k)
+            else:
+                ranked = fuse_vector(rows, scores, idx.created, idx.ids, weights=self.weights,
+                                     now_ms=now, min_score=float(min_score), top_k=top_k)
             items = self._fetch(conn, [t[4] for t in ranked])
         found = hits(ranked, items, terms)
         t4 = time.perf_counter()
@@ -362,17 +369,9 @@ class MemoryStore:
             mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                   sources=sources_t, tags=tags_t, now_ms=now)
             found = idx.search_rows_many(qs, limit, mask)
-            ids, born = idx.ids, idx.created
-            ranked_all = []
-            for rows_q, scores_q in found:
-                vector: dict[str, float] = {}
-                created: dict[str, int] = {}
-                for r, s in zip(rows_q.tolist(), scores_q.tolist()):
-                    if s > 0.0:
-                        vector[ids[r]] = s
-                        created[ids[r]] = int(born[r])
-                ranked_all.append(fuse(created, {}, vector, weights=self.weights, now_ms=now,
-                                       min_score=float(min_score), top_k=top_k))
+            ranked_all = [fuse_vector(rows_q, scores_q, idx.created, idx.ids, weights=self.weights,
+                                      now_ms=now, min_score=float(min_score), top_k=top_k)
+                          for rows_q, scores_q in found]
             items = self._fetch(conn, list({t[4] for ranked in ranked_all for t in ranked}))
         self._last_stats = idx.last_stats
         return [hits(ranked, items, ()) for ranked in ranked_all]
