@@ -39,6 +39,7 @@ import pytest
 import palyra_journal as pj
 from palyra_journal import kernels
 from palyra_journal.memory.embeddings import HashEmbeddingProvider
+from palyra_journal.memory.ingest import unit_rows as stored_rows
 from palyra_journal.memory.search import candidate_limit
 
 from .bench_vector import K as VECTOR_K, make_search
@@ -79,6 +80,15 @@ def make_data(kind: str, n: int, d: int, seed: int = 7):
     return matrix, queries
 
 
+def as_stored(x: np.ndarray) -> np.ndarray:
+    """The vectors as the store keeps them (it normalizes what it is given, in float64): peers and
+    the reference must see the very same bits, or clustered data's near-ties rank differently."""
+    out = np.empty_like(x)
+    for start in range(0, x.shape[0], 1 << 16):
+        out[start:start + (1 << 16)] = stored_rows(x[start:start + (1 << 16)].astype(np.float64))
+    return out
+
+
 def reference(matrix: np.ndarray, q: np.ndarray, k: int = K) -> np.ndarray:
     return kernels.topk(matrix, q, k)[0]
 
@@ -87,12 +97,22 @@ def provider(d: int):
     return HashEmbeddingProvider(dimensions=d)
 
 
+#: Fusion weights of the benchmark stores: the vector score alone, so that the hits' order is the
+#: exact top-k's and can be checked against the reference (recency would reorder near-ties of the
+#: clustered data; it costs the same either way).
+VECTOR_ONLY = {"memory_fusion_weights": (0.0, 1.0, 0.0)}
+
+
 def build_store(path: str, matrix: np.ndarray) -> None:
-    """The store of one data set (kept across a run: the data are the same every time)."""
-    if os.path.exists(path):
+    """The store of one data set (kept across runs: the data are the same every time; its snapshot,
+    written by the last step, marks it complete)."""
+    if os.path.exists(path + "-vectors"):
         return
+    for leftover in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(leftover):
+            os.unlink(leftover)
     n, d = matrix.shape
-    with pj.JournalStore.open(path, embedding_provider=provider(d)) as store:
+    with pj.JournalStore.open(path, embedding_provider=provider(d), **VECTOR_ONLY) as store:
         for start in range(0, n, 20_000):
             store.memory.ingest_many(
                 {"content": f"item {i}", "principal": "p", "embedding": v,
@@ -102,12 +122,15 @@ def build_store(path: str, matrix: np.ndarray) -> None:
 
 @functools.lru_cache(maxsize=1)
 def dataset(kind: str, n: int, d: int, root: str):
-    """Matrix, queries, reference ids and a built store (with its snapshot), one at a time."""
-    matrix, queries = make_data(kind, n, d)
+    """One data set at a time: the matrix and queries as the store holds them (for the peers and
+    the reference), the queries as given to the store, the reference ids, and the built store."""
+    given, given_queries = make_data(kind, n, d)
     path = os.path.join(root, f"recall-{kind}-{n}x{d}.db")
-    build_store(path, matrix)
+    build_store(path, given)
+    matrix, queries = as_stored(given), as_stored(given_queries)
+    del given
     expected = [reference(matrix, q) for q in queries]
-    return matrix, queries, expected, path
+    return matrix, queries, given_queries, expected, path
 
 
 @pytest.fixture(scope="module")
@@ -148,15 +171,15 @@ def timed_queries(benchmark, fn, queries):
 @pytest.mark.parametrize("impl", ["palyra native", "palyra kernel"] + PEERS)
 @pytest.mark.parametrize("kind,n,d", CASES, ids=[f"{k}-{n}x{d}" for k, n, d in CASES])
 def test_recall(benchmark, root, kind, n, d, impl):
-    matrix, queries, expected, path = dataset(kind, n, d, root)
+    matrix, queries, given_queries, expected, path = dataset(kind, n, d, root)
     workload = f"recall {kind} {n}x{d}"
     if impl in ("palyra native", "palyra kernel"):
-        with pj.JournalStore.open(path, embedding_provider=provider(d)) as store:
+        with pj.JournalStore.open(path, embedding_provider=provider(d), **VECTOR_ONLY) as store:
             mem = store.memory
 
             def search(q):
                 return mem.search("q", principal="p", mode="vector", query_embedding=q, top_k=K)
-            for q, want in zip(queries, expected):
+            for q, want in zip(given_queries, expected):
                 assert row_ids(search(q)) == want.tolist()
             stats = mem.last_search_stats()
             idx = mem._index
@@ -164,7 +187,8 @@ def test_recall(benchmark, root, kind, n, d, impl):
                 m, limit = idx.matrix[:idx.n], candidate_limit(K)
                 if stats["precision"] == "int8":
                     tier = idx.int8_tier()
-                    timed_queries(benchmark, lambda q: kernels.topk_int8(m, tier, q, limit), queries)
+                    timed_queries(benchmark, lambda q: kernels.topk_int8(m, tier, q, limit),
+                                  queries)
                 else:
                     timed_queries(benchmark, lambda q: kernels.topk(m, q, limit), queries)
                 describe(benchmark, section=SECTION, workload=workload, impl=impl, role="floor",
@@ -176,7 +200,7 @@ def test_recall(benchmark, root, kind, n, d, impl):
                 hits = search(q)
                 rescored.append(mem.last_search_stats()["rescored_fraction"])
                 return hits
-            timed_queries(benchmark, measured, queries)
+            timed_queries(benchmark, measured, given_queries)
         describe(benchmark, section=SECTION, workload=workload, impl=impl, role="ours", items=1,
                  note_precision=stats["precision"],
                  note_rescored=f"{float(np.median(rescored)):.4%}")
@@ -196,6 +220,7 @@ import sys
 import numpy as np
 import palyra_journal as pj
 from palyra_journal.memory.embeddings import HashEmbeddingProvider
+from palyra_journal.memory.ingest import unit_rows as stored_rows
 path, d = sys.argv[1], int(sys.argv[2])
 with pj.JournalStore.open(path, embedding_provider=HashEmbeddingProvider(dimensions=d)) as s:
     s.memory.search("q", principal="p", mode="vector", query_embedding=np.ones(d), top_k=10)
@@ -208,7 +233,7 @@ with pj.JournalStore.open(path, embedding_provider=HashEmbeddingProvider(dimensi
 def test_open(benchmark, root, n, d, impl):
     """Open + first vector search (the snapshot mapped, the page cache warm, as for a store opened
     often) against the naive SELECT load of the vectors alone."""
-    _, queries, _, path = dataset("clustered" if FULL else "random", n, d, root)
+    _, _, queries, _, path = dataset("clustered" if FULL else "random", n, d, root)
     workload = f"open {n}x{d}"
     if impl == "naive SELECT":
         import sqlite3
@@ -224,7 +249,7 @@ def test_open(benchmark, root, n, d, impl):
     states = []
 
     def open_and_search():
-        with pj.JournalStore.open(path, embedding_provider=provider(d)) as store:
+        with pj.JournalStore.open(path, embedding_provider=provider(d), **VECTOR_ONLY) as store:
             store.memory.search("q", principal="p", mode="vector", query_embedding=queries[0],
                                 top_k=K)
             states.append(store.memory._index.snapshot_state)
@@ -242,8 +267,9 @@ SM_N, SM_D, SM_Q = 10_000, 384, 64
 
 @pytest.mark.parametrize("impl", ["palyra native", "numpy"])
 def test_search_many(benchmark, root, impl):
-    matrix, _ = make_data("random", SM_N, SM_D, seed=11)
-    queries = unit_rows(np.random.default_rng(12).standard_normal((SM_Q, SM_D)))
+    given, _ = make_data("random", SM_N, SM_D, seed=11)
+    given_queries = unit_rows(np.random.default_rng(12).standard_normal((SM_Q, SM_D)))
+    matrix, queries = as_stored(given), as_stored(given_queries)
     workload = f"search_many {SM_N}x{SM_D} x{SM_Q}"
     expected = [reference(matrix, q).tolist() for q in queries]
     if impl == "numpy":
@@ -256,11 +282,11 @@ def test_search_many(benchmark, root, impl):
         describe(benchmark, section=SECTION, workload=workload, impl=impl, role="peer", items=SM_Q)
         return
     path = os.path.join(root, "search-many.db")
-    build_store(path, matrix)
-    with pj.JournalStore.open(path, embedding_provider=provider(SM_D)) as store:
-        got = store.memory.search_many(queries, principal="p", top_k=K)
+    build_store(path, given)
+    with pj.JournalStore.open(path, embedding_provider=provider(SM_D), **VECTOR_ONLY) as store:
+        got = store.memory.search_many(given_queries, principal="p", top_k=K)
         assert [row_ids(h) for h in got] == expected
-        benchmark.pedantic(lambda: store.memory.search_many(queries, principal="p", top_k=K),
+        benchmark.pedantic(lambda: store.memory.search_many(given_queries, principal="p", top_k=K),
                            rounds=10, iterations=1, warmup_rounds=1)
     describe(benchmark, section=SECTION, workload=workload, impl=impl, role="ours", items=SM_Q)
 
