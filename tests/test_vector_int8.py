@@ -211,9 +211,11 @@ def test_bad_inputs_raise_value_error(int8):
         int8.mod.quantize_int8(m.astype(np.float64))
     with pytest.raises(ValueError, match="at most 65536"):
         int8.mod.quantize_int8(np.zeros((1, 65537), np.float32))
-    if int8.backend == "native":
-        with pytest.raises(ValueError, match="does not match"):
-            int8.mod.topk_int8(m[:3], tier, np.zeros(3, np.float32), 1)
+    with pytest.raises(ValueError, match="does not match"):
+        int8.mod.topk_int8(m[:3], tier, np.zeros(3, np.float32), 1)
+    with pytest.raises(ValueError, match="does not match"):
+        int8.mod.topk_int8(m, tier._replace(scale=tier.scale.astype(np.float64)),
+                           np.zeros(3, np.float32), 1)
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._native import ffi, lib
-from .pure_vector import Int8Tier, check_inputs, check_int8_dims, check_many
+from .pure_vector import Int8Tier, check_inputs, check_int8_dims, check_many, check_tier
 
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float64)
@@ -65,10 +65,8 @@ def quantize_int8(matrix: np.ndarray) -> Int8Tier:
 def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
     """``topk`` through the int8 tier: ``(ids, scores, stats)`` (see ``pure_vector.topk_int8``)."""
     q, k, mask = check_inputs(matrix, query, k, mask)
-    check_int8_dims(matrix)
+    check_tier(matrix, tier)
     n, d = matrix.shape
-    if tier.codes.shape != (n, d) or any(a.shape != (n,) for a in tier[1:]):
-        raise ValueError(f"the int8 tier does not match the {n}x{d} matrix")
     want = min(k, n)
     stats = np.zeros(3, dtype=np.uint64)
     if want == 0:
@@ -117,10 +115,8 @@ def topk_int8_many(matrix: np.ndarray, tier: Int8Tier, queries, k: int, mask=Non
     """``topk_int8`` of every row of ``queries`` in one pass over the codes: a list of
     ``(ids, scores, stats)``, one per query (see ``pure_vector.topk_int8_many``)."""
     qs, k, mask = check_many(matrix, queries, k, mask)
-    check_int8_dims(matrix)
+    check_tier(matrix, tier)
     n, d = matrix.shape
-    if tier.codes.shape != (n, d) or any(a.shape != (n,) for a in tier[1:]):
-        raise ValueError(f"the int8 tier does not match the {n}x{d} matrix")
     nq, want = qs.shape[0], min(k, n)
     ids = np.empty((nq, max(want, 1)), dtype=np.int64)
     scores = np.empty((nq, max(want, 1)), dtype=np.float64)

@@ -105,6 +105,18 @@ def check_int8_dims(matrix: np.ndarray) -> None:
                          f"got {matrix.shape[1]}")
 
 
+def check_tier(matrix: np.ndarray, tier: Int8Tier) -> None:
+    """The tier belongs to this matrix: arrays of its shape and of the kernel's dtypes (the native
+    kernel reads them as raw buffers)."""
+    check_int8_dims(matrix)
+    n, d = matrix.shape
+    shapes = (tier.codes.shape == (n, d) and all(a.shape == (n,) for a in tier[1:]))
+    dtypes = tier.codes.dtype == np.int8 and all(a.dtype == np.float32 for a in tier[1:])
+    contiguous = all(a.flags.c_contiguous for a in tier)
+    if not (shapes and dtypes and contiguous):
+        raise ValueError(f"the int8 tier does not match the {n}x{d} matrix")
+
+
 def quantize_int8(matrix: np.ndarray) -> Int8Tier:
     """The int8 tier of a float32 matrix; a row with a non-finite value is always rescored."""
     check_inputs(matrix, np.zeros(matrix.shape[1], np.float32), 0, None)
@@ -134,7 +146,7 @@ def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
     """``topk`` read through the int8 tier: ``(ids, scores, stats)``; stats holds ``rescored``,
     ``fallback`` (the float32 scan ran instead) and ``scanned``."""
     q, k, mask = check_inputs(matrix, query, k, mask)
-    check_int8_dims(matrix)
+    check_tier(matrix, tier)
     n, d = matrix.shape
     stats = {"rescored": 0, "fallback": False, "scanned": 0}
     k = min(k, n)

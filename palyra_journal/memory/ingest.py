@@ -245,13 +245,16 @@ def prepare_many(specs: list[dict[str, Any]], *, dims: int, max_content_bytes: i
             ok = arr.shape == (len(given), dims) and bool(np.isfinite(arr).all())
         except (TypeError, ValueError):
             ok = False
-        if not ok:  # find the first bad one and raise its own message
+        if ok:
+            vectors = unit_rows(arr)
+        else:  # one at a time: the first bad one raises its own message
+            vectors = []
             for i in given:
                 try:
-                    check_embedding(out[i].vector, dims)
+                    vectors.append(check_embedding(out[i].vector, dims))
                 except InvalidPayloadError as exc:
                     raise InvalidPayloadError(f"items[{i}]: {exc}") from exc
-        for i, vec in zip(given, unit_rows(arr)):
+        for i, vec in zip(given, vectors):
             out[i].vector = vec
     prose = [i for i, p in enumerate(out) if p.content[:1] not in ("{", "[")]
     texts = kernels.canonicalize_many([out[i].content for i in prose], rules=rules)[0] if prose else []
