@@ -237,3 +237,17 @@ def test_a_read_only_store_without_a_snapshot_does_not_write_one(store_with_snap
         assert s.memory._index.snapshot_state == "none"
     assert [[mid for mid, _ in a] for a in got] == expected(vectors)
     assert not os.path.exists(str(path) + "-vectors")
+
+
+def test_the_rewrite_counter_moves_on_updates_and_deletes_only(tmp_path):
+    rng = np.random.default_rng(3)
+    with open_store(tmp_path / "a.db") as s:
+        def rewrites():
+            with s.read() as conn:
+                return conn.execute("SELECT count FROM memory_rewrites").fetchone()[0]
+        ingest(s, unit(rng, 5))
+        assert rewrites() == 0  # inserts leave it alone: the snapshot stays valid
+        s.memory.update("m00001", principal="p", tags=["x"])
+        assert rewrites() == 1
+        s.memory.delete("m00002", principal="p")
+        assert rewrites() >= 2
