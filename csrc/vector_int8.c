@@ -725,6 +725,37 @@ int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scal
     return result;
 }
 
+int64_t pj_int8_candidates(const int8_t *codes, const float *scale, const float *norm,
+                           const float *err, size_t n, size_t d, const float *query,
+                           const unsigned char *mask, size_t k, int64_t *out_rows, size_t out_cap,
+                           uint64_t *stats) {
+    if (stats) memset(stats, 0, PJ_INT8_STATS * sizeof(uint64_t));
+    if (k > n) k = n;
+    if (d > PJ_INT8_MAX_D || (d != 0 && n > SIZE_MAX / d)) return PJ_VECTOR_ERR_ARGS;
+    if (k == 0) return 0;
+    if ((out_cap && !out_rows) || (d != 0 && (!query || !codes || !scale || !norm || !err)))
+        return PJ_VECTOR_ERR_ARGS;
+    int8_scan s;
+    int64_t result = PJ_VECTOR_ERR_NOMEM;
+    if (scan_init(&s, codes, scale, norm, err, n, d, mask, k)) {
+        int bounded = d != 0 && prepare_query(&s, query, d, (int8_t *)s.qp, (int16_t *)s.q16);
+        if (bounded) run_scan(&s, pj_int8_level());
+        if (stats) stats[PJ_INT8_STAT_SCANNED] = s.scanned;
+        if (!bounded || s.defeated) {
+            if (stats) stats[PJ_INT8_STAT_FALLBACK] = 1;
+            result = PJ_INT8_DEFEATED;
+        } else {
+            compact(&s);
+            /* kept in scan order, which is ascending row order */
+            for (size_t i = 0; i < s.cn && i < out_cap; i++) out_rows[i] = s.cands[i].idx;
+            if (stats) stats[PJ_INT8_STAT_RESCORED] = s.cn;
+            result = (int64_t)s.cn;
+        }
+    }
+    scan_free(&s);
+    return result;
+}
+
 int pj_int8_topk_many(const float *matrix, const int8_t *codes, const float *scale,
                       const float *norm, const float *err, size_t n, size_t d,
                       const float *queries, size_t nq, const unsigned char *mask, size_t k,

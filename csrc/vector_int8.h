@@ -44,6 +44,18 @@ int64_t pj_int8_topk(const float *matrix, const int8_t *codes, const float *scal
                      const unsigned char *mask, size_t k, int64_t *out_ids, double *out_scores,
                      size_t out_cap, uint64_t *stats);
 
+/* The scan of pj_int8_topk alone, for a caller that rescores the rows itself (the float32 rows
+ * sit in a file it reads only where needed): writes the rows the bound cannot exclude, ascending,
+ * to out_rows (up to out_cap) and returns how many there are (more than out_cap: call again with
+ * room for all); PJ_INT8_DEFEATED when the bound cannot prune (the caller runs the float32 scan);
+ * or a negative PJ_VECTOR_ERR_*. The exact top k is the top k of those rows by their double
+ * score (ties: lower row). */
+#define PJ_INT8_DEFEATED (-4)
+int64_t pj_int8_candidates(const int8_t *codes, const float *scale, const float *norm,
+                           const float *err, size_t n, size_t d, const float *query,
+                           const unsigned char *mask, size_t k, int64_t *out_rows, size_t out_cap,
+                           uint64_t *stats);
+
 /* pj_int8_topk for nq queries (nq * d floats, row-major) in one pass over the codes (the AVX-512
  * levels scan 4 rows x 4 queries per block; the narrower ones once per query). Query j's results
  * go to out_ids / out_scores + j * min(k, n), their count to out_counts[j], its stats to

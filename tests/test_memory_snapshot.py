@@ -251,3 +251,20 @@ def test_the_rewrite_counter_moves_on_updates_and_deletes_only(tmp_path):
         assert rewrites() == 1
         s.memory.delete("m00002", principal="p")
         assert rewrites() >= 2
+
+
+def test_large_mapped_matrices_rescore_rows_read_without_the_map(store_with_snapshot, monkeypatch):
+    from palyra_journal.memory import index as index_module
+    path, vectors = store_with_snapshot
+    monkeypatch.setattr(index_module, "PREAD_RESCORE_BYTES", 1)  # every mapped matrix is "large"
+    with open_store(path, vector_precision="int8") as s:
+        got = answers(s)
+        idx = s.memory._index
+        assert idx.row_reader is not None and s.memory.last_search_stats()["rescored"] > 0
+        rows = np.array([0, 1, 2, 7, 8, N - 1])
+        np.testing.assert_array_equal(idx.row_reader[rows], idx.matrix[rows])
+        with pytest.raises(IndexError):
+            idx.row_reader[np.array([N])]
+        ingest(s, unit(np.random.default_rng(5), 3), start=N)  # rows now in memory: no reader
+        assert idx.row_reader is None
+    assert [[mid for mid, _ in a] for a in got] == expected(vectors)

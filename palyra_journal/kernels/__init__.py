@@ -38,6 +38,10 @@ The interface (both backends implement exactly these names):
     exclude; ``stats``: ``{"rescored", "fallback", "scanned"}``.
 ``topk_int8_many(matrix, tier, queries, k, mask=None) -> [(indices, scores, stats), ...]``
     ``topk_int8`` of every row of ``queries`` (nq, d), in one pass over the codes.
+``int8_candidates(tier, query, k, mask=None) -> (rows | None, stats)``
+    The int8 scan alone: the rows its bounds cannot exclude (None: the bound cannot prune).
+``topk_rows(matrix, rows, query, k) -> (indices, scores)``
+    ``topk`` among ``rows`` of any indexable of float32 rows: the rescoring of those rows.
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -61,7 +65,7 @@ VERIFY_FIELDS = CHAIN_FIELDS + ("hash", "prev_hash")
 GENESIS_HASH = "0" * 64
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain",
-             "topk", "quantize_int8", "topk_int8", "topk_int8_many", "cpu_info")
+             "topk", "quantize_int8", "topk_int8", "topk_int8_many", "int8_candidates", "topk_rows", "cpu_info")
 
 _active: ModuleType | None = None
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._native import ffi, lib
-from .pure_vector import Int8Tier, check_inputs, check_int8_dims, check_many, check_tier
+from .pure_vector import (Int8Tier, check_inputs, check_int8_dims, check_many, check_query, check_tier,
+                          check_tier_arrays, topk_rows as _topk_rows)
 
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float64)
@@ -139,3 +140,36 @@ def topk_int8_many(matrix: np.ndarray, tier: Int8Tier, queries, k: int, mask=Non
             raise ValueError(f"int8 top-k kernel refused {nq} queries over a {n}x{d} matrix (code {rc})")
     return [(ids[j, :c].copy(), scores[j, :c].copy(), _stats(stats[j]))
             for j, c in enumerate(counts.tolist())]
+
+
+def int8_candidates(tier: Int8Tier, query, k: int, mask=None):
+    """The scan of ``topk_int8`` alone (``csrc/vector_int8.c``, ``pj_int8_candidates``): see
+    ``pure_vector.int8_candidates``."""
+    codes = tier.codes
+    n, d = codes.shape
+    q, k, mask = check_query(codes.shape, query, k, mask)
+    check_tier_arrays(tier)
+    stats = np.zeros(3, dtype=np.uint64)
+    mask_ptr = ffi.NULL if mask is None else ffi.from_buffer("unsigned char[]", mask.view(np.uint8))
+    args = [ffi.from_buffer("int8_t[]", codes), ffi.from_buffer("float[]", tier.scale),
+            ffi.from_buffer("float[]", tier.norm), ffi.from_buffer("float[]", tier.err), n, d,
+            ffi.from_buffer("float[]", q), mask_ptr, k]
+    cap = 4 * min(k, n) + 1024
+    while True:
+        rows = np.empty(cap, dtype=np.int64)
+        got = lib.pj_int8_candidates(*args, ffi.from_buffer("int64_t[]", rows, require_writable=True),
+                                     cap, ffi.from_buffer("uint64_t[]", stats, require_writable=True))
+        if got == -4:
+            return None, _stats(stats)
+        if got < 0:
+            if got == -2:
+                raise MemoryError(f"int8 scan of a {n}x{d} tier: out of memory")
+            raise ValueError(f"int8 scan refused a {n}x{d} tier with k={k} (code {got})")
+        if got <= cap:
+            return rows[:got], _stats(stats)
+        cap = int(got)
+
+
+def topk_rows(matrix, rows: np.ndarray, query, k: int):
+    """``topk`` among ``rows`` of ``matrix`` (the rescoring half of the int8 tier), natively."""
+    return _topk_rows(matrix, rows, query, k, topk_fn=topk)

@@ -6,7 +6,7 @@ import hashlib
 
 from .pure_chain import chain_hashes, sha256, verify_chain
 from .pure_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
-from .pure_vector import quantize_int8, topk, topk_int8, topk_int8_many
+from .pure_vector import int8_candidates, quantize_int8, topk, topk_int8, topk_int8_many, topk_rows
 
 
 def cpu_info() -> dict:
@@ -14,5 +14,5 @@ def cpu_info() -> dict:
             "threads": 1}
 
 
-__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many",
+__all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256", "chain_hashes", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many", "int8_candidates", "topk_rows",
            "cpu_info"]

@@ -21,15 +21,20 @@ def check_inputs(matrix, query, k, mask):
         raise ValueError("matrix must be a 2-D float32 numpy array")
     if not matrix.flags.c_contiguous:
         raise ValueError("matrix must be C-contiguous")
+    return check_query(matrix.shape, query, k, mask)
+
+
+def check_query(shape: tuple[int, int], query, k, mask):
+    """The query, k and mask of a search over ``shape`` = (rows, dims), normalized."""
     q = np.ascontiguousarray(query, dtype=np.float32)
-    if q.ndim != 1 or q.shape[0] != matrix.shape[1]:
-        raise ValueError(f"query must have shape ({matrix.shape[1]},), got {q.shape}")
+    if q.ndim != 1 or q.shape[0] != shape[1]:
+        raise ValueError(f"query must have shape ({shape[1]},), got {q.shape}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"k must be an int >= 0, got {k!r}")
     if mask is not None:
         mask = np.ascontiguousarray(mask, dtype=np.bool_)
-        if mask.shape != (matrix.shape[0],):
-            raise ValueError(f"mask must have shape ({matrix.shape[0]},), got {mask.shape}")
+        if mask.shape != (shape[0],):
+            raise ValueError(f"mask must have shape ({shape[0]},), got {mask.shape}")
     return q, int(k), mask
 
 
@@ -110,11 +115,21 @@ def check_tier(matrix: np.ndarray, tier: Int8Tier) -> None:
     kernel reads them as raw buffers)."""
     check_int8_dims(matrix)
     n, d = matrix.shape
-    shapes = (tier.codes.shape == (n, d) and all(a.shape == (n,) for a in tier[1:]))
-    dtypes = tier.codes.dtype == np.int8 and all(a.dtype == np.float32 for a in tier[1:])
-    contiguous = all(a.flags.c_contiguous for a in tier)
-    if not (shapes and dtypes and contiguous):
+    if tier.codes.shape != (n, d):
         raise ValueError(f"the int8 tier does not match the {n}x{d} matrix")
+    check_tier_arrays(tier)
+
+
+def check_tier_arrays(tier: Int8Tier) -> None:
+    """A tier's arrays agree with each other: (n, d) int8 codes, (n,) float32 bounds, contiguous."""
+    codes = tier.codes
+    ok = (isinstance(codes, np.ndarray) and codes.ndim == 2 and codes.dtype == np.int8
+          and codes.shape[1] <= MAX_INT8_DIMS
+          and all(isinstance(a, np.ndarray) and a.shape == (codes.shape[0],)
+                  and a.dtype == np.float32 for a in tier[1:])
+          and all(a.flags.c_contiguous for a in tier))
+    if not ok:
+        raise ValueError(f"the int8 tier does not match the {codes.shape} codes")
 
 
 def quantize_int8(matrix: np.ndarray) -> Int8Tier:
@@ -142,21 +157,23 @@ def int8_budget(n: int, k: int) -> int:
     return max(n // 32, 4 * k + 1024)
 
 
-def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
-    """``topk`` read through the int8 tier: ``(ids, scores, stats)``; stats holds ``rescored``,
-    ``fallback`` (the float32 scan ran instead) and ``scanned``."""
-    q, k, mask = check_inputs(matrix, query, k, mask)
-    check_tier(matrix, tier)
-    n, d = matrix.shape
+def int8_candidates(tier: Int8Tier, query, k: int, mask=None):
+    """The scan of :func:`topk_int8` alone: ``(rows, stats)``, the rows the bound cannot exclude
+    in ascending order (the exact top k is theirs by double score, ties to the lower row), or
+    ``(None, stats)`` when the bound cannot prune (run the float32 scan instead)."""
+    check_tier_arrays(tier)
+    codes = tier.codes
+    q, k, mask = check_query(codes.shape, query, k, mask)
+    n, d = codes.shape
     stats = {"rescored": 0, "fallback": False, "scanned": 0}
     k = min(k, n)
     if k == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), stats
+        return np.empty(0, dtype=np.int64), stats
     rows = np.arange(n) if mask is None else np.flatnonzero(mask)
     qc = _quantize_rows(q[None, :]) if d and np.isfinite(q).all() else None
     if qc is None or qc[1][0] == 0:
         stats["fallback"] = True
-        return (*topk(matrix, q, k, mask), stats)
+        return None, stats
     qp, t, pn, fn = qc[0][0].astype(np.int64), qc[1][0], qc[2][0], qc[3][0]
     Q = float(np.sqrt(q.astype(np.float64) @ q.astype(np.float64))) * _NORM_GROW
     F, P = fn * _NORM_GROW, float(t) * pn * _NORM_GROW
@@ -164,7 +181,7 @@ def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
     Qf = _float_up(np.array([Q]))[0]
     dots = np.empty(rows.shape[0], dtype=np.int64)
     for start in range(0, rows.shape[0], _CHUNK):
-        dots[start:start + _CHUNK] = tier.codes[rows[start:start + _CHUNK]].astype(np.int64) @ qp
+        dots[start:start + _CHUNK] = codes[rows[start:start + _CHUNK]].astype(np.int64) @ qp
     with np.errstate(over="ignore", invalid="ignore"):
         est = dots.astype(np.float32) * (tier.scale[rows] * t)
         bound = (tier.norm[rows] * G + tier.err[rows] * Qf) * _BOUND_GROW + _BOUND_ABS
@@ -173,13 +190,33 @@ def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
     lower = lower[~np.isnan(lower)]
     thr = np.partition(lower, lower.shape[0] - k)[lower.shape[0] - k] if lower.shape[0] >= k \
         else np.float32(-np.inf)
-    kept = rows[~(upper < thr)]
+    kept = rows[~(upper < thr)].astype(np.int64)
     if kept.shape[0] > int8_budget(n, k):
         stats["fallback"] = True
-        return (*topk(matrix, q, k, mask), stats)
+        return None, stats
     stats["rescored"] = int(kept.shape[0])
-    ids, scores = topk(np.ascontiguousarray(matrix[kept]), q, k)
-    return kept[ids].astype(np.int64), scores, stats
+    return kept, stats
+
+
+def topk_rows(matrix, rows: np.ndarray, query, k: int, topk_fn=None):
+    """``topk`` among ``rows`` (ascending) of ``matrix``, any indexable of float32 rows (an array,
+    or a reader of the snapshot file): the rescoring half of the int8 tier."""
+    sub = np.ascontiguousarray(matrix[rows], dtype=np.float32)
+    ids, scores = (topk_fn or topk)(sub, query, k)
+    return rows[ids].astype(np.int64), scores
+
+
+def topk_int8(matrix: np.ndarray, tier: Int8Tier, query, k: int, mask=None):
+    """``topk`` read through the int8 tier: ``(ids, scores, stats)``; stats holds ``rescored``,
+    ``fallback`` (the float32 scan ran instead) and ``scanned``."""
+    q, k, mask = check_inputs(matrix, query, k, mask)
+    check_tier(matrix, tier)
+    kept, stats = int8_candidates(tier, q, k, mask)
+    if kept is None:
+        return (*topk(matrix, q, k, mask), stats)
+    if kept.shape[0] == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), stats
+    return (*topk_rows(matrix, kept, q, k), stats)
 
 
 def check_many(matrix, queries, k, mask):

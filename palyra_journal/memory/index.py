@@ -34,6 +34,10 @@ PRECISIONS = ("auto", "float32", "int8")
 #: there on the int8 scan measured 2-3 x faster than the float32 one on AVX-512 VNNI, and the
 #: tier's build, one pass, is paid once per snapshot).
 AUTO_INT8_ELEMENTS = 1 << 20
+#: From this many bytes of float32 rows in a mapped snapshot on, the int8 tier rescores rows read
+#: with ``pread`` (``snapshot.RowReader``) instead of through the map, so that they never become
+#: resident; below it the map is faster and the memory small anyway.
+PREAD_RESCORE_BYTES = 256 << 20
 _MASK_CACHE = 64
 NO_EXPIRY = np.iinfo(np.int64).max
 
@@ -91,6 +95,7 @@ class VectorIndex:
         self.created = np.empty(0, dtype=np.int64)
         self.tags: list[str] = []
         self.tier: Int8Tier | None = None  # the int8 tier, built on the first int8 search
+        self.row_reader = None  # the mapped snapshot's float32 rows, read without the map
         self._masks: dict[tuple, tuple[int, int, np.ndarray | None]] = {}
 
     # ------------------------------------------------------------------ loading
@@ -160,6 +165,8 @@ class VectorIndex:
         self.ids = snap.ids
         self.tags = snap.tags
         self._row_of = None
+        if self.matrix.nbytes >= PREAD_RESCORE_BYTES:
+            self.row_reader = snap.rows
 
     def _write_snapshot(self, path: str, generation: int, rewrites: int, conn) -> None:
         """Write the snapshot of this freshly loaded index (no tombstones); a failure to write (a
@@ -258,6 +265,7 @@ class VectorIndex:
             return out
 
         self.matrix = grow(self.matrix)
+        self.row_reader = None  # the rows now live in memory
         self.alive = grow(self.alive)
         self.principal = grow(self.principal)
         self.channel = grow(self.channel)
@@ -323,6 +331,7 @@ class VectorIndex:
         """Drop tombstoned rows (one copy of the live rows)."""
         keep = np.flatnonzero(self.alive[:self.n])
         self.matrix = np.ascontiguousarray(self.matrix[keep])
+        self.row_reader = None
         for name in ("principal", "channel", "session", "source", "expiry", "created"):
             setattr(self, name, getattr(self, name)[keep].copy())
         if self.tier is not None:
@@ -420,7 +429,14 @@ class VectorIndex:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         rows_mask = None if mask is True else mask
         matrix = self.matrix[:n]
-        if self.dims <= MAX_INT8_DIMS and self.uses_int8():
+        if self.dims <= MAX_INT8_DIMS and self.uses_int8() and self.row_reader is not None:
+            kept, stats = kernels.int8_candidates(self.int8_tier(), query, k, rows_mask)
+            if kept is None:  # the bound cannot prune: the float32 scan, through the map
+                rows, scores = kernels.topk(matrix, query, k, rows_mask)
+            else:
+                rows, scores = kernels.topk_rows(self.row_reader, kept, query, k)
+            self.last_stats = {"precision": "int8", "rows": n, **stats}
+        elif self.dims <= MAX_INT8_DIMS and self.uses_int8():
             rows, scores, stats = kernels.topk_int8(matrix, self.int8_tier(), query, k, rows_mask)
             self.last_stats = {"precision": "int8", "rows": n, **stats}
         else:
