@@ -277,6 +277,17 @@ static int scan_rows_scalar(int8_scan *s, size_t r0) {
     return 0;
 }
 
+/* The rows of a block whose upper bound reached the threshold (bit t of keep: row r + t), with
+ * their bounds u[t] and l[t], in row order. Returns 1 when the bound is defeated. */
+static inline int consume_lanes(int8_scan *s, size_t r, unsigned keep, const float *u,
+                                const float *l) {
+    for (; keep; keep &= keep - 1) {
+        int t = __builtin_ctz(keep);
+        if (consume(s, r + (size_t)t, u[t], l[t])) return 1;
+    }
+    return 0;
+}
+
 #if PJ_INT8_X86
 /* The bounds of 8 rows from their dot products, as bounds_of() computes them one by one. */
 __attribute__((target("avx2,fma"))) static int finish8(int8_scan *s, size_t r, __m256i dots,
@@ -294,11 +305,7 @@ __attribute__((target("avx2,fma"))) static int finish8(int8_scan *s, size_t r, _
     float u[8], l[8];
     _mm256_storeu_ps(u, U);
     _mm256_storeu_ps(l, _mm256_sub_ps(est, B));
-    for (; keep; keep &= keep - 1) {
-        int t = __builtin_ctz(keep);
-        if (consume(s, r + (size_t)t, u[t], l[t])) return 1;
-    }
-    return 0;
+    return consume_lanes(s, r, keep, u, l);
 }
 
 /* Lane t of the result: the sum of the 8 lanes of v[t]. */
@@ -368,11 +375,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static int finish16(int8_sc
     float u[16], l[16];
     _mm512_storeu_ps(u, U);
     _mm512_storeu_ps(l, _mm512_sub_ps(est, B));
-    for (; keep; keep &= keep - 1) {
-        int t = __builtin_ctz(keep);
-        if (consume(s, r + (size_t)t, u[t], l[t])) return 1;
-    }
-    return 0;
+    return consume_lanes(s, r, keep, u, l);
 }
 
 /* Lane t of the result: the sum of the 16 lanes of v[t]. */
