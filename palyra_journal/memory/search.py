@@ -73,7 +73,8 @@ def snippet(content: str, terms: Sequence[str]) -> str:
 def fuse(created: dict[str, int], lexical: dict[str, float], vector: dict[str, float], *,
          weights: tuple[float, float, float], now_ms: int, min_score: float,
          top_k: int) -> list[tuple[float, float, float, float, str]]:
-    """MEMORY.md Search step 4: normalized L, V and recency R, weighted, filtered, ordered, cut.
+    """Fusion (docs/memory.md, "Search"): normalized L, V and recency R, weighted, filtered,
+    ordered, cut.
 
     ``created`` maps every candidate to its creation time, so fusion runs before any row is
     fetched: only the ``top_k`` survivors ``(score, L, V, R, memory_id)`` are, by :func:`hits`."""
