@@ -8,8 +8,9 @@ text) embedded by a 384-dim ``RandomProjectionProvider``, built once per run:
   ``split_embed``, ``split_fts``, ``split_vector``, ``split_fusion``: seconds, the split as
 medians). The floor is the bare vector-only scan (``kernels.topk`` over the same matrix, no
   mask), so the report's ratio is the target "p50 ≤ 3 × the vector-only scan".
-* ``matrix load NxD``: loading the index (``VectorIndex.load``: the bulk read of
-  ``memory/bulk_read.py``, vectors with their scope fields) against the naive ``SELECT vector`` →
+* ``matrix load NxD``: loading the index (``VectorIndex.load`` from the snapshot beside the
+  database, written by the warm-up round: vectors, int8 tier and scope fields, see
+  docs/recall.md) against the naive ``SELECT vector`` →
   one ``np.frombuffer`` per row → ``np.vstack``, which loads the vectors alone (the same rows).
   Both run on one plain ``sqlite3`` connection (default pragmas), alternately in the same run.
 
@@ -118,14 +119,14 @@ def test_matrix_load(benchmark, corpus):
 
     def load():
         idx = VectorIndex(*key)
-        idx.load(conn)
+        idx.load(conn, snapshot=str(path) + "-vectors")
         return idx
 
     idx = benchmark.pedantic(load, rounds=5, iterations=1, warmup_rounds=1)
     conn.close()
     assert idx.n == N
     describe(benchmark, section=3, workload=f"matrix load {SHAPE}", impl=impl(), role="ours",
-             items=1, note_load="bulk read: aggregated vector chunks + covering-index scans of the scope fields")
+             items=1, note_load=f"snapshot: {idx.snapshot_state}")
 
 
 def test_matrix_load_naive(benchmark, corpus):

@@ -190,6 +190,10 @@ static double dot_double(int level, const float *row, const float *q, size_t d, 
     return dot_double_scalar(row, q, d, abs_out);
 }
 
+double pj_vector_dot_double(const float *row, const float *query, size_t d) {
+    return dot_double(pj_cpu_simd_level(), row, query, d, NULL);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Per-thread work                                                                               */
 

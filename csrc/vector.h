@@ -31,6 +31,11 @@ int64_t pj_vector_topk(const float *matrix, size_t n, size_t d, const float *que
  * positive value forces that many (tests of the merge, benchmarks). Returns the previous value. */
 int pj_vector_set_threads(int threads);
 
+/* The dot product of two float vectors in double (exact products, double sum), as the top-k
+ * rescores its candidates: the int8 tier (vector_int8.h) rescores with this same function, so
+ * both tiers rank near-ties identically. */
+double pj_vector_dot_double(const float *row, const float *query, size_t d);
+
 /* How many calls so far needed the second, exact pass (tests check both paths run). */
 unsigned long long pj_vector_exact_passes(void);
 

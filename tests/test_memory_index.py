@@ -143,21 +143,22 @@ def _index_state(idx):
     return out
 
 
-def _both_loads(conn, key):
-    from palyra_journal.memory.bulk_read import read_index_rows
+def _both_loads(conn, key, snapshot):
+    """The index as the snapshot gives it (written by a first load, then mapped) and as the joined
+    SQLite read gives it."""
     from palyra_journal.memory.index import VectorIndex
-    bulk, rows = VectorIndex(*key), VectorIndex(*key)
-    bulk.load(conn)
-    conn.execute("BEGIN")
-    rows._load_rows(conn)
-    used_bulk = read_index_rows(conn, *key) is not None
-    conn.execute("COMMIT")
-    return bulk, rows, used_bulk
+    first, mapped, rows = VectorIndex(*key), VectorIndex(*key), VectorIndex(*key)
+    first.load(conn, snapshot=snapshot)
+    mapped.load(conn, snapshot=snapshot)
+    rows.load(conn)
+    assert first.snapshot_state == "rebuilt: missing" and mapped.snapshot_state == "mapped"
+    return mapped, rows
 
 
-def test_bulk_load_equals_the_joined_row_read(db_path, backend):
+def test_snapshot_load_equals_the_joined_row_read(db_path, backend):
     """Nulls, tags, expiry, every source, sparse rowids, vectors stored in another order than their
-    items and items with another model's vector: the bulk read gives what the joined read gives."""
+    items, items with another model's vector and odd ids: the mapped snapshot gives what the
+    joined read gives."""
     import sqlite3
     provider = pj.HashEmbeddingProvider(16)
     with pj.JournalStore.open(db_path, embedding_provider=provider, clock=lambda: T0) as s:
@@ -168,7 +169,8 @@ def test_bulk_load_equals_the_joined_row_read(db_path, backend):
                         "session_id": None if i % 3 else f"s{i % 5}", "source": sources[i % 5],
                         "tags": ["a", "b"][: i % 3], "memory_id": f"z{(i * 7919) % 600:04d}",
                         "ttl_unix_ms": T0 + 10**9 + i if i % 7 == 0 else None}
-                       for i in range(600)])
+                       for i in range(600)] +
+                      [{"content": "odd id", "principal": "p1", "memory_id": "a\x1fb,\u00e9\U0001f600"}])
         m.purge(principal="p0", channel="c1")           # holes in both rowid sequences
         m.update("z0005", principal="p2", tags=["late"])
         key = m._key()
@@ -176,27 +178,12 @@ def test_bulk_load_equals_the_joined_row_read(db_path, backend):
     with conn:  # move some vectors to the end of the table, and give one item another model
         conn.execute("UPDATE memory_vectors SET rowid = rowid + 100000 WHERE memory_id < 'z0100'")
         conn.execute("UPDATE memory_vectors SET model = 'other' WHERE memory_id = 'z0200'")
-    bulk, rows, used_bulk = _both_loads(conn, key)
-    assert used_bulk
-    assert bulk.n == rows.n > 300
-    assert _index_state(bulk) == _index_state(rows)
-    conn.close()
-
-
-def test_bulk_load_falls_back_to_rows_for_values_it_cannot_carry(db_path, backend):
-    import sqlite3
-    provider = pj.HashEmbeddingProvider(8)
-    with pj.JournalStore.open(db_path, embedding_provider=provider, clock=lambda: T0) as s:
-        s.memory.ingest_many([{"content": f"n {i}", "principal": "p", "memory_id": f"m{i}"}
-                              for i in range(5)] +
-                             [{"content": "odd id", "principal": "p", "memory_id": "a\x1fb"}])
-        key = s.memory._key()
-    conn = sqlite3.connect(db_path)
-    bulk, rows, used_bulk = _both_loads(conn, key)
-    assert not used_bulk  # the separator inside an id
-    assert _index_state(bulk) == _index_state(rows)
-    assert "a\x1fb" in bulk.ids
+    mapped, rows = _both_loads(conn, key, str(db_path) + "-vectors")
+    assert mapped.n == rows.n > 300
+    assert _index_state(mapped) == _index_state(rows)
+    np.testing.assert_array_equal(mapped.created[:mapped.n], rows.created[:rows.n])
     conn.close()
     with pj.JournalStore.open(db_path, embedding_provider=provider, clock=lambda: T0) as s:
-        hits = s.memory.search("odd id", principal="p", mode="vector")
-        assert hits[0].item.memory_id == "a\x1fb"
+        hits = s.memory.search("odd id", principal="p1", mode="vector")
+        assert s.memory._index.snapshot_state == "mapped"
+        assert hits[0].item.memory_id == "a\x1fb,\u00e9\U0001f600"

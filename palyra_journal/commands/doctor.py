@@ -61,6 +61,7 @@ def collect() -> dict[str, Any]:
         "simd": info.get("simd"),
         "simd_detected": info.get("simd_detected", info.get("simd")),
         "sha": info.get("sha"),
+        "int8": info.get("int8"),  # the int8 scan tier's kernel (docs/recall.md)
         "threads": info.get("threads"),
         "sqlite": sqlite3.sqlite_version,
         "fts5": fts5_version(),
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             f"  SIMD level   {d['simd']}" + (f" (CPU supports {d['simd_detected']})"
                                              if d["simd_detected"] != d["simd"] else ""),
             f"  SHA-256      {d['sha']}",
+            f"  int8 scan    {d['int8'] or 'numpy (pure backend)'}",
             f"  threads      {d['threads']}",
             f"  CPU          {d['cpu']}",
             f"  SQLite       {d['sqlite']}",

@@ -42,6 +42,18 @@ The interface (both backends implement exactly these names):
 ``ulids(count, now_ms, last) -> (list[str], last)``
     ``count`` ULIDs for ``now_ms`` following ``last`` (an int, 0 for none), monotonic within a
     millisecond; the caller keeps ``last`` (:mod:`palyra_journal.ids`).
+``quantize_int8(matrix) -> Int8Tier``
+    The int8 tier of a float32 matrix: per row an int8 code, its scale and error bounds
+    (docs/recall.md).
+``topk_int8(matrix, tier, query, k, mask=None) -> (indices, scores, stats)``
+    ``topk``'s answer, scanning the int8 codes and rescoring only the rows their bounds cannot
+    exclude; ``stats``: ``{"rescored", "fallback", "scanned"}``.
+``topk_int8_many(matrix, tier, queries, k, mask=None) -> [(indices, scores, stats), ...]``
+    ``topk_int8`` of every row of ``queries`` (nq, d), in one pass over the codes.
+``int8_candidates(tier, query, k, mask=None) -> (rows | None, stats)``
+    The int8 scan alone: the rows its bounds cannot exclude (None: the bound cannot prune).
+``topk_rows(matrix, rows, query, k) -> (indices, scores)``
+    ``topk`` among ``rows`` of any indexable of float32 rows: the rescoring of those rows.
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -62,7 +74,8 @@ from .layout import (
 from .rules import DEFAULT_RULES, REDACTED, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-             "chain_hashes", "verify_chain", "topk", "ulids", "cpu_info")
+             "chain_hashes", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many",
+             "int8_candidates", "topk_rows", "ulids", "cpu_info")
 
 _active: ModuleType | None = None
 
@@ -75,6 +88,11 @@ sha256: Callable[[Any], bytes]
 chain_hashes: Callable[[str, Any], list[str]]
 verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
 topk: Callable[..., Any]
+quantize_int8: Callable[..., Any]
+topk_int8: Callable[..., Any]
+topk_int8_many: Callable[..., Any]
+int8_candidates: Callable[..., Any]
+topk_rows: Callable[..., Any]
 ulids: Callable[[int, int, int], tuple[list[str], int]]
 cpu_info: Callable[[], dict[str, Any]]
 

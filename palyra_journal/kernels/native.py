@@ -15,7 +15,7 @@ from .layout import CHAIN_FIELDS, EVENT_LINE_IGNORED_KEYS, EVENT_LINE_KEYS, GENE
 from .native_chain import chain_hashes, sha256, verify_chain
 from .native_cpu import cpu_info
 from .native_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
-from .native_vector import topk
+from .native_vector import int8_candidates, quantize_int8, topk, topk_int8, topk_int8_many, topk_rows
 from .native_ulid import ulids
 
 
@@ -49,4 +49,5 @@ def _check_layout() -> None:
 _check_layout()
 
 __all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-           "chain_hashes", "verify_chain", "topk", "ulids", "cpu_info"]
+           "chain_hashes", "verify_chain", "topk", "quantize_int8", "topk_int8",
+           "topk_int8_many", "int8_candidates", "topk_rows", "ulids", "cpu_info"]

@@ -16,8 +16,14 @@ def cpu_info() -> dict:
         "simd": SIMD_NAMES.get(lib.pj_cpu_simd_level(), "unknown"),
         "simd_detected": SIMD_NAMES.get(lib.pj_cpu_simd_detected(), "unknown"),
         "sha": SHA_NAMES.get(lib.pj_cpu_sha_path(), "unknown"),
+        "int8": _int8_level(),
         "threads": lib.pj_cpu_count(),
     }
+
+
+def _int8_level() -> str:
+    from .native_vector import int8_level
+    return int8_level()
 
 
 def set_simd_limit(name: str | None) -> str:

@@ -152,8 +152,8 @@ def reembed(mem: "MemoryStore", *, batch_size: int = 256, progress: bool = False
             rows = []
             for (mid, _, chash), vec in zip(batch, vecs):
                 meta = m.conn.execute(
-                    "SELECT principal, channel, session_id, source, tags_json, ttl_unix_ms "
-                    "FROM memory_items WHERE memory_id = ? AND content_hash = ?",
+                    "SELECT principal, channel, session_id, source, tags_json, ttl_unix_ms, "
+                    "created_at_unix_ms FROM memory_items WHERE memory_id = ? AND content_hash = ?",
                     (mid, chash)).fetchone()
                 if meta is None:  # deleted or changed while the provider ran
                     continue

@@ -47,13 +47,15 @@ def scope_sql(*, principal: str, channel: str | None, session_id: str | None,
 
 
 def lexical_candidates(conn: sqlite3.Connection, match: str, limit: int, where: str,
-                       params: list) -> list[tuple[str, float]]:
-    """Best ``limit`` rows in scope by bm25: ``(memory_id, -bm25)`` best first."""
-    sql = (f"SELECT i.memory_id, -bm25(memory_items_fts) AS s FROM memory_items_fts "
-           f"JOIN memory_items i ON i.rowid = memory_items_fts.rowid "
+                       params: list) -> list[tuple[str, float, int]]:
+    """Best ``limit`` rows in scope by bm25: ``(memory_id, -bm25, created_at_unix_ms)`` best
+    first (the creation time is what fusion needs of a row it has not fetched)."""
+    sql = (f"SELECT i.memory_id, -bm25(memory_items_fts) AS s, i.created_at_unix_ms "
+           f"FROM memory_items_fts JOIN memory_items i ON i.rowid = memory_items_fts.rowid "
            f"WHERE memory_items_fts MATCH ? AND {where} "
            f"ORDER BY s DESC, i.memory_id LIMIT ?")
-    return [(mid, max(0.0, float(s))) for mid, s in conn.execute(sql, [match, *params, limit])]
+    return [(mid, max(0.0, float(s)), created)
+            for mid, s, created in conn.execute(sql, [match, *params, limit])]
 
 
 def snippet(content: str, terms: Sequence[str]) -> str:
@@ -68,28 +70,68 @@ def snippet(content: str, terms: Sequence[str]) -> str:
     return content[start:start + SNIPPET_CHARS]
 
 
-def fuse(items: dict[str, MemoryItem], lexical: dict[str, float], vector: dict[str, float], *,
-         weights: tuple[float, float, float], now_ms: int, min_score: float, top_k: int,
-         terms: Sequence[str]) -> list[MemoryHit]:
-    """MEMORY.md Search step 4: normalized L, V and recency R, weighted, filtered, ordered, cut."""
+def fuse(created: dict[str, int], lexical: dict[str, float], vector: dict[str, float], *,
+         weights: tuple[float, float, float], now_ms: int, min_score: float,
+         top_k: int) -> list[tuple[float, float, float, float, str]]:
+    """Fusion (docs/memory.md, "Search"): normalized L, V and recency R, weighted, filtered,
+    ordered, cut.
+
+    ``created`` maps every candidate to its creation time, so fusion runs before any row is
+    fetched: only the ``top_k`` survivors ``(score, L, V, R, memory_id)`` are, by :func:`hits`."""
     wl, wv, wr = weights
     max_l = max(lexical.values(), default=0.0)
     max_v = max(vector.values(), default=0.0)
     scored = []
-    for mid, item in items.items():
+    for mid, created_at in created.items():
         l_raw = lexical.get(mid, 0.0)
         v_raw = vector.get(mid, 0.0)
         L = l_raw / max_l if max_l > 0 else 0.0
         V = v_raw / max_v if max_v > 0 else 0.0
-        age_days = max(0, now_ms - item.created_at_unix_ms) / DAY_MS
+        age_days = max(0, now_ms - created_at) / DAY_MS
         R = 1.0 / (1.0 + age_days)
         score = wl * L + wv * V + wr * R
         if score >= min_score:
-            scored.append((score, L, V, R, item))
-    scored.sort(key=lambda t: t[4].memory_id)
-    scored.sort(key=lambda t: (t[0], t[4].created_at_unix_ms), reverse=True)
-    return [MemoryHit(item, score, L, V, R, snippet(item.content, terms))
-            for score, L, V, R, item in scored[:top_k]]
+            scored.append((score, L, V, R, mid, created_at))
+    scored.sort(key=lambda t: t[4])
+    scored.sort(key=lambda t: (t[0], t[5]), reverse=True)
+    return [t[:5] for t in scored[:top_k]]
+
+
+def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, *,
+                weights: tuple[float, float, float], now_ms: int, min_score: float,
+                top_k: int) -> list[tuple[float, float, float, float, str]]:
+    """:func:`fuse` when there are no lexical candidates, on the vector branch's arrays: the same
+    arithmetic (IEEE double, same order of operations), vectorized, and ids read only for the
+    rows that can still be ranked. ``rows``/``scores``: the kernel's answer; ``created``: the
+    index's creation times; ``ids``: row -> memory_id."""
+    keep = scores > 0.0
+    rows, v_raw = rows[keep], scores[keep]
+    if rows.shape[0] == 0:
+        return []
+    wl, wv, wr = weights
+    born = created[rows]
+    V = v_raw / v_raw.max()
+    R = 1.0 / (1.0 + np.maximum(0, now_ms - born) / DAY_MS)
+    score = (wl * 0.0 + wv * V) + wr * R
+    ok = np.flatnonzero(score >= min_score)
+    order = ok[np.lexsort((-born[ok], -score[ok]))]
+    if order.shape[0] > top_k:  # keep every row tied with the last one: memory_id decides
+        last = order[top_k - 1]
+        tail = order[top_k:]
+        tied = tail[(score[tail] == score[last]) & (born[tail] == born[last])]
+        order = np.concatenate([order[:top_k], tied])
+    ranked = [(float(score[i]), 0.0, float(V[i]), float(R[i]), ids[int(rows[i])], int(born[i]))
+              for i in order.tolist()]
+    ranked.sort(key=lambda t: t[4])
+    ranked.sort(key=lambda t: (t[0], t[5]), reverse=True)
+    return [t[:5] for t in ranked[:top_k]]
+
+
+def hits(ranked: list[tuple[float, float, float, float, str]], items: dict[str, MemoryItem],
+         terms: Sequence[str]) -> list[MemoryHit]:
+    """The fused survivors as MemoryHits, from their fetched rows."""
+    return [MemoryHit(items[mid], score, L, V, R, snippet(items[mid].content, terms))
+            for score, L, V, R, mid in ranked if mid in items]
 
 
 class QueryEmbeddingCache:

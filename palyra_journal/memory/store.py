@@ -28,11 +28,14 @@ from .mutation import Mutation, delete_items, generation, ids_sha256, mutation
 from .ingest import (
     DEFAULT_MAX_CONTENT_BYTES, PreparedItem, check_confidence, check_embedding,
     check_fusion_weights, check_provider_output, check_sources, check_tags, check_time,
-    normalize_text, prepare,
+    normalize_text, prepare, prepare_many,
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
+from .index import PRECISIONS
+from .snapshot import path_for as snapshot_path
 from .search import (
-    MODES, QueryEmbeddingCache, candidate_limit, fuse, lexical_candidates, scope_sql,
+    MODES, QueryEmbeddingCache, candidate_limit, fuse, fuse_vector, hits, lexical_candidates,
+    scope_sql,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +71,13 @@ class MemoryStore:
         self.max_content_bytes: int = check_int(
             "memory_max_content_bytes",
             opts.get("memory_max_content_bytes", DEFAULT_MAX_CONTENT_BYTES), lo=1)
+        precision = opts.get("vector_precision", "auto")
+        if precision not in PRECISIONS or not isinstance(precision, str):
+            raise InvalidPayloadError(
+                f"vector_precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        #: ``auto``, ``float32`` or ``int8``: how vector search scans (docs/recall.md).
+        self.vector_precision = precision
+        self._last_stats: dict[str, Any] = {}
         self._index: VectorIndex | None = None
         self._query_cache = QueryEmbeddingCache()
         #: Seconds spent in each part of the last search: {"fts", "vector", "fusion", "total"}.
@@ -91,7 +101,7 @@ class MemoryStore:
         key = self._key()
         idx = self._index
         if idx is None or idx.key != key:
-            idx = self._index = VectorIndex(*key)
+            idx = self._index = VectorIndex(*key, precision=self.vector_precision)
         in_tx = self._store.in_transaction
         dv = conn.execute("PRAGMA data_version").fetchone()[0]
         if idx.generation is not None and not idx.volatile and not in_tx:
@@ -104,7 +114,9 @@ class MemoryStore:
             conn.execute("BEGIN")  # one snapshot for the counter and the rows
         try:
             gen = generation(conn)
-            idx.load(conn)
+            path = self._store.path
+            idx.load(conn, generation=gen, write=not self._store.read_only,
+                     snapshot=None if path == ":memory:" or in_tx else snapshot_path(path))
         finally:
             if not in_tx:
                 conn.execute("COMMIT")
@@ -149,11 +161,9 @@ class MemoryStore:
 
     def ingest_many(self, items: Iterable[dict[str, Any]]) -> list[MemoryItem]:
         """Store many memories in one transaction, embedded with one provider call."""
-        prepared = []
-        for i, spec in enumerate(items):
-            if not isinstance(spec, dict):
-                raise InvalidPayloadError(f"items[{i}] must be a dict, got {type(spec).__name__}")
-            prepared.append(self._prepare(spec, f"items[{i}]: "))
+        prepared = prepare_many(list(items), dims=self._key()[1],
+                                max_content_bytes=self.max_content_bytes,
+                                rules=self._store.redaction)
         if not prepared:
             return []
         return self._write_items(prepared)
@@ -213,8 +223,8 @@ class MemoryStore:
                 }, principal=it.principal, channel=it.channel, session_id=it.session_id,
                     timestamp_unix_ms=now)
             rows = [(it.memory_id, vec, it.principal, it.channel, it.session_id, it.source, tj,
-                     it.ttl_unix_ms) for it, vec, tj in zip(items, vectors, tags_json)]
-            m.index(lambda idx: idx.add(rows))
+                     it.ttl_unix_ms, now) for it, vec, tj in zip(items, vectors, tags_json)]
+            m.index(lambda idx: idx.add(rows, new_ids=True))
         return items
 
     # ------------------------------------------------------------------ reads
@@ -268,14 +278,10 @@ class MemoryStore:
         """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
         t0 = time.perf_counter()
         q = normalize_text(query, "query", self.max_content_bytes)
-        check_text("principal", principal)
-        check_text("channel", channel, nullable=True)
-        check_text("session_id", session_id, nullable=True)
-        check_int("top_k", top_k, lo=1, hi=MAX_TOP_K)
-        check_number("min_score", min_score)
+        tags_t, sources_t = self._check_search(principal, channel, session_id, top_k, min_score,
+                                               tags, sources)
         if mode not in MODES:
             raise InvalidPayloadError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        tags_t, sources_t = check_tags(tags), check_sources(sources)
         dims = self._key()[1]
         qvec = None if query_embedding is None else check_embedding(query_embedding, dims,
                                                                     "query_embedding")
@@ -290,27 +296,105 @@ class MemoryStore:
         now = store.now_ms()
         lexical: dict[str, float] = {}
         vector: dict[str, float] = {}
+        created: dict[str, int] = {}
+        stats: dict[str, Any] = {}
         with store.read() as conn:
             t1 = time.perf_counter()
             if mode != "vector" and match is not None:
                 where, params = scope_sql(principal=principal, channel=channel,
                                           session_id=session_id, sources=sources_t, tags=tags_t,
                                           now_ms=now)
-                lexical = dict(lexical_candidates(conn, match, limit, where, params))
+                for mid, score, created_at in lexical_candidates(conn, match, limit, where, params):
+                    lexical[mid] = score
+                    created[mid] = created_at
             t2 = time.perf_counter()
+            rows = scores = None
             if mode != "lexical" and qvec is not None:  # qvec is always set for these modes
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
-                vector = {mid: s for mid, s in idx.search(qvec, limit, mask) if s > 0.0}
+                rows, scores = idx.search_rows(qvec, limit, mask)
+                stats = idx.last_stats
+                if lexical:
+                    ids, born = idx.ids, idx.created
+                    for r, s in zip(rows.tolist(), scores.tolist()):
+                        if s > 0.0:
+                            mid = ids[r]
+                            vector[mid] = s
+                            created[mid] = int(born[r])
             t3 = time.perf_counter()
-            items = self._fetch(conn, list(lexical.keys() | vector.keys()))
-        hits = fuse(items, lexical, vector, weights=self.weights, now_ms=now,
-                    min_score=float(min_score), top_k=top_k, terms=terms)
+            if lexical or rows is None or scores is None:
+                ranked = fuse(created, lexical, vector, weights=self.weights, now_ms=now,
+                              min_score=float(min_score), top_k=top_k)
+            else:
+                ranked = fuse_vector(rows, scores, idx.created, idx.ids, weights=self.weights,
+                                     now_ms=now, min_score=float(min_score), top_k=top_k)
+            items = self._fetch(conn, [t[4] for t in ranked])
+        found = hits(ranked, items, terms)
         t4 = time.perf_counter()
         self.last_timings = {"embed": t1 - t0, "fts": t2 - t1, "vector": t3 - t2,
                              "fusion": t4 - t3, "total": t4 - t0}
-        return hits
+        self._last_stats = stats
+        return found
+
+    @staticmethod
+    def _check_search(principal: Any, channel: Any, session_id: Any, top_k: Any, min_score: Any,
+                      tags: Any, sources: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The arguments search and search_many share; returns the checked tags and sources."""
+        check_text("principal", principal)
+        check_text("channel", channel, nullable=True)
+        check_text("session_id", session_id, nullable=True)
+        check_int("top_k", top_k, lo=1, hi=MAX_TOP_K)
+        check_number("min_score", min_score)
+        return check_tags(tags), check_sources(sources)
+
+    def search_many(self, query_embeddings: Any, *, principal: str, channel: str | None = None,
+                    session_id: str | None = None, top_k: int = 8, min_score: float = 0.0,
+                    tags: Iterable[str] = (), sources: Iterable[str] = ()) -> "_List[_List[MemoryHit]]":
+        """Vector recall for many query embeddings in one pass over the index (evaluation sweeps,
+        re-ranking jobs): entry i holds the hits ``search(..., mode="vector",
+        query_embedding=query_embeddings[i])`` returns, in the same order, with the same scores
+        (snippets start at the beginning of the content: there are no query terms)."""
+        tags_t, sources_t = self._check_search(principal, channel, session_id, top_k, min_score,
+                                               tags, sources)
+        dims = self._key()[1]
+        if isinstance(query_embeddings, np.ndarray) and query_embeddings.ndim == 2:
+            rows = list(query_embeddings)
+        elif isinstance(query_embeddings, (str, bytes)) or not isinstance(query_embeddings, Iterable):
+            raise InvalidPayloadError(
+                f"query_embeddings must be a sequence of embeddings, got {type(query_embeddings).__name__}")
+        else:
+            rows = list(query_embeddings)
+        qs = np.empty((len(rows), dims), dtype=np.float32)
+        for i, v in enumerate(rows):
+            qs[i] = check_embedding(v, dims, f"query_embeddings[{i}]")
+        limit = candidate_limit(top_k)
+        store = self._store
+        now = store.now_ms()
+        with store.read() as conn:
+            idx = self._current_index(conn)
+            mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
+                                  sources=sources_t, tags=tags_t, now_ms=now)
+            found = idx.search_rows_many(qs, limit, mask)
+            ranked_all = [fuse_vector(rows_q, scores_q, idx.created, idx.ids, weights=self.weights,
+                                      now_ms=now, min_score=float(min_score), top_k=top_k)
+                          for rows_q, scores_q in found]
+            items = self._fetch(conn, list({t[4] for ranked in ranked_all for t in ranked}))
+        self._last_stats = idx.last_stats
+        return [hits(ranked, items, ()) for ranked in ranked_all]
+
+    def last_search_stats(self) -> dict[str, Any]:
+        """What the vector scan of the last search did (empty when it ran none): ``precision``
+        (``"int8"`` or ``"float32"``), ``rows`` in the index, ``scanned`` (rows in scope read),
+        ``rescored`` (rows the int8 bound could not exclude, re-read in float32 and scored in
+        double), ``rescored_fraction`` (of ``rows``) and ``fallback`` (the int8 bound could not
+        prune and the float32 scan answered). After :meth:`search_many`, ``queries`` is set and
+        the counts are sums over the queries (the fraction is of ``rows * queries``)."""
+        stats = dict(self._last_stats)
+        if stats:
+            scanned_rows = stats["rows"] * stats.get("queries", 1)
+            stats["rescored_fraction"] = stats["rescored"] / scanned_rows if scanned_rows else 0.0
+        return stats
 
     def _query_vector(self, q: str) -> np.ndarray:
         key = (*self._key(), q)
