@@ -26,11 +26,15 @@ def test_with_a_database_the_demo_writes_that_file_only(tmp_path, private_tmp):
     db = tmp_path / "out" / "demo.db"
     summary = demo.run_demo(db, events=200)
     assert summary["kept"] and summary["steps"]["journal"]["secrets_on_disk"] == 0
-    assert sorted(os.listdir(db.parent)) == ["demo.db"]
-    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    # the database and its vector snapshot (docs/recall.md), a rebuildable sidecar like -wal
+    files = sorted(os.listdir(db.parent))
+    assert files in (["demo.db"], ["demo.db", "demo.db-vectors"])
     assert os.listdir(private_tmp) == []
-    data = db.read_bytes()
-    assert all(secret.encode() not in data for secret in demo.SECRETS)
+    for name in files:
+        path = db.parent / name
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, name
+        data = path.read_bytes()
+        assert all(secret.encode() not in data for secret in demo.SECRETS), name
 
 
 def test_without_a_database_the_temporary_directory_is_removed(private_tmp):
