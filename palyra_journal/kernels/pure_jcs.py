@@ -115,7 +115,7 @@ def _is_number(v) -> bool:
 
 
 def _alternatives(items) -> str:
-    return "|".join(re.escape(i) for i in sorted(items, key=lambda i: (-len(i), i)))
+    return "|".join(re.escape(i) for i in rules_mod.match_order(items))
 
 
 _WS_CLASS = " \\t\\n\\r\\f\\v"

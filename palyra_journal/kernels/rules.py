@@ -61,6 +61,11 @@ AWS_KEY_PREFIX = "AKIA"
 AWS_KEY_RUN = 16
 
 
+def match_order(items: Iterable[str]) -> tuple[str, ...]:
+    """The order in which markers are tried at one position: longest first (both backends)."""
+    return tuple(sorted(items, key=lambda i: (-len(i), i)))
+
+
 def _ascii_lower(s: str) -> str:
     return s.translate(_ASCII_LOWER)
 
