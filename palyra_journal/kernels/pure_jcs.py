@@ -397,7 +397,7 @@ def _parse_text_quiet(s: str):
         return _NOT_JSON
 
 
-_LONG_DIGIT_RUN = re.compile(r"[0-9]{17}")
+_LONG_DIGIT_RUN = re.compile(r"[0-9]{16}")
 
 
 def loads_canonical(text: str):
