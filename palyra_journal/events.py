@@ -24,7 +24,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
-from . import kernels
+from . import kernels, rules_log
 from .errors import DuplicateIdError, InvalidPayloadError, JournalError, PayloadTooLargeError
 from .ids import new_ulid, new_ulids
 from .progress import Progress
@@ -59,7 +59,7 @@ VERIFY_BATCH = 20_000
 PAGE = 1_000
 
 _new_tuple = tuple.__new__
-_loads = json.loads
+_loads = kernels.loads_canonical  # stored canonical text: large integral doubles read as floats
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -375,6 +375,7 @@ class Journal:
                 h = prev = None
             row = (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel,
                    ts, text, red, h, prev, now)
+            rules_log.record(conn, seq, store.redaction.version, now)
             try:
                 conn.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:
@@ -603,6 +604,7 @@ class Journal:
                 rows = list(zip(seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
                                 b.timestamps, b.texts, b.redacted, hashes, prevs,
                                 repeat(b.now, n)))
+                rules_log.record(conn, first, store.redaction.version, b.now)
                 try:
                     conn.executemany(_INSERT, rows)
                 except sqlite3.IntegrityError as exc:

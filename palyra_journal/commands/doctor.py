@@ -10,9 +10,12 @@ from . import add_command, emit
 
 
 def register(sub) -> None:
-    add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
-                run, description="Show which kernel backend runs (native C or pure Python), the "
-                "SIMD level and SHA-256 path chosen for this CPU, and the SQLite and FTS5 versions.")
+    p = add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
+                    run, description="Show which kernel backend runs (native C or pure Python), the "
+                    "SIMD level and SHA-256 path chosen for this CPU, the SQLite and FTS5 versions "
+                    "and the redaction rules version; with --db, also which rules version redacted "
+                    "each seq range of that journal.")
+    p.add_argument("--db", metavar="PATH", help="a journal file: show its redaction rules history")
 
 
 def fts5_version() -> str | None:
@@ -51,7 +54,16 @@ def collect() -> dict:
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}",
         "cpu": cpu_model(),
+        "redaction_rules": str(kernels.RULES_VERSION),
     }
+
+
+def rules_history(path: str) -> list[dict]:
+    """Which redaction rules version wrote each seq range of the journal at ``path``."""
+    from .. import rules_log
+    from . import open_store
+    with open_store(path) as store, store.read() as conn:
+        return [r._asdict() for r in rules_log.ranges(conn)]
 
 
 def cpu_model() -> str:
@@ -67,6 +79,8 @@ def cpu_model() -> str:
 
 def run(args) -> int:
     d = collect()
+    if getattr(args, "db", None):
+        d["redaction_rules_by_seq"] = rules_history(args.db)
 
     def human() -> str:
         lines = [
@@ -81,6 +95,10 @@ def run(args) -> int:
             f"  SQLite       {d['sqlite']}",
             f"  FTS5         {d['fts5'] or 'MISSING: memory search needs an SQLite with FTS5'}",
         ]
+        lines.append(f"  redaction    rules v{d['redaction_rules']}")
+        for r in d.get("redaction_rules_by_seq", ()):
+            upto = "newest" if r["to_seq"] is None else r["to_seq"]
+            lines.append(f"    seq {r['from_seq']}..{upto}: rules v{r['version']}")
         if d["native_error"]:
             lines.append(f"  native error {d['native_error']}")
         return "\n".join(lines)

@@ -30,6 +30,8 @@ The interface (both backends implement exactly these names):
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
     Exact top-k by dot product, score desc then index asc, masked rows skipped.
+``loads_canonical(text)`` (one implementation for both backends)
+    Python values of stored canonical text; integral doubles beyond 2**53 read back as floats.
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -40,7 +42,8 @@ import os
 from types import ModuleType
 
 from ..errors import BackendUnavailableError, JournalError
-from .rules import DEFAULT_RULES, REDACTED, RedactionRules
+from .pure_jcs import loads_canonical
+from .rules import DEFAULT_RULES, REDACTED, RULES_VERSION, RedactionRules
 
 #: Envelope fields of hash chain v1, in the order rows are passed to ``chain_hashes``.
 CHAIN_FIELDS = (
@@ -112,4 +115,4 @@ def _initial() -> None:
 _initial()
 
 __all__ = ["CHAIN_FIELDS", "VERIFY_FIELDS", "GENESIS_HASH", "DEFAULT_RULES", "REDACTED",
-           "RedactionRules", "set_backend", "backend_name", "native_available", *_EXPORTED]
+           "RULES_VERSION", "RedactionRules", "loads_canonical", "set_backend", "backend_name", "native_available", *_EXPORTED]
