@@ -80,6 +80,16 @@ typedef struct {
     size_t kpos, kend; /* text front end: the key token in the input */
 } member;
 
+/* A direct-mapped cache of key classes: keys up to KCACHE_KEY bytes, tagged with their rules. */
+#define KCACHE 256
+#define KCACHE_KEY 38
+typedef struct {
+    unsigned long rules; /* pj_rules_serial of the rules the class was computed with; 0: empty */
+    unsigned char len;
+    unsigned char cls;
+    char key[KCACHE_KEY];
+} key_slot;
+
 /* JSON text found inside string values nests; each level up to NEST_LEVELS reuses its own pair of
  * buffers (the copy it parses and the canonical text it writes), deeper levels allocate. */
 #define NEST_LEVELS 8
@@ -93,6 +103,7 @@ struct pj_jcs_ctx {
     pj_buf nest_copy[NEST_LEVELS], nest_out[NEST_LEVELS];
     int nest_depth;
     long long loc[MAX_DEPTH + 2]; /* value errors: the locator handed back in the result */
+    key_slot kcache[KCACHE];      /* the classes of recently seen keys (journals repeat keys) */
     member *mem;
     size_t mem_len, mem_cap;
     size_t *order, *order2;
@@ -154,6 +165,22 @@ static void wstate_init(wstate *w, pj_jcs_ctx *ctx, const pj_jcs_rules *rules, i
     w->err_off = w->err_end = 0;
     w->err_on_key = 0;
     w->nloc = 0;
+}
+
+/* pj_key_class through the context's cache. */
+static int key_class(pj_jcs_ctx *c, const pj_jcs_rules *r, const unsigned char *k, size_t n) {
+    if (n > KCACHE_KEY) return pj_key_class(r, k, n);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
+    key_slot *slot = &c->kcache[(h ^ (h >> 16)) & (KCACHE - 1)];
+    unsigned long serial = pj_rules_serial(r);
+    if (slot->rules == serial && slot->len == n && memcmp(slot->key, k, n) == 0) return slot->cls;
+    int cls = pj_key_class(r, k, n);
+    slot->rules = serial;
+    slot->len = (unsigned char)n;
+    slot->cls = (unsigned char)cls;
+    memcpy(slot->key, k, n);
+    return cls;
 }
 
 static int nomem(wstate *w) {
@@ -512,7 +539,7 @@ static int t_object(wstate *w, const unsigned char *s, size_t n, size_t *pi, int
         i = skip_ws(s, n, i + 1);
         int sensitive = 0;
         if (w->redact) {
-            int kc = pj_key_class(w->rules, kp, kl);
+            int kc = key_class(c, w->rules, kp, kl);
             sensitive = kc == PJ_KEY_SENSITIVE ||
                         (kc == PJ_KEY_UNLESS_NUMBER && !(i < n && (s[i] == '-' || is_digit(s[i]))));
         }
@@ -804,7 +831,7 @@ static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
         w->loc[w->nloc++] = ord;
         int sensitive = 0;
         if (w->redact) {
-            int kc = pj_key_class(w->rules, (const unsigned char *)kp, (size_t)kl);
+            int kc = key_class(c, w->rules, (const unsigned char *)kp, (size_t)kl);
             sensitive = kc == PJ_KEY_SENSITIVE || (kc == PJ_KEY_UNLESS_NUMBER && !py_is_number(v));
         }
         if (sensitive) {

@@ -1,6 +1,7 @@
 /* Redaction rules v2: sensitive keys and secrets masked inside text (see redact.h). */
 #include "redact.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ typedef struct {
 } strlist;
 
 struct pj_jcs_rules {
+    unsigned long serial; /* unique per rules object built by this process (caches key on it) */
     char *storage;
     strlist l[PJ_RULES_NLISTS];
     pj_str pair_second[64]; /* PJ_RULES_KEY_PAIRS items are "first second": the second word */
@@ -88,6 +90,8 @@ pj_jcs_rules *pj_jcs_rules_new(const char *blob, size_t blob_len, const size_t *
     if (!r->storage) goto fail;
     if (blob_len) memcpy(r->storage, blob, blob_len);
     r->storage[blob_len] = '\0';
+    static atomic_ulong next_serial = 1;
+    r->serial = atomic_fetch_add(&next_serial, 1);
     r->scheme_min = (size_t)scheme_min_run;
     r->prefix_min = (size_t)prefix_min_run;
     r->aws_run = (size_t)aws_run;
@@ -169,6 +173,8 @@ static int pair_matches(const pj_jcs_rules *r, const unsigned char *a, size_t an
         if (ci_equals(a, an, &l->items[k]) && ci_equals(b, bn, &r->pair_second[k])) return 1;
     return 0;
 }
+
+unsigned long pj_rules_serial(const pj_jcs_rules *r) { return r->serial; }
 
 int pj_key_class(const pj_jcs_rules *r, const unsigned char *k, size_t n) {
     if (r->l[PJ_RULES_EXTRA_KEYS].count && contains_any(&r->l[PJ_RULES_EXTRA_KEYS], k, n))
@@ -389,8 +395,42 @@ static inline int may_start(const pj_jcs_rules *r, unsigned c0, unsigned c1) {
     return (r->start2[v >> 3] >> (v & 7)) & 1;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when some byte of w (8 bytes) is an anchor: a digit, ':', ';', '<', '=', '-' or '_'. */
+static inline uint64_t anchors8(uint64_t w) {
+    uint64_t low7 = w & ~HIGHS;
+    uint64_t ge30 = low7 + ONES * (0x80 - 0x30);          /* high bit: byte >= 0x30 */
+    uint64_t gt3d = low7 + ONES * (0x80 - 0x3E);          /* high bit: byte >= 0x3E */
+    uint64_t in_range = ge30 & ~gt3d;
+    uint64_t d = w ^ (ONES * '-'), u = w ^ (ONES * '_');
+    uint64_t eq = ((d - ONES) & ~d) | ((u - ONES) & ~u);
+    return (in_range & ~w & HIGHS) | (eq & HIGHS);
+}
+
+/* The prefilter: every text rule needs an anchor byte (':' or '=' for headers, assignments and
+ * URLs, '-' for PEM blocks, '-' or '_' in token prefixes, a digit in a bearer/basic credential),
+ * except an AWS key id, which needs "AKIA". Most strings have neither and cost this one scan. */
+static int may_hold_secret(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (anchors8(w)) return 1;
+    }
+    for (; i < n; i++) {
+        unsigned c = s[i];
+        if (is_digit(c) || c == ':' || c == ';' || c == '<' || c == '=' || c == '-' || c == '_') return 1;
+    }
+    for (const unsigned char *a = s; n >= 4 && (a = memchr(a, 'A', n - 3 - (size_t)(a - s))) != NULL; a++)
+        if (a[1] == 'K' && a[2] == 'I' && a[3] == 'A') return 1;
+    return 0;
+}
+
 /* Mask the secrets of s in place (rules v2) into out; 1 when the result differs from s. */
 static int mask_text(const pj_jcs_rules *r, const unsigned char *s, size_t n, pj_buf *out) {
+    if (!may_hold_secret(s, n)) return 0;
     masker m = {s, n, 0, out};
     out->len = 0;
     size_t sep = 0, ub = n >= 3 ? next_url(s, n, 0, &sep) : SIZE_MAX;

@@ -35,6 +35,9 @@ pj_jcs_rules *pj_jcs_rules_new(const char *blob, size_t blob_len, const size_t *
                                size_t nlists, int scheme_min_run, int prefix_min_run, int aws_run);
 void pj_jcs_rules_free(pj_jcs_rules *rules);
 
+/* A number unique to this rules object in this process (for caches keyed on the rules). */
+unsigned long pj_rules_serial(const pj_jcs_rules *r);
+
 /* Classes of a key. */
 #define PJ_KEY_PLAIN 0
 #define PJ_KEY_SENSITIVE 1
