@@ -60,23 +60,30 @@ def _rule_lists(rules: RedactionRules) -> list[bytes]:
             _pack(rules.extra_value_markers)]
 
 
-def _c_rules(rules: RedactionRules):
-    """The C form of ``rules``, built once per distinct rules object."""
-    cr = _rules_cache.get(rules)
-    if cr is None:
-        with _rules_lock:
-            cr = _rules_cache.get(rules)
-            if cr is None:
-                lists = _rule_lists(rules)
-                blob = b"".join(lists)
-                lens = ffi.new("size_t[]", [len(x) for x in lists])
-                raw = lib.pj_jcs_rules_new(blob, len(blob), lens, len(lists), R.SCHEME_MIN_RUN,
-                                           R.TOKEN_PREFIX_MIN_RUN, R.AWS_KEY_RUN)
-                if raw == ffi.NULL:
-                    raise MemoryError("redaction rules")
-                cr = ffi.gc(raw, lib.pj_jcs_rules_free)
-                _rules_cache[rules] = cr
-    return cr
+def _c_rules(rules):
+    """The C form of ``rules`` (a RedactionRules, or None for the defaults), built once per object.
+
+    Keyed by ``id``, the entry holding the rules object itself (so the id stays its own): a
+    dataclass hash costs a Python-level call, this lookup does not.
+    """
+    entry = _rules_cache.get(id(rules))
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    with _rules_lock:
+        coerced = RedactionRules.coerce(rules)
+        entry = _rules_cache.get(id(coerced))
+        if entry is None or entry[0] is not coerced:
+            lists = _rule_lists(coerced)
+            blob = b"".join(lists)
+            lens = ffi.new("size_t[]", [len(x) for x in lists])
+            raw = lib.pj_jcs_rules_new(blob, len(blob), lens, len(lists), R.SCHEME_MIN_RUN,
+                                       R.TOKEN_PREFIX_MIN_RUN, R.AWS_KEY_RUN)
+            if raw == ffi.NULL:
+                raise MemoryError("redaction rules")
+            entry = (coerced, ffi.gc(raw, lib.pj_jcs_rules_free))
+            _rules_cache[id(coerced)] = entry
+        _rules_cache[id(rules)] = (rules, entry[1])
+        return entry[1]
 
 
 def format_number(x: float) -> str:
@@ -110,7 +117,7 @@ def _locate(value, loc, on_key):
 
 def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     """RFC 8785 text of the (redacted) Python ``value`` and whether redaction changed anything."""
-    cr = _c_rules(rules if type(rules) is RedactionRules else RedactionRules.coerce(rules))
+    cr = _c_rules(rules)
     ctx, res = _state()
     rc = lib.pj_jcs_value(ctx, cr, ffi.cast("void *", id(value)), 1 if redact else 0, res)
     if rc == 0:
@@ -196,7 +203,7 @@ def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
 
 def canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     """RFC 8785 text of the (redacted) JSON ``text`` and whether redaction changed anything."""
-    cr = _c_rules(rules if type(rules) is RedactionRules else RedactionRules.coerce(rules))
+    cr = _c_rules(rules)
     b = text if type(text) is bytes else pure_jcs.text_to_bytes(text, root)
     ctx, res = _state()
     rc = lib.pj_jcs_text(ctx, cr, b, len(b), 1 if redact else 0, res)
