@@ -49,6 +49,10 @@ TARGETS = [
     (3, r"^matrix load", "palyra native", "floor", 2.0, "first-search load ≤ 0.5 × naive SELECT (ratio ≥ 2)"),
     (4, r"^hybrid search", "palyra native", "floor", 1 / 3, "hybrid p50 ≤ 3 × vector-only scan"),
     (5, r"^state_at", "palyra native", "floor", 0.5, "state_at slowest/fastest ≤ 2"),
+    (0, r"^canonicalize tool event", "palyra native", "orjson", 0.5,
+     "canonicalize (redaction on, one call) ≤ 2 × orjson's time"),
+    (0, r"^canonicalize tool event", "palyra native batch", "orjson", 0.5,
+     "canonicalize (redaction on, batch path) ≤ 2 × orjson's time"),
 ]
 
 PEER_MODULES = ["numpy", "orjson", "rfc8785", "simsimd", "faiss", "usearch", "sqlite_vec",

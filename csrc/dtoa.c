@@ -1,7 +1,12 @@
 /* Shortest round-trip double formatting (Schubfach) in the ECMAScript layout: see dtoa.h. */
+#define _GNU_SOURCE 1 /* strtod_l, newlocale */
 #include "dtoa.h"
 
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dtoa_table.h"
@@ -68,6 +73,36 @@ static int to_decimal(int q, uint64_t c, uint64_t *f) {
     return k;
 }
 
+/* The "C" locale, created once (pthread_once: no race between threads, no locale switching). */
+static locale_t c_locale_v;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static void c_locale_init(void) { c_locale_v = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+double pj_strtod_c(const char *s) {
+    pthread_once(&c_locale_once, c_locale_init);
+    return c_locale_v ? strtod_l(s, NULL, c_locale_v) : strtod(s, NULL);
+}
+
+/* Subnormals: their rounding interval is wide next to the value, and the shortest decimal can be
+ * two or more digits shorter than the one Schubfach's single shortening step reaches (5e-323, not
+ * 4.9e-323). They are rare: search the precision instead, each candidate the correctly rounded
+ * decimal of that length (snprintf), read back with strtod in the C locale. */
+static int subnormal_decimal(double x, uint64_t *f) {
+    char t[40];
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*e", p - 1, x);
+        if (pj_strtod_c(t) == x) break;
+    }
+    snprintf(t, sizeof t, "%.*e", p - 1, x);
+    uint64_t v = 0;
+    const char *c = t;
+    for (; *c && *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9') v = v * 10 + (uint64_t)(*c - '0');
+    *f = v;
+    return atoi(c + 1) - (p - 1);
+}
+
 static const char DIGITS2[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
@@ -132,7 +167,7 @@ size_t pj_format_double(double x, char *buf) {
             e = to_decimal(-mq, c, &f);
         }
     } else if (t != 0) {
-        e = to_decimal(Q_MIN, t, &f); /* subnormal */
+        e = subnormal_decimal(x < 0 ? -x : x, &f);
     } else {
         buf[0] = '0'; /* +0 and -0 */
         return 1;

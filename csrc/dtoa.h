@@ -18,4 +18,7 @@
  * NUL-terminated); returns the length. -0 is written "0". */
 size_t pj_format_double(double x, char *buf);
 
+/* strtod in the "C" locale (created once, thread-safe): the double nearest to the decimal s. */
+double pj_strtod_c(const char *s);
+
 #endif

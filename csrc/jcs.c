@@ -10,9 +10,7 @@
 
 #include "jcs.h"
 
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,16 +44,7 @@ static size_t put_i64(char *buf, long long v) {
     return len;
 }
 
-/* The "C" locale for strtod_l, created once (pthread_once: no race between threads). */
-static locale_t c_locale_v;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void c_locale_init(void) { c_locale_v = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
-static locale_t c_locale(void) {
-    pthread_once(&c_locale_once, c_locale_init);
-    return c_locale_v;
-}
-
-/* The double nearest to the JSON number literal s[0..n) (correctly rounded by strtod_l). */
+/* The double nearest to the JSON number literal s[0..n) (correctly rounded, C locale). */
 static double parse_double(const unsigned char *s, size_t n, int *nomem_flag) {
     char small[64];
     char *lit = n < sizeof small ? small : (char *)malloc(n + 1);
@@ -65,8 +54,7 @@ static double parse_double(const unsigned char *s, size_t n, int *nomem_flag) {
     }
     memcpy(lit, s, n);
     lit[n] = '\0';
-    locale_t loc = c_locale();
-    double x = loc ? strtod_l(lit, NULL, loc) : strtod(lit, NULL);
+    double x = pj_strtod_c(lit);
     if (lit != small) free(lit);
     return x;
 }

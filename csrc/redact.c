@@ -306,8 +306,10 @@ static size_t try_assignment(masker *m, const strlist *l, size_t i) {
     return 0;
 }
 
-static size_t try_scheme(masker *m, const pj_jcs_rules *r, size_t i) {
-    const strlist *l = &r->l[PJ_RULES_SCHEMES];
+/* A marker of l at i, then a run of at least `min` characters of class `cls` (with a digit among
+ * them when `need_digit`): the run becomes <redacted>, or marker and run together with `whole`. */
+static inline __attribute__((always_inline)) size_t try_marker_run(masker *m, const strlist *l, size_t i, int (*cls)(unsigned),
+                             size_t min, int need_digit, int whole) {
     const unsigned char *s = m->s;
     size_t n = m->n;
     for (size_t k = 0; k < l->count; k++) {
@@ -315,28 +317,22 @@ static size_t try_scheme(masker *m, const pj_jcs_rules *r, size_t i) {
         if (!ci_starts(s + i, n - i, it->s, it->n)) continue;
         size_t j = i + it->n, e = j;
         int digit = 0;
-        while (e < n && is_cred_char(s[e])) digit |= is_digit(s[e++]);
-        if (e - j < r->scheme_min || !digit) continue;
-        replace(m, j, e, REDACTED, REDACTED_LEN);
+        while (e < n && cls(s[e])) digit |= is_digit(s[e++]);
+        if (e - j < min || (need_digit && !digit)) continue;
+        replace(m, whole ? i : j, e, REDACTED, REDACTED_LEN);
         return e;
     }
     return 0;
 }
 
+/* "bearer " / "basic " and a credential-looking run: the run is masked. */
+static size_t try_scheme(masker *m, const pj_jcs_rules *r, size_t i) {
+    return try_marker_run(m, &r->l[PJ_RULES_SCHEMES], i, is_cred_char, r->scheme_min, 1, 0);
+}
+
+/* A token prefix and a long run of word characters: the whole word is masked. */
 static size_t try_token_prefix(masker *m, const pj_jcs_rules *r, size_t i) {
-    const strlist *l = &r->l[PJ_RULES_TOKEN_PREFIXES];
-    const unsigned char *s = m->s;
-    size_t n = m->n;
-    for (size_t k = 0; k < l->count; k++) {
-        const pj_str *it = &l->items[k];
-        if (!ci_starts(s + i, n - i, it->s, it->n)) continue;
-        size_t j = i + it->n, e = j;
-        while (e < n && is_word_char(s[e])) e++;
-        if (e - j < r->prefix_min) continue;
-        replace(m, i, e, REDACTED, REDACTED_LEN);
-        return e;
-    }
-    return 0;
+    return try_marker_run(m, &r->l[PJ_RULES_TOKEN_PREFIXES], i, is_word_char, r->prefix_min, 0, 1);
 }
 
 static size_t try_aws(masker *m, const pj_jcs_rules *r, size_t i) {
@@ -398,39 +394,55 @@ static inline int may_start(const pj_jcs_rules *r, unsigned c0, unsigned c1) {
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* Nonzero when some byte of w (8 bytes) is an anchor: a digit, ':', ';', '<', '=', '-' or '_'. */
-static inline uint64_t anchors8(uint64_t w) {
-    uint64_t low7 = w & ~HIGHS;
-    uint64_t ge30 = low7 + ONES * (0x80 - 0x30);          /* high bit: byte >= 0x30 */
-    uint64_t gt3d = low7 + ONES * (0x80 - 0x3E);          /* high bit: byte >= 0x3E */
-    uint64_t in_range = ge30 & ~gt3d;
-    uint64_t d = w ^ (ONES * '-'), u = w ^ (ONES * '_');
-    uint64_t eq = ((d - ONES) & ~d) | ((u - ONES) & ~u);
-    return (in_range & ~w & HIGHS) | (eq & HIGHS);
+static inline uint64_t has_byte(uint64_t w, unsigned c) {
+    uint64_t x = w ^ (ONES * c);
+    return (x - ONES) & ~x & HIGHS;
 }
 
-/* The prefilter: every text rule needs an anchor byte (':' or '=' for headers, assignments and
- * URLs, '-' for PEM blocks, '-' or '_' in token prefixes, a digit in a bearer/basic credential),
- * except an AWS key id, which needs "AKIA". Most strings have neither and cost this one scan. */
-static int may_hold_secret(const unsigned char *s, size_t n) {
+/* The prefilter. Header, assignment and URL rules need ':' or '='; PEM blocks and the token
+ * prefixes need '-' or '_'; the scheme rule needs "bearer " or "basic " (a space after the
+ * word); an AWS key id needs its prefix ("AKIA"). A string with none of these costs one scan, 8 bytes at a
+ * time, and is kept as it is without trying any rule. */
+static int may_hold_secret(const pj_jcs_rules *r, const unsigned char *s, size_t n) {
     size_t i = 0;
+    uint64_t spaces = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
-        if (anchors8(w)) return 1;
+        if (has_byte(w, ':') | has_byte(w, '=') | has_byte(w, '-') | has_byte(w, '_')) return 1;
+        spaces |= has_byte(w, ' ');
     }
     for (; i < n; i++) {
         unsigned c = s[i];
-        if (is_digit(c) || c == ':' || c == ';' || c == '<' || c == '=' || c == '-' || c == '_') return 1;
+        if (c == ':' || c == '=' || c == '-' || c == '_') return 1;
+        spaces |= (c == ' ');
     }
-    for (const unsigned char *a = s; n >= 4 && (a = memchr(a, 'A', n - 3 - (size_t)(a - s))) != NULL; a++)
-        if (a[1] == 'K' && a[2] == 'I' && a[3] == 'A') return 1;
+    if (spaces) {
+        const strlist *l = &r->l[PJ_RULES_SCHEMES];
+        for (const unsigned char *sp = s; (sp = memchr(sp, ' ', n - (size_t)(sp - s))) != NULL; sp++) {
+            size_t end = (size_t)(sp - s) + 1; /* the markers end with the space */
+            for (size_t k = 0; k < l->count; k++)
+                if (l->items[k].n <= end && ci_starts(sp + 1 - l->items[k].n, l->items[k].n,
+                                                      l->items[k].s, l->items[k].n))
+                    return 1;
+        }
+    }
+    const strlist *aws = &r->l[PJ_RULES_AWS_PREFIX];
+    for (size_t k = 0; k < aws->count; k++) {
+        const pj_str *it = &aws->items[k];
+        for (size_t p = 0; p + it->n <= n; p++) {
+            const unsigned char *a = memchr(s + p, it->s[0], n - it->n + 1 - p);
+            if (!a) break;
+            p = (size_t)(a - s);
+            if (memcmp(a, it->s, it->n) == 0) return 1;
+        }
+    }
     return 0;
 }
 
 /* Mask the secrets of s in place (rules v2) into out; 1 when the result differs from s. */
 static int mask_text(const pj_jcs_rules *r, const unsigned char *s, size_t n, pj_buf *out) {
-    if (!may_hold_secret(s, n)) return 0;
+    if (!may_hold_secret(r, s, n)) return 0;
     masker m = {s, n, 0, out};
     out->len = 0;
     size_t sep = 0, ub = n >= 3 ? next_url(s, n, 0, &sep) : SIZE_MAX;

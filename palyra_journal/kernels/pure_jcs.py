@@ -94,13 +94,18 @@ def _builtin_key_class(key: str) -> int:
     return found
 
 
+def _contains_any(s: str, items) -> bool:
+    """Some of ``items`` (ASCII-lowercase) occurs in ``s``, ASCII-case-insensitively."""
+    if not items:
+        return False
+    low = _ascii_lower(s)
+    return any(item in low for item in items)
+
+
 def key_class(key: str, rules: RedactionRules) -> int:
     """Rules v2 for a key: KEY_PLAIN, KEY_SENSITIVE or KEY_UNLESS_NUMBER (docs/canonical-json.md)."""
-    if rules.extra_key_fragments:
-        low = _ascii_lower(key)
-        for frag in rules.extra_key_fragments:
-            if frag in low:
-                return KEY_SENSITIVE
+    if _contains_any(key, rules.extra_key_fragments):
+        return KEY_SENSITIVE
     return _builtin_key_class(key)
 
 
@@ -170,11 +175,8 @@ def mask_text(s: str) -> str:
 
 def redact_text(s: str, rules: RedactionRules) -> str:
     """The stored form of a free-text string value: extra markers replace it whole, else masking."""
-    if rules.extra_value_markers:
-        low = _ascii_lower(s)
-        for marker in rules.extra_value_markers:
-            if marker in low:
-                return REDACTED
+    if _contains_any(s, rules.extra_value_markers):
+        return REDACTED
     return mask_text(s)
 
 
