@@ -155,11 +155,17 @@ static void wstate_init(wstate *w, pj_jcs_ctx *ctx, const pj_jcs_rules *rules, i
     w->nloc = 0;
 }
 
-/* pj_key_class through the context's cache. */
-static int key_class(pj_jcs_ctx *c, const pj_jcs_rules *r, const unsigned char *k, size_t n) {
-    if (n > KCACHE_KEY) return pj_key_class(r, k, n);
+static inline uint32_t fnv1a(const unsigned char *k, size_t n) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
+    return h;
+}
+
+/* pj_key_class through the context's cache; h is any hash of the key bytes (the str's own cached
+ * hash for Python keys, FNV-1a for keys parsed from text: a slot is checked against the bytes). */
+static int key_class(pj_jcs_ctx *c, const pj_jcs_rules *r, const unsigned char *k, size_t n,
+                     uint32_t h) {
+    if (n > KCACHE_KEY) return pj_key_class(r, k, n);
     key_slot *slot = &c->kcache[(h ^ (h >> 16)) & (KCACHE - 1)];
     unsigned long serial = pj_rules_serial(r);
     if (slot->rules == serial && slot->len == n && memcmp(slot->key, k, n) == 0) return slot->cls;
@@ -527,7 +533,7 @@ static int t_object(wstate *w, const unsigned char *s, size_t n, size_t *pi, int
         i = skip_ws(s, n, i + 1);
         int sensitive = 0;
         if (w->redact) {
-            int kc = key_class(c, w->rules, kp, kl);
+            int kc = key_class(c, w->rules, kp, kl, fnv1a(kp, kl));
             sensitive = kc == PJ_KEY_SENSITIVE ||
                         (kc == PJ_KEY_UNLESS_NUMBER && !(i < n && (s[i] == '-' || is_digit(s[i]))));
         }
@@ -819,7 +825,10 @@ static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
         w->loc[w->nloc++] = ord;
         int sensitive = 0;
         if (w->redact) {
-            int kc = key_class(c, w->rules, (const unsigned char *)kp, (size_t)kl);
+            Py_hash_t kh = PyObject_Hash(k); /* cached in the str after its first use */
+            if (kh == -1) PyErr_Clear();
+            int kc = key_class(c, w->rules, (const unsigned char *)kp, (size_t)kl,
+                               (uint32_t)((uint64_t)kh ^ ((uint64_t)kh >> 32)));
             sensitive = kc == PJ_KEY_SENSITIVE || (kc == PJ_KEY_UNLESS_NUMBER && !py_is_number(v));
         }
         if (sensitive) {
@@ -923,10 +932,12 @@ static void report_locator(const wstate *w, pj_jcs_ctx *ctx, pj_jcs_result *res)
     res->err_on_key = w->err_on_key;
 }
 
-int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
+static int emit_result(pj_jcs_ctx *ctx, int changed, PyObject *texts, PyObject *flags);
+
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact, void *out,
                  pj_jcs_result *res) {
     memset(res, 0, sizeof *res);
-    if (!ctx || !rules || !obj) return PJ_JCS_NO_MEMORY;
+    if (!ctx || !rules || !obj || !out) return PJ_JCS_NO_MEMORY;
     reset(ctx);
     PyGILState_STATE gil = PyGILState_Ensure();
     wstate w;
@@ -935,10 +946,10 @@ int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int reda
     if (!rc && (ctx->out.failed || ctx->arena.failed)) rc = nomem(&w);
     if (rc) {
         if (w.err != PJ_JCS_NO_MEMORY) report_locator(&w, ctx, res);
-    } else {
-        res->out = ctx->out.data;
-        res->out_len = ctx->out.len;
-        res->changed = w.changed;
+    } else if (!PyList_Check((PyObject *)out) ||
+               emit_result(ctx, w.changed, (PyObject *)out, (PyObject *)out)) {
+        PyErr_Clear();
+        rc = nomem(&w);
     }
     PyGILState_Release(gil);
     return rc ? w.err : 0;

@@ -62,7 +62,7 @@ void pj_jcs_ctx_free(pj_jcs_ctx *ctx);
 int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, size_t n,
                 int redact, pj_jcs_result *res);
 /* Canonicalize the Python value `obj` (a PyObject *, kept alive by the caller); takes the GIL. */
-int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact, void *out,
                  pj_jcs_result *res);
 /* Canonicalize every item of the Python list `values`, appending each text as a str to the list
  * `texts` and its redaction flag (True/False) to the list `flags`; takes the GIL. With `payloads`,

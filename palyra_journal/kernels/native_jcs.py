@@ -29,6 +29,8 @@ _VALUE_KINDS = {
     lib.PJ_JCS_V_DEPTH: "depth",
 }
 
+_VOIDP = ffi.typeof("void *")
+_cast = ffi.cast
 _local = threading.local()
 _rules_cache: dict = {}
 _rules_lock = threading.Lock()
@@ -119,9 +121,11 @@ def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     """RFC 8785 text of the (redacted) Python ``value`` and whether redaction changed anything."""
     cr = _c_rules(rules)
     ctx, res = _state()
-    rc = lib.pj_jcs_value(ctx, cr, ffi.cast("void *", id(value)), 1 if redact else 0, res)
+    out: list = []  # C appends the text (a str) and the flag: no buffer object, no decode here
+    rc = lib.pj_jcs_value(ctx, cr, _cast(_VOIDP, id(value)), 1 if redact else 0,
+                          _cast(_VOIDP, id(out)), res)
     if rc == 0:
-        return str(ffi.buffer(res.out, res.out_len), "utf-8"), bool(res.changed)
+        return out[0], out[1]
     if rc == lib.PJ_JCS_NO_MEMORY:
         raise MemoryError("canonical JSON: out of memory")
     loc = [res.err_loc[i] for i in range(res.err_loc_len)]
@@ -168,9 +172,9 @@ def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=Non
     ctx, res = _state()
     texts: list = []
     flags: list = []
-    rc = lib.pj_jcs_many(ctx, cr, ffi.cast("void *", id(vals)), 1 if redact else 0,
+    rc = lib.pj_jcs_many(ctx, cr, _cast(_VOIDP, id(vals)), 1 if redact else 0,
                          1 if payloads else 0, -1 if max_bytes is None else max_bytes,
-                         ffi.cast("void *", id(texts)), ffi.cast("void *", id(flags)), res)
+                         _cast(_VOIDP, id(texts)), _cast(_VOIDP, id(flags)), res)
     if rc:
         raise _batch_error(rc, res, vals, rules, redact, max_bytes,
                            root or pure_jcs.default_batch_root, payloads)
@@ -191,9 +195,9 @@ def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
     ls = lines if type(lines) is list else list(lines)
     cols = [[] for _ in range(11)]
     ctx, res = _state()
-    rc = lib.pj_jcs_event_lines(ctx, cr, ffi.cast("void *", id(ls)), 1 if redact else 0,
+    rc = lib.pj_jcs_event_lines(ctx, cr, _cast(_VOIDP, id(ls)), 1 if redact else 0,
                                 -1 if max_bytes is None else max_bytes,
-                                ffi.cast("void *", id(cols)), res)
+                                _cast(_VOIDP, id(cols)), res)
     if rc == 0:
         return tuple(cols)
     if rc == lib.PJ_JCS_NO_MEMORY:
