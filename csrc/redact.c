@@ -259,13 +259,21 @@ static size_t try_pem(masker *m, size_t i) {
     return end;
 }
 
+/* The length of the first item of l, from index *k on, that starts at s[i] (ASCII-case-
+ * insensitively), *k left on it; 0 when none does. */
+static inline size_t marker_at(const masker *m, const strlist *l, size_t *k, size_t i) {
+    for (; *k < l->count; ++*k) {
+        const pj_str *it = &l->items[*k];
+        if (ci_starts(m->s + i, m->n - i, it->s, it->n)) return it->n;
+    }
+    return 0;
+}
+
 static size_t try_header(masker *m, const strlist *l, size_t i) {
     const unsigned char *s = m->s;
-    size_t n = m->n;
-    for (size_t k = 0; k < l->count; k++) {
-        const pj_str *it = &l->items[k];
-        if (!ci_starts(s + i, n - i, it->s, it->n)) continue;
-        size_t j = i + it->n, e = j;
+    size_t n = m->n, len, k = 0;
+    if ((len = marker_at(m, l, &k, i)) != 0) {
+        size_t j = i + len, e = j;
         int blank = 1;
         while (e < n && s[e] != '\r' && s[e] != '\n' && s[e] != '"' && s[e] != '\'' && s[e] != '`') {
             if (s[e] != ' ' && s[e] != '\t') blank = 0;
@@ -279,11 +287,9 @@ static size_t try_header(masker *m, const strlist *l, size_t i) {
 
 static size_t try_assignment(masker *m, const strlist *l, size_t i) {
     const unsigned char *s = m->s;
-    size_t n = m->n;
-    for (size_t k = 0; k < l->count; k++) {
-        const pj_str *it = &l->items[k];
-        if (!ci_starts(s + i, n - i, it->s, it->n)) continue;
-        size_t j = i + it->n;
+    size_t n = m->n, len;
+    for (size_t k = 0; (len = marker_at(m, l, &k, i)) != 0; k++) {
+        size_t j = i + len;
         while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
         if (j >= n || (s[j] != '=' && s[j] != ':')) continue;
         j++;
@@ -308,14 +314,13 @@ static size_t try_assignment(masker *m, const strlist *l, size_t i) {
 
 /* A marker of l at i, then a run of at least `min` characters of class `cls` (with a digit among
  * them when `need_digit`): the run becomes <redacted>, or marker and run together with `whole`. */
-static inline __attribute__((always_inline)) size_t try_marker_run(masker *m, const strlist *l, size_t i, int (*cls)(unsigned),
-                             size_t min, int need_digit, int whole) {
+static inline __attribute__((always_inline)) size_t try_marker_run(
+    masker *m, const strlist *l, size_t i, int (*cls)(unsigned), size_t min, int need_digit,
+    int whole) {
     const unsigned char *s = m->s;
-    size_t n = m->n;
-    for (size_t k = 0; k < l->count; k++) {
-        const pj_str *it = &l->items[k];
-        if (!ci_starts(s + i, n - i, it->s, it->n)) continue;
-        size_t j = i + it->n, e = j;
+    size_t n = m->n, len;
+    for (size_t k = 0; (len = marker_at(m, l, &k, i)) != 0; k++) {
+        size_t j = i + len, e = j;
         int digit = 0;
         while (e < n && cls(s[e])) digit |= is_digit(s[e++]);
         if (e - j < min || (need_digit && !digit)) continue;
