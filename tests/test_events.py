@@ -96,10 +96,10 @@ def test_payload_forms(store, payload, expected):
 @pytest.mark.parametrize("payload,expected", [
     ({"token": "x", "nested": {"password": "1"}, "safe": "ok"},
      '{"nested":{"password":"<redacted>"},"safe":"ok","token":"<redacted>"}'),
-    ({"note": "Authorization: Bearer abc"}, '{"note":"<redacted>"}'),
+    ({"note": "Authorization: Bearer abc"}, '{"note":"Authorization: <redacted>"}'),
     ({"details": "{\"cookie\":\"sid=1\",\"a\":1}"},
      '{"details":"{\\"a\\":1,\\"cookie\\":\\"<redacted>\\"}"}'),
-    ({"max_tokens": 5}, '{"max_tokens":"<redacted>"}'),
+    ({"token_count": "5"}, '{"token_count":"<redacted>"}'),
 ])
 def test_payloads_are_redacted_before_storage_and_hashing(db_path, backend, payload, expected):
     with JournalStore.open(db_path) as store:
@@ -141,8 +141,8 @@ def test_every_accepted_float_survives_export_and_ingest(tmp_path, backend):
     src, dst = tmp_path / "a.db", tmp_path / "b.db"
     with JournalStore.open(src) as store:
         store.append_many([{"kind": "k", "payload": {"x": x}} for x in values])
-        with pytest.raises(pj.InvalidPayloadError, match=r"^events\[1\]\.payload(: payload)?\.x: number"):
-            store.append_many([{"kind": "k", "payload": {"x": 1.0}}, {"kind": "k", "payload": {"x": 1e20}}])
+        with pytest.raises(pj.InvalidPayloadError, match=r"^events\[1\]\.payload(: payload)?\.x: integer"):
+            store.append_many([{"kind": "k", "payload": {"x": 1.0}}, {"kind": "k", "payload": {"x": 2**53}}])
         buf = io.BytesIO()
         store.export_jsonl(buf)
         head = store.head()
@@ -400,7 +400,7 @@ def test_event_lines_columns_match_the_reference_decoding():
 
 
 @pytest.mark.parametrize("line", [
-    b'{"kind":"k","kind":"j"}', b'{"kind":"k","bogus":1}', b'{"payload":{"a":1e16}}',
+    b'{"kind":"k","kind":"j"}', b'{"kind":"k","bogus":1}', b'{"payload":{"a":10000000000000000}}',
     b'{"timestamp_unix_ms":1.5}', b'{"timestamp_unix_ms":01}', b'{"kind":5}', b'[1]',
     b'{"payload":{"a":1,"a":2}}', b'{"kind":"\\ud800"}', b'{"kind":"k"} x', b'{"seq":NaN}',
     b'\xef\xbb\xbf{}', b'{"kind":"\xff"}', b'{"payload":"\\ufeff[]"}', b'{"kind":"k",}',
