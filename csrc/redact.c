@@ -22,6 +22,8 @@ struct pj_jcs_rules {
     strlist l[PJ_RULES_NLISTS];
     pj_str pair_second[64]; /* PJ_RULES_KEY_PAIRS items are "first second": the second word */
     size_t scheme_min, prefix_min, aws_run;
+    int separators_after_letters; /* every header marker is letters + ':', every assignment
+                                   * marker ends with a letter (the prefilter relies on it) */
     uint8_t start2[65536 / 8]; /* bit (lower(c0) << 8 | lower(c1)): a text rule may start here */
 };
 
@@ -132,6 +134,16 @@ pj_jcs_rules *pj_jcs_rules_new(const char *blob, size_t blob_len, const size_t *
         for (size_t k = 0; k < l->count; k++) mark_start(r, l->items[k].s, l->items[k].n);
     }
     mark_start(r, "--", 2); /* PEM blocks */
+    r->separators_after_letters = 1;
+    for (size_t k = 0; k < r->l[PJ_RULES_HEADERS].count; k++) {
+        const pj_str *it = &r->l[PJ_RULES_HEADERS].items[k];
+        if (it->n < 2 || it->s[it->n - 1] != ':' || !is_alpha((unsigned char)it->s[it->n - 2]))
+            r->separators_after_letters = 0;
+    }
+    for (size_t k = 0; k < r->l[PJ_RULES_ASSIGNMENTS].count; k++) {
+        const pj_str *it = &r->l[PJ_RULES_ASSIGNMENTS].items[k];
+        if (!is_alpha((unsigned char)it->s[it->n - 1])) r->separators_after_letters = 0;
+    }
     return r;
 fail:
     pj_jcs_rules_free(r);
@@ -404,23 +416,42 @@ static inline uint64_t has_byte(uint64_t w, unsigned c) {
     return (x - ONES) & ~x & HIGHS;
 }
 
-/* The prefilter. Header, assignment and URL rules need ':' or '='; PEM blocks and the token
- * prefixes need '-' or '_'; the scheme rule needs "bearer " or "basic " (a space after the
- * word); an AWS key id needs its prefix ("AKIA"). A string with none of these costs one scan, 8 bytes at a
- * time, and is kept as it is without trying any rule. */
+/* A ':' or '=' at s[p] that a rule could use: "://" with an '@' somewhere after it (a URL with
+ * a password), or one preceded, past spaces and tabs, by a letter (the end of a header or an
+ * assignment marker). A timestamp's or a plain URL's colon is neither. */
+static int separator_may_match(const pj_jcs_rules *r, const unsigned char *s, size_t n, size_t p) {
+    if (!r->separators_after_letters) return 1;
+    if (s[p] == ':' && p + 2 < n && s[p + 1] == '/' && s[p + 2] == '/' &&
+        memchr(s + p + 3, '@', n - p - 3) != NULL)
+        return 1;
+    size_t b = p;
+    while (b > 0 && (s[b - 1] == ' ' || s[b - 1] == '\t')) b--;
+    return b > 0 && is_alpha(s[b - 1]);
+}
+
+/* The prefilter. Header, assignment and URL rules need a ':' or '=' that separator_may_match
+ * accepts; PEM blocks and the token prefixes need '-' or '_'; the scheme rule needs "bearer " or
+ * "basic " (a space after the word); an AWS key id needs its prefix ("AKIA"). A string with none
+ * of these costs one scan, 8 bytes at a time, and is kept as it is without trying any rule. */
 static int may_hold_secret(const pj_jcs_rules *r, const unsigned char *s, size_t n) {
     size_t i = 0;
-    uint64_t spaces = 0;
+    uint64_t spaces = 0, seps = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
-        if (has_byte(w, ':') | has_byte(w, '=') | has_byte(w, '-') | has_byte(w, '_')) return 1;
+        if (has_byte(w, '-') | has_byte(w, '_')) return 1;
+        seps |= has_byte(w, ':') | has_byte(w, '=');
         spaces |= has_byte(w, ' ');
     }
     for (; i < n; i++) {
         unsigned c = s[i];
-        if (c == ':' || c == '=' || c == '-' || c == '_') return 1;
+        if (c == '-' || c == '_') return 1;
+        seps |= (c == ':' || c == '=');
         spaces |= (c == ' ');
+    }
+    if (seps) {
+        for (size_t p = 0; p < n; p++)
+            if ((s[p] == ':' || s[p] == '=') && separator_may_match(r, s, n, p)) return 1;
     }
     if (spaces) {
         const strlist *l = &r->l[PJ_RULES_SCHEMES];
