@@ -22,8 +22,6 @@ struct pj_jcs_rules {
     strlist l[PJ_RULES_NLISTS];
     pj_str pair_second[64]; /* PJ_RULES_KEY_PAIRS items are "first second": the second word */
     size_t scheme_min, prefix_min, aws_run;
-    int separators_after_letters; /* every header marker is letters + ':', every assignment
-                                   * marker ends with a letter (the prefilter relies on it) */
     uint8_t start2[65536 / 8]; /* bit (lower(c0) << 8 | lower(c1)): a text rule may start here */
 };
 
@@ -134,16 +132,6 @@ pj_jcs_rules *pj_jcs_rules_new(const char *blob, size_t blob_len, const size_t *
         for (size_t k = 0; k < l->count; k++) mark_start(r, l->items[k].s, l->items[k].n);
     }
     mark_start(r, "--", 2); /* PEM blocks */
-    r->separators_after_letters = 1;
-    for (size_t k = 0; k < r->l[PJ_RULES_HEADERS].count; k++) {
-        const pj_str *it = &r->l[PJ_RULES_HEADERS].items[k];
-        if (it->n < 2 || it->s[it->n - 1] != ':' || !is_alpha((unsigned char)it->s[it->n - 2]))
-            r->separators_after_letters = 0;
-    }
-    for (size_t k = 0; k < r->l[PJ_RULES_ASSIGNMENTS].count; k++) {
-        const pj_str *it = &r->l[PJ_RULES_ASSIGNMENTS].items[k];
-        if (!is_alpha((unsigned char)it->s[it->n - 1])) r->separators_after_letters = 0;
-    }
     return r;
 fail:
     pj_jcs_rules_free(r);
@@ -416,17 +404,28 @@ static inline uint64_t has_byte(uint64_t w, unsigned c) {
     return (x - ONES) & ~x & HIGHS;
 }
 
+/* Some item of l, less its last `drop` bytes, ends at s[b) (ASCII-case-insensitively). */
+static int item_ends_at(const strlist *l, size_t drop, const unsigned char *s, size_t b) {
+    for (size_t k = 0; k < l->count; k++) {
+        const pj_str *it = &l->items[k];
+        if (it->n < drop) continue;
+        size_t len = it->n - drop;
+        if (len <= b && ci_starts(s + b - len, len, it->s, len)) return 1;
+    }
+    return 0;
+}
+
 /* A ':' or '=' at s[p] that a rule could use: "://" with an '@' somewhere after it (a URL with
- * a password), or one preceded, past spaces and tabs, by a letter (the end of a header or an
- * assignment marker). A timestamp's or a plain URL's colon is neither. */
+ * a password), or one that ends a header marker or follows an assignment marker (past spaces and
+ * tabs). A timestamp's or a plain URL's colon is neither. */
 static int separator_may_match(const pj_jcs_rules *r, const unsigned char *s, size_t n, size_t p) {
-    if (!r->separators_after_letters) return 1;
     if (s[p] == ':' && p + 2 < n && s[p + 1] == '/' && s[p + 2] == '/' &&
         memchr(s + p + 3, '@', n - p - 3) != NULL)
         return 1;
+    if (s[p] == ':' && item_ends_at(&r->l[PJ_RULES_HEADERS], 1, s, p)) return 1;
     size_t b = p;
     while (b > 0 && (s[b - 1] == ' ' || s[b - 1] == '\t')) b--;
-    return b > 0 && is_alpha(s[b - 1]);
+    return item_ends_at(&r->l[PJ_RULES_ASSIGNMENTS], 0, s, b);
 }
 
 /* The prefilter. Header, assignment and URL rules need a ':' or '=' that separator_may_match
