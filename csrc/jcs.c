@@ -934,8 +934,8 @@ static void report_locator(const wstate *w, pj_jcs_ctx *ctx, pj_jcs_result *res)
 
 static int emit_result(pj_jcs_ctx *ctx, int changed, PyObject *texts, PyObject *flags);
 
-int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact, void *out,
-                 pj_jcs_result *res) {
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int redact,
+                 uintptr_t out, pj_jcs_result *res) {
     memset(res, 0, sizeof *res);
     if (!ctx || !rules || !obj || !out) return PJ_JCS_NO_MEMORY;
     reset(ctx);

@@ -8,6 +8,7 @@
 #define PJ_JCS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Error codes of JSON text (same numbers as the Python reference). */
 #define PJ_JCS_E_UTF8 1
@@ -61,9 +62,11 @@ void pj_jcs_ctx_free(pj_jcs_ctx *ctx);
 /* Canonicalize JSON text; returns 0 or an error code (details in *res). No GIL needed. */
 int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, size_t n,
                 int redact, pj_jcs_result *res);
-/* Canonicalize the Python value `obj` (a PyObject *, kept alive by the caller); takes the GIL. */
-int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact, void *out,
-                 pj_jcs_result *res);
+/* Canonicalize the Python value `obj` (the address of a PyObject, id() on CPython, kept alive by
+ * the caller; passed as an integer so that the call builds no pointer object) and append its
+ * text (str) and redaction flag (bool) to the list `out`; takes the GIL. */
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int redact,
+                 uintptr_t out, pj_jcs_result *res);
 /* Canonicalize every item of the Python list `values`, appending each text as a str to the list
  * `texts` and its redaction flag (True/False) to the list `flags`; takes the GIL. With `payloads`,
  * None is written "{}" and str/bytes items are JSON text. max_bytes >= 0 refuses a longer text

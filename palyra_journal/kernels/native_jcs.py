@@ -122,8 +122,7 @@ def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
     cr = _c_rules(rules)
     ctx, res = _state()
     out: list = []  # C appends the text (a str) and the flag: no buffer object, no decode here
-    rc = lib.pj_jcs_value(ctx, cr, _cast(_VOIDP, id(value)), 1 if redact else 0,
-                          _cast(_VOIDP, id(out)), res)
+    rc = lib.pj_jcs_value(ctx, cr, id(value), 1 if redact else 0, id(out), res)
     if rc == 0:
         return out[0], out[1]
     if rc == lib.PJ_JCS_NO_MEMORY:
