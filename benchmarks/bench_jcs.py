@@ -1,4 +1,4 @@
-"""PERFORMANCE.md section 1, the JSON part of every append: canonicalize event payloads.
+"""The JSON part of every append (report section 0, kernels): canonicalize event payloads.
 
 Phase 2 target: canonicalization (redaction included) within 2x orjson ``dumps(OPT_SORT_KEYS)`` on
 a ~490-byte tool event (nested results, a usage object), once with 5 doubles and once with the
