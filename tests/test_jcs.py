@@ -412,3 +412,28 @@ def test_canonicalize_many_payload_forms(kernel):
         [False, False, False, False, False, True, False])
     assert kernel.canonicalize_many(["[1]", None], redact=False) == (['"[1]"', "null"], [False, False])
     assert kernel.canonicalize_many([]) == ([], [])
+
+
+class _Dict(dict):
+    """A dict subclass whose own iteration lies: the walk must use the stored order."""
+
+    def items(self):
+        return reversed(list(super().items()))
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, {"b": (2, datetime.date(2020, 1, 1))}]},
+    {"a": {"x": 1, 7: "int key"}},
+    {"a": [{"ok": 1}, {"k\ud800": 1}]},
+    _Dict(first=1, second=[None, {"deep": {"deeper": [0, 1, 2, "\udfff"]}}]),
+    {"z": 1, "odd key": [[[2**60]]]},
+    [0] * 5 + [{"n": float("inf")}],
+])
+def test_native_errors_locate_the_value_from_the_root(value):
+    """The C walk hands back a locator (indexes, dict positions), never an object address; the
+    native message names the same path and value as the reference's."""
+    with pytest.raises(InvalidPayloadError) as ref:
+        pure_jcs.canonicalize(value, root="events[3].payload")
+    with pytest.raises(InvalidPayloadError) as nat:
+        _native().canonicalize(value, root="events[3].payload")
+    assert str(nat.value) == str(ref.value)
