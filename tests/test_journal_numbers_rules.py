@@ -125,3 +125,14 @@ def test_doctor_shows_the_rules_version(db_path):
     data = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True).stdout)
     assert data["redaction_rules"] == "2"
     assert data["redaction_rules_by_seq"] == [{"from_seq": 1, "to_seq": None, "version": "2"}]
+
+
+def test_canvas_state_with_large_doubles_survives_every_operation(store):
+    """Canvas re-reads its stored canonical text (patches, replace, restore, replay)."""
+    c = store.canvas.create({"n": 1e20, "x": 1}, principal="p", session_id="s")
+    store.canvas.apply_patch(c.canvas_id, [{"op": "replace", "path": "/x", "value": 2}])
+    store.canvas.replace_state(c.canvas_id, {"n": -1.5e16, "x": 3})
+    store.canvas.restore(c.canvas_id, 1)
+    assert store.canvas.replay(c.canvas_id).state == {"n": 1e20, "x": 1}
+    assert store.canvas.state_at(c.canvas_id, 3) == {"n": -1.5e16, "x": 3}
+    assert store.verify().ok
