@@ -70,6 +70,10 @@ TARGETS = [
      "search_many ≥ 1.0 × numpy Q @ M.T + argpartition per row"),
     (7, r"^ingest_many ", "palyra native", "floor", 0.8,
      "memory.ingest_many ≥ 0.8 × raw executemany"),
+    (0, r"^canonicalize tool event", "palyra native", "orjson", 0.5,
+     "canonicalize (redaction on, one call) ≤ 2 × orjson's time"),
+    (0, r"^canonicalize tool event", "palyra native batch", "orjson", 0.5,
+     "canonicalize (redaction on, batch path) ≤ 2 × orjson's time"),
 ]
 
 PEER_MODULES = ["numpy", "orjson", "rfc8785", "simsimd", "faiss", "usearch", "sqlite_vec",

@@ -10,7 +10,6 @@
 
 #include "jcs.h"
 
-#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,167 +17,16 @@
 #include <string.h>
 
 #include "buf.h"
+#include "dtoa.h"
 #include "jstr.h"
+#include "redact.h"
 
 #define MAX_DEPTH 128
 #define MAX_SAFE_INT 9007199254740991LL
-/* Integral doubles in [2**53, 1e21) would be written as integer literals beyond MAX_SAFE_INT, which
- * no strict reader (this one included) accepts: they are refused on input. */
-static inline int unreadable_integral(double x) {
-    double a = fabs(x);
-    return a >= 9007199254740992.0 && a < 1e21 && a == floor(a);
-}
 static const char REDACTED_Q[] = "\"<redacted>\"";
 #define REDACTED_Q_LEN 12
 
-/* ------------------------------------------------------------------------------ rules */
-
-typedef struct {
-    const char *s;
-    size_t n;
-} pj_str;
-
-typedef struct {
-    pj_str *items;
-    size_t count;
-    char *storage;
-    unsigned char first[256]; /* 1 when some item starts with this byte */
-} strlist;
-
-struct pj_jcs_rules {
-    strlist key_fragments, key_tokens, value_markers, value_prefixes;
-};
-
-static int strlist_init(strlist *l, const char *src, size_t n) {
-    memset(l, 0, sizeof *l);
-    l->storage = (char *)malloc(n + 1);
-    if (!l->storage) return -1;
-    if (n) memcpy(l->storage, src, n);
-    l->storage[n] = '\0';
-    size_t cap = 1;
-    for (size_t i = 0; i < n; i++) cap += (src[i] == '\0');
-    l->items = (pj_str *)calloc(cap, sizeof(pj_str));
-    if (!l->items) return -1;
-    size_t i = 0;
-    while (i < n) {
-        size_t j = i;
-        while (j < n && l->storage[j] != '\0') j++;
-        if (j > i && l->count < cap) {
-            l->items[l->count].s = l->storage + i;
-            l->items[l->count].n = j - i;
-            l->first[(unsigned char)l->storage[i]] = 1;
-            l->count++;
-        }
-        i = j + 1;
-    }
-    return 0;
-}
-
-static void strlist_free(strlist *l) {
-    free(l->items);
-    free(l->storage);
-    l->items = NULL;
-    l->storage = NULL;
-}
-
-void pj_jcs_rules_free(pj_jcs_rules *r) {
-    if (!r) return;
-    strlist_free(&r->key_fragments);
-    strlist_free(&r->key_tokens);
-    strlist_free(&r->value_markers);
-    strlist_free(&r->value_prefixes);
-    free(r);
-}
-
-pj_jcs_rules *pj_jcs_rules_new(const char *kf, size_t kfn, const char *kt, size_t ktn,
-                               const char *vm, size_t vmn, const char *vp, size_t vpn) {
-    pj_jcs_rules *r = (pj_jcs_rules *)calloc(1, sizeof *r);
-    if (!r) return NULL;
-    if (strlist_init(&r->key_fragments, kf, kfn) || strlist_init(&r->key_tokens, kt, ktn) ||
-        strlist_init(&r->value_markers, vm, vmn) || strlist_init(&r->value_prefixes, vp, vpn)) {
-        pj_jcs_rules_free(r);
-        return NULL;
-    }
-    return r;
-}
-
-static inline unsigned lower(unsigned c) { return (c - 'A' < 26u) ? c + 32 : c; }
 static inline int is_digit(unsigned c) { return c - '0' < 10u; }
-static inline int is_alnum(unsigned c) {
-    return (c - '0' < 10u) || (c - 'a' < 26u) || (c - 'A' < 26u);
-}
-
-/* Whether the ASCII-lowercased s equals the (lowercase) item at s[0..item.n). */
-static inline int lower_eq(const unsigned char *s, const pj_str *item) {
-    for (size_t j = 0; j < item->n; j++)
-        if (lower(s[j]) != (unsigned char)item->s[j]) return 0;
-    return 1;
-}
-
-/* Some item of l occurs in the ASCII-lowercased s. */
-static int contains_any(const strlist *l, const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = lower(s[i]);
-        if (!l->first[c]) continue;
-        for (size_t k = 0; k < l->count; k++) {
-            const pj_str *it = &l->items[k];
-            if ((unsigned char)it->s[0] == c && it->n <= n - i && lower_eq(s + i, it)) return 1;
-        }
-    }
-    return 0;
-}
-
-static int key_sensitive(const pj_jcs_rules *r, const unsigned char *k, size_t n) {
-    if (contains_any(&r->key_fragments, k, n)) return 1;
-    size_t i = 0;
-    while (i < n) {
-        if (!is_alnum(k[i])) {
-            i++;
-            continue;
-        }
-        size_t j = i + 1;
-        while (j < n && is_alnum(k[j]) && !(((unsigned)k[j - 1] - 'a' < 26u) && ((unsigned)k[j] - 'A' < 26u))) j++;
-        for (size_t t = 0; t < r->key_tokens.count; t++) {
-            const pj_str *it = &r->key_tokens.items[t];
-            if (it->n == j - i && lower_eq(k + i, it)) return 1;
-        }
-        i = j;
-    }
-    return 0;
-}
-
-static inline int url_stop(unsigned c) {
-    return c == '/' || c == '?' || c == '#' || c == '@' || c == ' ' || c == '\t' || c == '\n' ||
-           c == '\r' || c == '\f' || c == '\v';
-}
-static inline int scheme_char(unsigned c) {
-    c = lower(c);
-    return (c - 'a' < 26u) || (c - '0' < 10u) || c == '+' || c == '.' || c == '-';
-}
-
-/* `scheme://user:pass@` with the "://" at s[p]. */
-static int password_url_at(const unsigned char *s, size_t n, size_t p) {
-    size_t b = p;
-    while (b > 0 && scheme_char(s[b - 1])) b--;
-    if (b == p || lower(s[b]) - 'a' >= 26u) return 0;
-    size_t q = p + 3, colon = SIZE_MAX;
-    while (q < n && !url_stop(s[q])) {
-        if (s[q] == ':' && colon == SIZE_MAX) colon = q;
-        q++;
-    }
-    return q < n && s[q] == '@' && colon != SIZE_MAX && colon + 1 < q;
-}
-
-static int value_secret(const pj_jcs_rules *r, const unsigned char *s, size_t n) {
-    for (size_t k = 0; k < r->value_prefixes.count; k++) {
-        const pj_str *it = &r->value_prefixes.items[k];
-        if (it->n <= n && lower_eq(s, it)) return 1;
-    }
-    if (contains_any(&r->value_markers, s, n)) return 1;
-    for (size_t i = 0; i + 3 <= n; i++)
-        if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/' && password_url_at(s, n, i)) return 1;
-    return 0;
-}
 
 /* ---------------------------------------------------------------------------- numbers */
 
@@ -196,150 +44,19 @@ static size_t put_i64(char *buf, long long v) {
     return len;
 }
 
-/* Parse "d.ddde±x" (any one-byte decimal separator) into digits and a decimal exponent. */
-static size_t split_e(const char *t, char *digits, int *exp10) {
-    size_t k = 0;
-    const char *p = t;
-    while (*p && *p != 'e') {
-        if (*p >= '0' && *p <= '9') digits[k++] = *p;
-        p++;
+/* The double nearest to the JSON number literal s[0..n) (correctly rounded, C locale). */
+static double parse_double(const unsigned char *s, size_t n, int *nomem_flag) {
+    char small[64];
+    char *lit = n < sizeof small ? small : (char *)malloc(n + 1);
+    if (!lit) {
+        *nomem_flag = 1;
+        return 0.0;
     }
-    *exp10 = (*p == 'e') ? atoi(p + 1) : 0;
-    return k;
-}
-
-static locale_t c_locale(void) {
-    static locale_t loc = (locale_t)0;
-    if (!loc) loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    return loc;
-}
-
-/* Shortest digits that read back as x (x > 0, finite): see docs/canonical-json.md. */
-static size_t shortest_digits(double x, char *digits, int *exp10) {
-    char t[40];
-    if (x < 2.2250738585072014e-308) {
-        /* Subnormal: fewer digits are significant, so search the precision (round-tripping is
-         * monotone in it). */
-        int lo = 1, hi = 17;
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            snprintf(t, sizeof t, "%.*e", mid - 1, x);
-            if (strtod(t, NULL) == x)
-                hi = mid;
-            else
-                lo = mid + 1;
-        }
-        snprintf(t, sizeof t, "%.*e", lo - 1, x);
-        return split_e(t, digits, exp10);
-    }
-    for (int p = 15; p <= 17; p++) {
-        snprintf(t, sizeof t, "%.*e", p - 1, x);
-        if (p == 17 || strtod(t, NULL) == x) break;
-        if (p == 16) {
-            /* At a power of two the nearest 16-digit decimal may miss while its neighbour reads
-             * back: try the neighbour on the side of x. */
-            int e;
-            size_t k = split_e(t, digits, &e);
-            char alt[24];
-            memcpy(alt, digits, k);
-            double approx = strtod(t, NULL);
-            int up = approx < x;
-            size_t j = k;
-            int ok = 1;
-            while (j > 0) {
-                j--;
-                if (up) {
-                    if (alt[j] == '9') { alt[j] = '0'; continue; }
-                    alt[j]++;
-                } else {
-                    if (alt[j] == '0') { alt[j] = '9'; continue; }
-                    alt[j]--;
-                }
-                break;
-            }
-            if (alt[0] == '0' || (up && j == 0 && alt[0] == '0')) ok = 0;
-            if (ok) {
-                char u[48];
-                snprintf(u, sizeof u, "%c.%.*se%d", alt[0], (int)(k - 1), alt + 1, e);
-                if (strtod(u, NULL) == x) {
-                    memcpy(digits, alt, k);
-                    *exp10 = e;
-                    return k;
-                }
-            }
-        }
-    }
-    return split_e(t, digits, exp10);
-}
-
-/* Fast path for x (> 0) that is m / 10^k exactly as a double, m < 10^15, k <= 22: the smallest
- * such k gives the shortest digits (at most 15 digits that read back are unique, hence the
- * correctly rounded ones). Returns 0 when x is not of that form. */
-static size_t short_decimal(double x, char *digits, int *exp10) {
-    static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    for (int k = 1; k <= 22; k++) {
-        double p = x * P10[k];
-        if (p >= 1e15) return 0;
-        double r = nearbyint(p);
-        if (r < 1.0 || r / P10[k] != x) continue;
-        char tmp[24];
-        size_t n = put_i64(tmp, (long long)r);
-        memcpy(digits, tmp, n);
-        *exp10 = (int)n - 1 - k;
-        return n;
-    }
-    return 0;
-}
-
-size_t pj_jcs_format_double(double x, char *buf) {
-    if (x == 0.0) {
-        buf[0] = '0';
-        return 1;
-    }
-    if (fabs(x) < 9007199254740992.0 && x == (double)(long long)x) return put_i64(buf, (long long)x);
-    char d[24];
-    int e10;
-    size_t k = short_decimal(fabs(x), d, &e10);
-    if (!k) {
-        locale_t old = uselocale(c_locale());
-        k = shortest_digits(fabs(x), d, &e10);
-        uselocale(old);
-    }
-    while (k > 1 && d[k - 1] == '0') k--;
-    int n = e10 + 1; /* x = 0.d * 10^n */
-    size_t len = 0;
-    if (x < 0) buf[len++] = '-';
-    int ik = (int)k;
-    if (ik <= n && n <= 21) {
-        memcpy(buf + len, d, k);
-        len += k;
-        for (int i = ik; i < n; i++) buf[len++] = '0';
-    } else if (0 < n && n <= 21) {
-        memcpy(buf + len, d, (size_t)n);
-        len += (size_t)n;
-        buf[len++] = '.';
-        memcpy(buf + len, d + n, k - (size_t)n);
-        len += k - (size_t)n;
-    } else if (-6 < n && n <= 0) {
-        buf[len++] = '0';
-        buf[len++] = '.';
-        for (int i = 0; i < -n; i++) buf[len++] = '0';
-        memcpy(buf + len, d, k);
-        len += k;
-    } else {
-        int e = n - 1;
-        buf[len++] = d[0];
-        if (k > 1) {
-            buf[len++] = '.';
-            memcpy(buf + len, d + 1, k - 1);
-            len += k - 1;
-        }
-        buf[len++] = 'e';
-        buf[len++] = e < 0 ? '-' : '+';
-        len += put_i64(buf + len, e < 0 ? -e : e);
-    }
-    return len;
+    memcpy(lit, s, n);
+    lit[n] = '\0';
+    double x = pj_strtod_c(lit);
+    if (lit != small) free(lit);
+    return x;
 }
 
 /* ------------------------------------------------------------------------ context */
@@ -351,12 +68,30 @@ typedef struct {
     size_t kpos, kend; /* text front end: the key token in the input */
 } member;
 
+/* A direct-mapped cache of key classes: keys up to KCACHE_KEY bytes, tagged with their rules. */
+#define KCACHE 256
+#define KCACHE_KEY 38
+typedef struct {
+    unsigned long rules; /* pj_rules_serial of the rules the class was computed with; 0: empty */
+    unsigned char len;
+    unsigned char cls;
+    char key[KCACHE_KEY];
+} key_slot;
+
+/* JSON text found inside string values nests; each level up to NEST_LEVELS reuses its own pair of
+ * buffers (the copy it parses and the canonical text it writes), deeper levels allocate. */
+#define NEST_LEVELS 8
+
 struct pj_jcs_ctx {
     pj_buf out;
     pj_buf arena;
     pj_buf tmp;
-    pj_buf path;
+    pj_buf mask; /* the masked form of one string value */
     pj_buf line; /* event lines: the decoded text of a string payload */
+    pj_buf nest_copy[NEST_LEVELS], nest_out[NEST_LEVELS];
+    int nest_depth;
+    long long loc[MAX_DEPTH + 2]; /* value errors: the locator handed back in the result */
+    key_slot kcache[KCACHE];      /* the classes of recently seen keys (journals repeat keys) */
     member *mem;
     size_t mem_len, mem_cap;
     size_t *order, *order2;
@@ -369,8 +104,12 @@ pj_jcs_ctx *pj_jcs_ctx_new(void) {
     pj_buf_init(&c->out);
     pj_buf_init(&c->arena);
     pj_buf_init(&c->tmp);
-    pj_buf_init(&c->path);
+    pj_buf_init(&c->mask);
     pj_buf_init(&c->line);
+    for (int i = 0; i < NEST_LEVELS; i++) {
+        pj_buf_init(&c->nest_copy[i]);
+        pj_buf_init(&c->nest_out[i]);
+    }
     return c;
 }
 
@@ -379,8 +118,12 @@ void pj_jcs_ctx_free(pj_jcs_ctx *c) {
     pj_buf_free(&c->out);
     pj_buf_free(&c->arena);
     pj_buf_free(&c->tmp);
-    pj_buf_free(&c->path);
+    pj_buf_free(&c->mask);
     pj_buf_free(&c->line);
+    for (int i = 0; i < NEST_LEVELS; i++) {
+        pj_buf_free(&c->nest_copy[i]);
+        pj_buf_free(&c->nest_out[i]);
+    }
     free(c->mem);
     free(c->order);
     free(c->order2);
@@ -388,22 +131,51 @@ void pj_jcs_ctx_free(pj_jcs_ctx *c) {
 }
 
 typedef struct {
-    Py_ssize_t idx; /* >= 0: array index; < 0: a key */
-    const char *k;
-    size_t klen;
-} path_seg;
-
-typedef struct {
     pj_jcs_ctx *ctx;
     const pj_jcs_rules *rules;
     int redact;
     int changed;
+    int lenient_ints; /* JSON inside a string: big integer literals read as doubles, not refused */
     int err;
     size_t err_off, err_end;
-    PyObject *err_obj;
-    int npath;
-    path_seg path[MAX_DEPTH + 2];
+    int err_on_key; /* value errors: the last locator entry is a key's position in its dict */
+    int nloc;       /* value errors: loc[0..nloc) locates the bad value from the root */
+    Py_ssize_t loc[MAX_DEPTH + 2];
 } wstate;
+
+static void wstate_init(wstate *w, pj_jcs_ctx *ctx, const pj_jcs_rules *rules, int redact) {
+    w->ctx = ctx;
+    w->rules = rules;
+    w->redact = redact ? 1 : 0;
+    w->changed = 0;
+    w->lenient_ints = 0;
+    w->err = 0;
+    w->err_off = w->err_end = 0;
+    w->err_on_key = 0;
+    w->nloc = 0;
+}
+
+static inline uint32_t fnv1a(const unsigned char *k, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
+    return h;
+}
+
+/* pj_key_class through the context's cache; h is any hash of the key bytes (the str's own cached
+ * hash for Python keys, FNV-1a for keys parsed from text: a slot is checked against the bytes). */
+static int key_class(pj_jcs_ctx *c, const pj_jcs_rules *r, const unsigned char *k, size_t n,
+                     uint32_t h) {
+    if (n > KCACHE_KEY) return pj_key_class(r, k, n);
+    key_slot *slot = &c->kcache[(h ^ (h >> 16)) & (KCACHE - 1)];
+    unsigned long serial = pj_rules_serial(r);
+    if (slot->rules == serial && slot->len == n && memcmp(slot->key, k, n) == 0) return slot->cls;
+    int cls = pj_key_class(r, k, n);
+    slot->rules = serial;
+    slot->len = (unsigned char)n;
+    slot->cls = (unsigned char)cls;
+    memcpy(slot->key, k, n);
+    return cls;
+}
 
 static int nomem(wstate *w) {
     w->err = PJ_JCS_NO_MEMORY;
@@ -540,7 +312,7 @@ static inline int unexpected(wstate *w, size_t i, size_t n) {
 
 static inline int hexval(unsigned c) {
     if (c - '0' < 10u) return (int)(c - '0');
-    c = lower(c);
+    c |= 32u;
     if (c - 'a' < 6u) return (int)(c - 'a' + 10);
     return -1;
 }
@@ -683,30 +455,25 @@ static int t_number(wstate *w, const unsigned char *s, size_t n, size_t *pi, pj_
     if (is_int) {
         int neg = s[start] == '-';
         size_t ds = start + (size_t)neg;
-        if (i - ds > 16) return fail(w, PJ_JCS_E_INT_RANGE, start, i);
         long long v = 0;
-        for (size_t k = ds; k < i; k++) v = v * 10 + (s[k] - '0');
-        if (v > MAX_SAFE_INT) return fail(w, PJ_JCS_E_INT_RANGE, start, i);
-        if (v == 0)
-            pj_buf_putc(out, '0');
-        else
-            pj_buf_put(out, s + start, i - start);
-        return 0;
+        if (i - ds <= 16) {
+            for (size_t k = ds; k < i; k++) v = v * 10 + (s[k] - '0');
+        }
+        if (i - ds <= 16 && v <= MAX_SAFE_INT) {
+            if (v == 0)
+                pj_buf_putc(out, '0');
+            else
+                pj_buf_put(out, s + start, i - start);
+            return 0;
+        }
+        if (!w->lenient_ints) return fail(w, PJ_JCS_E_INT_RANGE, start, i);
     }
-    char small[64];
-    size_t len = i - start;
-    char *lit = len < sizeof small ? small : (char *)malloc(len + 1);
-    if (!lit) return nomem(w);
-    memcpy(lit, s + start, len);
-    lit[len] = '\0';
-    locale_t old = uselocale(c_locale());
-    double x = strtod(lit, NULL);
-    uselocale(old);
-    if (lit != small) free(lit);
+    int oom = 0;
+    double x = parse_double(s + start, i - start, &oom);
+    if (oom) return nomem(w);
     if (!isfinite(x)) return fail(w, PJ_JCS_E_NOT_FINITE, start, i);
-    if (unreadable_integral(x)) return fail(w, PJ_JCS_E_FLOAT_RANGE, start, i);
-    char buf[40];
-    pj_buf_put(out, buf, pj_jcs_format_double(x, buf));
+    char buf[PJ_DOUBLE_BUF];
+    pj_buf_put(out, buf, pj_format_double(x, buf));
     return 0;
 }
 
@@ -764,7 +531,12 @@ static int t_object(wstate *w, const unsigned char *s, size_t n, size_t *pi, int
         i = skip_ws(s, n, i);
         if (i >= n || s[i] != ':') return unexpected(w, i, n);
         i = skip_ws(s, n, i + 1);
-        int sensitive = w->redact && key_sensitive(w->rules, kp, kl);
+        int sensitive = 0;
+        if (w->redact) {
+            int kc = key_class(c, w->rules, kp, kl, fnv1a(kp, kl));
+            sensitive = kc == PJ_KEY_SENSITIVE ||
+                        (kc == PJ_KEY_UNLESS_NUMBER && !(i < n && (s[i] == '-' || is_digit(s[i]))));
+        }
         if (c->mem_len > mbase) pj_buf_putc(out, ',');
         m.start = out->len;
         pj_jstr_write_valid(out, (const char *)kp, kl);
@@ -864,57 +636,80 @@ static int t_document(wstate *w, const unsigned char *s, size_t n, pj_buf *out) 
 
 /* ---------------------------------------------------------------- string values, redacted */
 
+/* JSON text inside a string value (s, already copied where the walk cannot move it): parse it
+ * afresh and redact it; 0 with *inner_changed set (the canonical text in `inner`), 1 when it is not
+ * JSON text after all, -1 out of memory. */
+static int nested_json(wstate *w, const unsigned char *s, size_t n, pj_buf *inner, int *inner_changed) {
+    wstate sub;
+    wstate_init(&sub, w->ctx, w->rules, 1);
+    sub.lenient_ints = 1;
+    inner->len = 0;
+    inner->failed = 0;
+    int rc = t_document(&sub, s, n, inner);
+    if (rc == 0) {
+        *inner_changed = sub.changed;
+        return 0;
+    }
+    return sub.err == PJ_JCS_NO_MEMORY ? -1 : 1;
+}
+
 /* Write the string value s (valid UTF-8) to out, applying the string rules of redaction. */
 static int emit_string_value(wstate *w, const unsigned char *s, size_t n, pj_buf *out) {
     if (!w->redact) {
         pj_jstr_write_valid(out, (const char *)s, n);
         return 0;
     }
+    pj_jcs_ctx *c = w->ctx;
     size_t h = skip_ws(s, n, 0);
     if (h < n && (s[h] == '{' || s[h] == '[')) {
-        /* JSON text inside the string: parse a private copy (s may live on the arena). */
-        unsigned char *copy = (unsigned char *)malloc(n);
-        if (!copy) return nomem(w);
-        memcpy(copy, s, n);
-        wstate sub;
-        sub.ctx = w->ctx;
-        sub.rules = w->rules;
-        sub.redact = 1;
-        sub.changed = 0;
-        sub.err = 0;
-        sub.npath = 0;
-        pj_buf inner;
-        pj_buf_init(&inner);
-        int rc = t_document(&sub, copy, n, &inner);
-        if (rc == 0 || sub.err == PJ_JCS_NO_MEMORY) {
-            if (rc == 0) {
-                if (sub.changed) {
-                    w->changed = 1;
-                    pj_jstr_write_valid(out, inner.data, inner.len);
-                } else {
-                    pj_jstr_write_valid(out, (const char *)copy, n);
-                }
+        /* Parse a private copy (s may live on the arena the parse pushes onto), into this nesting
+         * level's buffers: reused from event to event, allocated only beyond NEST_LEVELS. */
+        int level = c->nest_depth;
+        pj_buf own_copy, own_out;
+        pj_buf *copy = &own_copy, *inner = &own_out;
+        pj_buf_init(&own_copy);
+        pj_buf_init(&own_out);
+        if (level < NEST_LEVELS) {
+            copy = &c->nest_copy[level];
+            inner = &c->nest_out[level];
+        }
+        copy->len = 0;
+        copy->failed = 0;
+        pj_buf_put(copy, s, n);
+        int rc = copy->failed ? -1 : 0, inner_changed = 0;
+        if (rc == 0) {
+            c->nest_depth++;
+            rc = nested_json(w, (const unsigned char *)copy->data, n, inner, &inner_changed);
+            c->nest_depth--;
+        }
+        if (rc == 0) {
+            if (inner_changed) {
+                w->changed = 1;
+                pj_jstr_write_valid(out, inner->data, inner->len);
+            } else {
+                pj_jstr_write_valid(out, (const char *)copy->data, n);
             }
-            pj_buf_free(&inner);
-            free(copy);
-            return rc ? nomem(w) : 0;
+        } else if (rc > 0) {
+            const unsigned char *t = (const unsigned char *)copy->data;
+            if (pj_redact_text(w->rules, t, n, &c->mask)) {
+                w->changed = 1;
+                pj_jstr_write_valid(out, c->mask.data, c->mask.len);
+            } else {
+                pj_jstr_write_valid(out, (const char *)t, n);
+            }
         }
-        pj_buf_free(&inner);
-        int secret = value_secret(w->rules, copy, n);
-        if (secret) {
-            pj_buf_put(out, REDACTED_Q, REDACTED_Q_LEN);
-            w->changed = 1;
-        } else {
-            pj_jstr_write_valid(out, (const char *)copy, n);
-        }
-        free(copy);
+        pj_buf_free(&own_copy);
+        pj_buf_free(&own_out);
+        if (rc < 0 || c->mask.failed) return nomem(w);
         return 0;
     }
-    if (value_secret(w->rules, s, n)) {
-        if (!(n == 10 && memcmp(s, "<redacted>", 10) == 0)) w->changed = 1;
-        pj_buf_put(out, REDACTED_Q, REDACTED_Q_LEN);
+    if (pj_redact_text(w->rules, s, n, &c->mask)) {
+        if (c->mask.failed) return nomem(w);
+        w->changed = 1;
+        pj_jstr_write_valid(out, c->mask.data, c->mask.len);
         return 0;
     }
+    if (c->mask.failed) return nomem(w);
     pj_jstr_write_valid(out, (const char *)s, n);
     return 0;
 }
@@ -939,9 +734,9 @@ static int text_precheck(const unsigned char *s, size_t n, int check_utf8, pj_jc
 static void reset(pj_jcs_ctx *c) {
     c->out.len = 0;
     c->arena.len = 0;
-    c->path.len = 0;
     c->mem_len = 0;
-    c->out.failed = c->arena.failed = c->tmp.failed = c->path.failed = 0;
+    c->nest_depth = 0;
+    c->out.failed = c->arena.failed = c->tmp.failed = c->mask.failed = 0;
 }
 
 int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, size_t n, int redact,
@@ -953,12 +748,7 @@ int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, si
     int pre = text_precheck(s, n, 1, res);
     if (pre) return pre;
     wstate w;
-    w.ctx = ctx;
-    w.rules = rules;
-    w.redact = redact ? 1 : 0;
-    w.changed = 0;
-    w.err = 0;
-    w.npath = 0;
+    wstate_init(&w, ctx, rules, redact);
     if (t_document(&w, s, n, &ctx->out)) {
         res->err_offset = w.err_off;
         res->err_end = w.err_end;
@@ -972,10 +762,18 @@ int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, si
 
 /* ------------------------------------------------------------------------ Python values */
 
-static int verr(wstate *w, int code, PyObject *o) {
+/* A bad value: the locator in w->loc[0..nloc) leads to it (array index, or the position of the
+ * member in its dict's iteration order); the caller finds the object itself from the root. */
+static int verr(wstate *w, int code) {
     w->err = code;
-    w->err_obj = o;
     return -1;
+}
+
+/* A bad key: the last locator entry is the key's position in the dict w->loc leads to. */
+static int kerr(wstate *w, int code, Py_ssize_t ord) {
+    w->loc[w->nloc++] = ord;
+    w->err_on_key = 1;
+    return verr(w, code);
 }
 
 static int v_value(wstate *w, PyObject *v, int depth, pj_buf *out);
@@ -985,9 +783,13 @@ static int v_str(wstate *w, PyObject *v, pj_buf *out) {
     const char *s = PyUnicode_AsUTF8AndSize(v, &n);
     if (!s) {
         PyErr_Clear();
-        return verr(w, PJ_JCS_V_SURROGATE, v);
+        return verr(w, PJ_JCS_V_SURROGATE);
     }
     return emit_string_value(w, (const unsigned char *)s, (size_t)n, out);
+}
+
+static inline int py_is_number(PyObject *v) {
+    return (PyLong_Check(v) && !PyBool_Check(v)) || PyFloat_Check(v);
 }
 
 static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
@@ -995,19 +797,19 @@ static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
     size_t mbase = c->mem_len;
     pj_buf_putc(out, '{');
     size_t body = out->len;
-    Py_ssize_t pos = 0;
+    Py_ssize_t pos = 0, ord = 0;
     PyObject *k, *v;
     int rc = 0;
-    while (PyDict_Next(d, &pos, &k, &v)) {
+    for (; PyDict_Next(d, &pos, &k, &v); ord++) {
         if (!PyUnicode_Check(k)) {
-            rc = verr(w, PJ_JCS_V_KEY_TYPE, k);
+            rc = kerr(w, PJ_JCS_V_KEY_TYPE, ord);
             break;
         }
         Py_ssize_t kl;
         const char *kp = PyUnicode_AsUTF8AndSize(k, &kl);
         if (!kp) {
             PyErr_Clear();
-            rc = verr(w, PJ_JCS_V_KEY_SURROGATE, k);
+            rc = kerr(w, PJ_JCS_V_KEY_SURROGATE, ord);
             break;
         }
         member m;
@@ -1020,11 +822,16 @@ static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
         pj_jstr_write_valid(out, kp, (size_t)kl);
         pj_buf_putc(out, ':');
         size_t vstart = out->len;
-        path_seg *seg = &w->path[w->npath++];
-        seg->idx = -1;
-        seg->k = kp;
-        seg->klen = (size_t)kl;
-        if (w->redact && key_sensitive(w->rules, (const unsigned char *)kp, (size_t)kl)) {
+        w->loc[w->nloc++] = ord;
+        int sensitive = 0;
+        if (w->redact) {
+            Py_hash_t kh = PyObject_Hash(k); /* cached in the str after its first use */
+            if (kh == -1) PyErr_Clear();
+            int kc = key_class(c, w->rules, (const unsigned char *)kp, (size_t)kl,
+                               (uint32_t)((uint64_t)kh ^ ((uint64_t)kh >> 32)));
+            sensitive = kc == PJ_KEY_SENSITIVE || (kc == PJ_KEY_UNLESS_NUMBER && !py_is_number(v));
+        }
+        if (sensitive) {
             w->redact = 0;
             rc = v_value(w, v, depth, out);
             w->redact = 1;
@@ -1037,7 +844,7 @@ static int v_dict(wstate *w, PyObject *d, int depth, pj_buf *out) {
         } else if ((rc = v_value(w, v, depth, out))) {
             break;
         }
-        w->npath--;
+        w->nloc--;
         m.end = out->len;
         if ((rc = push_member(w, &m))) break;
     }
@@ -1052,14 +859,15 @@ static int v_seq(wstate *w, PyObject *v, int depth, pj_buf *out) {
     int is_list = PyList_Check(v);
     Py_ssize_t n = is_list ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
     pj_buf_putc(out, '[');
-    path_seg *seg = &w->path[w->npath++];
+    Py_ssize_t *slot = &w->loc[w->nloc++];
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i) pj_buf_putc(out, ',');
-        seg->idx = i;
+        *slot = i;
         PyObject *item = is_list ? PyList_GET_ITEM(v, i) : PyTuple_GET_ITEM(v, i);
         if (v_value(w, item, depth, out)) return -1;
+        if (is_list) n = PyList_GET_SIZE(v);
     }
-    w->npath--;
+    w->nloc--;
     pj_buf_putc(out, ']');
     return 0;
 }
@@ -1067,10 +875,10 @@ static int v_seq(wstate *w, PyObject *v, int depth, pj_buf *out) {
 static int v_int(wstate *w, PyObject *v, pj_buf *out) {
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (overflow || x > MAX_SAFE_INT || x < -MAX_SAFE_INT) return verr(w, PJ_JCS_V_INT_RANGE, v);
+    if (overflow || x > MAX_SAFE_INT || x < -MAX_SAFE_INT) return verr(w, PJ_JCS_V_INT_RANGE);
     if (x == -1 && PyErr_Occurred()) {
         PyErr_Clear();
-        return verr(w, PJ_JCS_V_INT_RANGE, v);
+        return verr(w, PJ_JCS_V_INT_RANGE);
     }
     char buf[24];
     pj_buf_put(out, buf, put_i64(buf, x));
@@ -1079,10 +887,9 @@ static int v_int(wstate *w, PyObject *v, pj_buf *out) {
 
 static int v_float(wstate *w, PyObject *v, pj_buf *out) {
     double x = PyFloat_AS_DOUBLE(v);
-    if (!isfinite(x)) return verr(w, PJ_JCS_V_FLOAT, v);
-    if (unreadable_integral(x)) return verr(w, PJ_JCS_V_FLOAT_RANGE, v);
-    char buf[40];
-    pj_buf_put(out, buf, pj_jcs_format_double(x, buf));
+    if (!isfinite(x)) return verr(w, PJ_JCS_V_FLOAT);
+    char buf[PJ_DOUBLE_BUF];
+    pj_buf_put(out, buf, pj_format_double(x, buf));
     return 0;
 }
 
@@ -1104,92 +911,51 @@ static int v_value(wstate *w, PyObject *v, int depth, pj_buf *out) {
     if (t == &PyLong_Type) return v_int(w, v, out);
     if (t == &PyFloat_Type) return v_float(w, v, out);
     if (t == &PyDict_Type || t == &PyList_Type || t == &PyTuple_Type) {
-        if (depth >= MAX_DEPTH) return verr(w, PJ_JCS_V_DEPTH, v);
+        if (depth >= MAX_DEPTH) return verr(w, PJ_JCS_V_DEPTH);
         return t == &PyDict_Type ? v_dict(w, v, depth + 1, out) : v_seq(w, v, depth + 1, out);
     }
     if (PyLong_Check(v)) return v_int(w, v, out);
     if (PyFloat_Check(v)) return v_float(w, v, out);
     if (PyDict_Check(v) || PyList_Check(v) || PyTuple_Check(v)) {
-        if (depth >= MAX_DEPTH) return verr(w, PJ_JCS_V_DEPTH, v);
+        if (depth >= MAX_DEPTH) return verr(w, PJ_JCS_V_DEPTH);
         return PyDict_Check(v) ? v_dict(w, v, depth + 1, out) : v_seq(w, v, depth + 1, out);
     }
     if (PyUnicode_Check(v)) return v_str(w, v, out);
-    return verr(w, PJ_JCS_V_TYPE, v);
+    return verr(w, PJ_JCS_V_TYPE);
 }
 
-static int is_ident(const char *k, size_t n) {
-    if (n == 0) return 0;
-    unsigned c0 = (unsigned char)k[0];
-    if (!((c0 - 'a' < 26u) || (c0 - 'A' < 26u) || c0 == '_')) return 0;
-    for (size_t i = 1; i < n; i++) {
-        unsigned c = (unsigned char)k[i];
-        if (!(is_alnum(c) || c == '_')) return 0;
-    }
-    return 1;
+/* Hand the locator of a value error to the caller (copied into the context: w is on the stack). */
+static void report_locator(const wstate *w, pj_jcs_ctx *ctx, pj_jcs_result *res) {
+    for (int i = 0; i < w->nloc; i++) ctx->loc[i] = (long long)w->loc[i];
+    res->err_loc = ctx->loc;
+    res->err_loc_len = (size_t)w->nloc;
+    res->err_on_key = w->err_on_key;
 }
 
-static void format_path(const wstate *w, pj_buf *p) {
-    p->len = 0;
-    for (int i = 0; i < w->npath; i++) {
-        const path_seg *s = &w->path[i];
-        if (s->idx >= 0) {
-            char buf[32];
-            int len = snprintf(buf, sizeof buf, "[%lld]", (long long)s->idx);
-            pj_buf_put(p, buf, (size_t)len);
-        } else if (is_ident(s->k, s->klen)) {
-            pj_buf_putc(p, '.');
-            pj_buf_put(p, s->k, s->klen);
-        } else {
-            pj_buf_putc(p, '[');
-            pj_jstr_write_valid(p, s->k, s->klen);
-            pj_buf_putc(p, ']');
-        }
-    }
-}
+static int emit_result(pj_jcs_ctx *ctx, int changed, PyObject *texts, PyObject *flags);
 
-int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
-                 pj_jcs_result *res) {
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int redact,
+                 uintptr_t out, pj_jcs_result *res) {
     memset(res, 0, sizeof *res);
-    if (!ctx || !rules || !obj) return PJ_JCS_NO_MEMORY;
+    if (!ctx || !rules || !obj || !out) return PJ_JCS_NO_MEMORY;
     reset(ctx);
     PyGILState_STATE gil = PyGILState_Ensure();
     wstate w;
-    w.ctx = ctx;
-    w.rules = rules;
-    w.redact = redact ? 1 : 0;
-    w.changed = 0;
-    w.err = 0;
-    w.err_obj = NULL;
-    w.npath = 0;
+    wstate_init(&w, ctx, rules, redact);
     int rc = v_value(&w, (PyObject *)obj, 0, &ctx->out);
     if (!rc && (ctx->out.failed || ctx->arena.failed)) rc = nomem(&w);
     if (rc) {
-        if (w.err != PJ_JCS_NO_MEMORY) {
-            format_path(&w, &ctx->path);
-            res->err_obj = w.err_obj;
-            res->err_path = ctx->path.data;
-            res->err_path_len = ctx->path.len;
-        }
-    } else {
-        res->out = ctx->out.data;
-        res->out_len = ctx->out.len;
-        res->changed = w.changed;
+        if (w.err != PJ_JCS_NO_MEMORY) report_locator(&w, ctx, res);
+    } else if (!PyList_Check((PyObject *)out) ||
+               emit_result(ctx, w.changed, (PyObject *)out, (PyObject *)out)) {
+        PyErr_Clear();
+        rc = nomem(&w);
     }
     PyGILState_Release(gil);
     return rc ? w.err : 0;
 }
 
 /* ------------------------------------------------------------------------- batches */
-
-static void wstate_init(wstate *w, pj_jcs_ctx *ctx, const pj_jcs_rules *rules, int redact) {
-    w->ctx = ctx;
-    w->rules = rules;
-    w->redact = redact ? 1 : 0;
-    w->changed = 0;
-    w->err = 0;
-    w->err_obj = NULL;
-    w->npath = 0;
-}
 
 /* Append the canonical text in ctx->out as a str to `texts` and the flag to `flags`. */
 static int emit_result(pj_jcs_ctx *ctx, int changed, PyObject *texts, PyObject *flags) {

@@ -8,6 +8,7 @@
 #define PJ_JCS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Error codes of JSON text (same numbers as the Python reference). */
 #define PJ_JCS_E_UTF8 1
@@ -24,7 +25,6 @@
 #define PJ_JCS_E_DUPLICATE 12
 #define PJ_JCS_E_LITERAL 13
 #define PJ_JCS_E_NUMBER 14
-#define PJ_JCS_E_FLOAT_RANGE 15
 /* Error codes of Python values. */
 #define PJ_JCS_V_TYPE 101
 #define PJ_JCS_V_KEY_TYPE 102
@@ -33,14 +33,14 @@
 #define PJ_JCS_V_INT_RANGE 105
 #define PJ_JCS_V_FLOAT 106
 #define PJ_JCS_V_DEPTH 107
-#define PJ_JCS_V_FLOAT_RANGE 108
 /* Out of memory, or bad arguments. */
 #define PJ_JCS_NO_MEMORY 200
 #define PJ_JCS_TOO_LARGE 201
 #define PJ_JCS_SLOW_PATH 202
 
+#include "redact.h"
+
 typedef struct pj_jcs_ctx pj_jcs_ctx;
-typedef struct pj_jcs_rules pj_jcs_rules;
 
 typedef struct {
     const char *out;      /* canonical text (valid until the next call on the same ctx) */
@@ -48,28 +48,25 @@ typedef struct {
     int changed;          /* redaction replaced something */
     size_t err_offset;    /* text errors: the offending token [err_offset, err_end) */
     size_t err_end;
-    void *err_obj;        /* value errors: the offending object (borrowed) */
-    const char *err_path; /* value errors: the path after the root, e.g. ".items[3].when" */
-    size_t err_path_len;
+    const long long *err_loc; /* value errors: from the root, each level's array index or the
+                               * position of the member in its dict's iteration order */
+    size_t err_loc_len;
+    int err_on_key;           /* value errors: the last err_loc entry is a bad key's position */
     size_t err_index;     /* batches: the item the error is about */
 } pj_jcs_result;
 
 pj_jcs_ctx *pj_jcs_ctx_new(void);
 void pj_jcs_ctx_free(pj_jcs_ctx *ctx);
 
-/* Rules from NUL-separated, ASCII-lowercase lists (each list ends with a NUL). */
-pj_jcs_rules *pj_jcs_rules_new(const char *key_fragments, size_t key_fragments_len,
-                               const char *key_tokens, size_t key_tokens_len,
-                               const char *value_markers, size_t value_markers_len,
-                               const char *value_prefixes, size_t value_prefixes_len);
-void pj_jcs_rules_free(pj_jcs_rules *rules);
 
 /* Canonicalize JSON text; returns 0 or an error code (details in *res). No GIL needed. */
 int pj_jcs_text(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, const char *text, size_t n,
                 int redact, pj_jcs_result *res);
-/* Canonicalize the Python value `obj` (a PyObject *, kept alive by the caller); takes the GIL. */
-int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *obj, int redact,
-                 pj_jcs_result *res);
+/* Canonicalize the Python value `obj` (the address of a PyObject, id() on CPython, kept alive by
+ * the caller; passed as an integer so that the call builds no pointer object) and append its
+ * text (str) and redaction flag (bool) to the list `out`; takes the GIL. */
+int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int redact,
+                 uintptr_t out, pj_jcs_result *res);
 /* Canonicalize every item of the Python list `values`, appending each text as a str to the list
  * `texts` and its redaction flag (True/False) to the list `flags`; takes the GIL. With `payloads`,
  * None is written "{}" and str/bytes items are JSON text. max_bytes >= 0 refuses a longer text
@@ -83,7 +80,5 @@ int pj_jcs_many(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *values, int re
  * over max_bytes) returns PJ_JCS_SLOW_PATH and the caller uses its reference path. GIL taken. */
 int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, int redact,
                        long long max_bytes, void *columns, pj_jcs_result *res);
-/* ECMAScript Number.prototype.toString of a finite double into buf (>= 32 bytes); returns length. */
-size_t pj_jcs_format_double(double x, char *buf);
 
 #endif

@@ -6,13 +6,14 @@
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* Nonzero when some byte of w is < 0x20, '"', '\\' or >= 0x80: the bytes that need a look. */
-static inline uint64_t attention(uint64_t w) {
+/* Nonzero when some byte of w is < 0x20, '"', '\\' or (when `high`) >= 0x80: the bytes that
+ * need a look (non-ASCII bytes only when they must be validated). */
+static inline uint64_t attention(uint64_t w, int high) {
     uint64_t lt20 = (w - ONES * 0x20) & ~w;
     uint64_t q = w ^ (ONES * 0x22);
     uint64_t bs = w ^ (ONES * 0x5C);
     uint64_t eq = ((q - ONES) & ~q) | ((bs - ONES) & ~bs);
-    return (lt20 | eq | w) & HIGHS;
+    return (lt20 | eq | (high ? w : 0)) & HIGHS;
 }
 
 /* Length of the valid UTF-8 sequence starting at s[i] (i < n), or 0 when it is invalid. */
@@ -88,13 +89,11 @@ static const char HEX[] = "0123456789abcdef";
 static int write_body(pj_buf *out, const unsigned char *s, size_t n, int validate) {
     size_t i = 0, run = 0;
     while (i < n) {
-        if (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!attention(w)) {
-                i += 8;
-                continue;
-            }
+        uint64_t w = ONES * 'a'; /* a short tail is padded with a byte that needs no look */
+        memcpy(&w, s + i, n - i >= 8 ? 8 : n - i);
+        if (!attention(w, validate)) {
+            i = n - i >= 8 ? i + 8 : n;
+            continue;
         }
         unsigned c = s[i];
         if (c >= 0x80) {

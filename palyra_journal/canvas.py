@@ -8,7 +8,7 @@ Why it is built this way:
   at restores; both are append-only (triggers), so storage grows with the patches, not with
   versions x state size.
 * :meth:`CanvasStore.state_at` starts from the nearest snapshot at or below the version and applies
-  at most ``interval - 1`` patches, fetched in one query, parsed in one ``json.loads`` call and
+  at most ``interval - 1`` patches, fetched in one query, parsed in one ``loads_canonical`` call and
   applied in one loop by :func:`~palyra_journal.patch.apply_stored_all` (the stored patches were
   checked when written), so its cost does not depend on how old the version is.
   :meth:`CanvasStore.replay` uses the fully checked path: it is the verification.
@@ -25,7 +25,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -44,6 +43,9 @@ if TYPE_CHECKING:
 
 MAX_HISTORY = 1000
 MAX_SCHEMA_VERSION = 2**31 - 1
+
+#: Stored canonical text back to values (large integral doubles stay floats, not re-validated).
+_loads = kernels.loads_canonical
 
 
 class StateRow(NamedTuple):
@@ -125,7 +127,7 @@ class CanvasPatchRecord:
 
 def _snapshot(row: StateRow, state: Any = None, *, parsed: bool = False) -> CanvasSnapshot:
     return CanvasSnapshot(row.canvas_id, row.session_id, row.principal, row.version,
-                          row.schema_version, state if parsed else json.loads(row.state_json),
+                          row.schema_version, state if parsed else _loads(row.state_json),
                           bool(row.closed), row.close_reason, row.created_at_unix_ms,
                           row.updated_at_unix_ms)
 
@@ -241,11 +243,11 @@ class CanvasStore:
         check_text("actor_device_id", actor_device_id, nullable=True)
         form, _ = parse_patch(patch)  # shape errors first, naming op index and path
         patch_text = self._canonical(patch, "patch")
-        _, ops = parse_patch(json.loads(patch_text))  # apply exactly what is stored
+        _, ops = parse_patch(_loads(patch_text))  # apply exactly what is stored
         with self._store.write() as conn:
             row = self._row(conn, canvas_id)
             self._check_writable(row, expected_version)
-            new_state = apply_ops_in_place(json.loads(row.state_json), ops)
+            new_state = apply_ops_in_place(_loads(row.state_json), ops)
             new_text = self._canonical(new_state, "state")
             return self._append_version(
                 conn, row, new_text, patch_text, actor_principal=actor_principal,
@@ -261,7 +263,7 @@ class CanvasStore:
         if schema_version is not None:
             check_int("schema_version", schema_version, lo=1, hi=MAX_SCHEMA_VERSION)
         new_text = self._canonical(state, "state")
-        patch_text = self._canonical(_root_replace(json.loads(new_text)), "patch")
+        patch_text = self._canonical(_root_replace(_loads(new_text)), "patch")
         with self._store.write() as conn:
             row = self._row(conn, canvas_id)
             self._check_writable(row, expected_version)
@@ -280,7 +282,7 @@ class CanvasStore:
             row = self._row(conn, canvas_id)
             self._check_writable(row, expected_version)
             old_text = self._canonical(self._state_at(conn, row, version), "state")
-            patch_text = self._canonical(_root_replace(json.loads(old_text)), "patch")
+            patch_text = self._canonical(_root_replace(_loads(old_text)), "patch")
             return self._append_version(
                 conn, row, old_text, patch_text, actor_principal=actor_principal,
                 actor_device_id=actor_device_id, schema_version=None, snapshot=True,
@@ -324,24 +326,24 @@ class CanvasStore:
             raise NotFoundError(f"canvas_id {canvas_id!r} has no version {version} "
                                 f"(current version {current})")
         if version == current:
-            return json.loads(row.state_json)
+            return _loads(row.state_json)
         snap = conn.execute(_NEAREST_SNAPSHOT, (canvas_id, version)).fetchone()
         if snap is None:
             raise IntegrityError(f"canvas_id {canvas_id!r} has no snapshot at or below version "
                                  f"{version}")
         base, text = snap
-        state = json.loads(text)
+        state = _loads(text)
         if base == version:
             return state
         texts = [text for text, in conn.execute(_PATCHES_BETWEEN, (canvas_id, base, version))]
         if len(texts) != version - base:
             raise IntegrityError(f"canvas_id {canvas_id!r}: {version - base - len(texts)} "
                                  f"patch(es) missing between versions {base} and {version}")
-        patches = json.loads("[" + ",".join(texts) + "]")
+        patches = _loads("[" + ",".join(texts) + "]")
         try:
             state = apply_stored_all(state, patches)
         except StalePatchError:  # a stored row no longer applies: the checked path says where
-            state = json.loads(text)
+            state = _loads(text)
             for i, patch in enumerate(patches, start=base + 1):
                 try:
                     state = apply_ops_in_place(state, parse_patch(patch)[1])
@@ -362,7 +364,7 @@ class CanvasStore:
                 f"SELECT {', '.join(_PATCH_COLUMNS)} FROM canvas_patches WHERE canvas_id = ? "
                 "AND version > ? ORDER BY version LIMIT ?",
                 (canvas_id, after_version, limit)).fetchall()
-        return [CanvasPatchRecord(r.canvas_id, r.version, r.base_version, json.loads(r.patch_json),
+        return [CanvasPatchRecord(r.canvas_id, r.version, r.base_version, _loads(r.patch_json),
                                   r.actor_principal, r.actor_device_id, r.applied_at_unix_ms)
                 for r in rows]
 
@@ -384,7 +386,7 @@ class CanvasStore:
             self._check_created_event(canvas_id, first_text)
             pending = snaps.fetchall()  # versions and texts of the later snapshots
             want = {v: t for v, t in pending}
-            state = json.loads(first_text)
+            state = _loads(first_text)
             expected = 2
             for version, base, patch_json in conn.execute(
                     "SELECT version, base_version, patch_json FROM canvas_patches "
@@ -394,7 +396,7 @@ class CanvasStore:
                         f"canvas_id {canvas_id!r}: patch for version {version} (base {base}) "
                         f"found where version {expected} was expected")
                 try:
-                    state = apply_ops_in_place(state, parse_patch(json.loads(patch_json))[1])
+                    state = apply_ops_in_place(state, parse_patch(_loads(patch_json))[1])
                 except (InvalidPayloadError, ValueError) as exc:
                     raise IntegrityError(f"canvas_id {canvas_id!r}: the stored patch for version "
                                          f"{version} no longer applies ({exc})") from exc
@@ -414,7 +416,7 @@ class CanvasStore:
             if text != row.state_json:
                 raise IntegrityError(f"canvas_id {canvas_id!r}: the latest state (version "
                                      f"{row.version}) differs from the state rebuilt from the patches")
-        return _snapshot(row, json.loads(text), parsed=True)
+        return _snapshot(row, _loads(text), parsed=True)
 
     def _rebuilt_text(self, state: Any) -> str:
         return kernels.canonicalize(state, rules=self._store.redaction, redact=False)[0]

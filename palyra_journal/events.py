@@ -25,7 +25,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
-from . import kernels, schema
+from . import kernels, rules_log, schema
 from .errors import (
     DuplicateIdError, IntegrityError, InvalidPathError, InvalidPayloadError, JournalError, PayloadTooLargeError,
 )
@@ -59,7 +59,7 @@ VERIFY_BATCH = 20_000
 PAGE = 1_000
 
 _new_tuple = tuple.__new__
-_loads = json.loads
+_loads = kernels.loads_canonical  # stored canonical text: large integral doubles read as floats
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -405,6 +405,7 @@ class Journal:
                 h = None
             row = (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel,
                    ts, text, red, h, prev if store.hash_chain else None, now)
+            rules_log.record(conn, seq, store.redaction.version, now)
             try:
                 conn.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:
@@ -688,6 +689,7 @@ class Journal:
                 rows = list(zip(seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
                                 b.timestamps, b.texts, b.redacted, hashes, prevs,
                                 repeat(b.now, n)))
+                rules_log.record(conn, first, store.redaction.version, b.now)
                 try:
                     conn.executemany(_INSERT, rows)
                 except sqlite3.IntegrityError as exc:

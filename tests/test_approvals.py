@@ -68,12 +68,12 @@ def test_sensitive_fields_are_redacted_before_storing(store):
     rec = _ask(store, request_summary="refresh with oauth_refresh_token=abc123",
                prompt={"details": {"cookie": "sessionid=s3cr3t"}, "q": "allow?"},
                policy_snapshot={"rule": "ask", "api_key": "sk-live-123"})
-    assert rec.request_summary == "<redacted>"
+    assert rec.request_summary == "refresh with oauth_refresh_token=<redacted>"  # masked in place
     assert rec.prompt == {"details": {"cookie": "<redacted>"}, "q": "allow?"}
     assert rec.policy_snapshot == {"api_key": "<redacted>", "rule": "ask"}
     done = store.approvals.resolve(rec.approval_id, decision="deny",
                                    reason="leaked Authorization: Bearer xyz")
-    assert done.reason == "<redacted>"
+    assert done.reason == "leaked Authorization: <redacted>"
     text_prompt = _ask(store, prompt={"details": '{"cookie":"sessionid=9","a":1}'})
     assert text_prompt.prompt == {"details": '{"a":1,"cookie":"<redacted>"}'}
     with store.read() as conn:

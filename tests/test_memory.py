@@ -45,8 +45,9 @@ def test_ingest_redacts_json_payloads_and_secret_text(store):
     m = store.memory
     assert m.ingest('{"token": "x", "note": "hi"}', principal="p").content == \
         '{"note":"hi","token":"<redacted>"}'
-    assert m.ingest("Authorization: Bearer abc", principal="p").content == "<redacted>"
-    assert m.ingest("sk-live-123456", principal="p").content == "<redacted>"
+    assert m.ingest("Authorization: Bearer abc", principal="p").content == "Authorization: <redacted>"
+    assert m.ingest("sk-live-0123456789abcdef", principal="p").content == "<redacted>"
+    assert m.ingest("the sk-1 form", principal="p").content == "the sk-1 form"
     assert m.ingest("the cookie jar holds a token count: 5", principal="p").content == \
         "the cookie jar holds a token count: 5"
     assert m.ingest("[1, 2, {broken", principal="p").content == "[1, 2, {broken"

@@ -15,23 +15,25 @@ def register(sub: Any) -> None:
     p = add_command(sub, "doctor", "show the kernel backend, SIMD level, SHA path, SQLite and FTS5",
                     run, description="Show which kernel backend runs (native C or pure Python), "
                     "the SIMD level and SHA-256 path chosen for this CPU, and the SQLite and FTS5 "
-                    "versions. With DB, also the database's schema version, event count and "
-                    "whether its append-only triggers are all in place (exit 1 when one is "
-                    "missing). DB is opened read-only.")
+                    "versions and the redaction rules version. With DB, also the database's schema "
+                    "version, event count, whether its append-only triggers are all in place "
+                    "(exit 1 when one is missing) and which redaction rules version wrote each seq "
+                    "range. DB is opened read-only.")
     add_db(p, READ, optional=True)
 
 
 def database(args: argparse.Namespace) -> dict[str, Any]:
     """What doctor says of one database: schema version, events, head, missing triggers."""
-    from .. import schema
+    from .. import rules_log, schema
     with open_db(args) as store:
         with store.read() as conn:
             version = schema.current_version(conn)
             missing = schema.missing_guards(conn)
+            rules = [r._asdict() for r in rules_log.ranges(conn)]
         head = store.head()
     return {"path": args.db, "schema_version": version, "schema_latest": schema.LATEST_VERSION,
             "events": head.seq if head else 0, "head": head and head.to_dict(),
-            "missing_triggers": missing}
+            "missing_triggers": missing, "redaction_rules_by_seq": rules}
 
 
 def fts5_version() -> str | None:
@@ -68,6 +70,7 @@ def collect() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}",
         "cpu": cpu_model(),
+        "redaction_rules": str(kernels.RULES_VERSION),
     }
 
 
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             f"  SQLite       {d['sqlite']}",
             f"  FTS5         {d['fts5'] or 'MISSING: memory search needs an SQLite with FTS5'}",
         ]
+        lines.append(f"  redaction    rules v{d['redaction_rules']}")
         if d["native_error"]:
             lines.append(f"  NATIVE ERROR {d['native_error']} (a bug: please report it)")
         db = d.get("database")
@@ -118,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
                                      if db["missing_triggers"] else "all append-only triggers "
                                      "in place"),
             ]
+            for r in db["redaction_rules_by_seq"]:
+                upto = "newest" if r["to_seq"] is None else r["to_seq"]
+                lines.append(f"  redacted     seq {r['from_seq']}..{upto} by rules v{r['version']}")
         return "\n".join(lines)
 
     emit(args, d, human)

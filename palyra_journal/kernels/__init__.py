@@ -54,6 +54,8 @@ The interface (both backends implement exactly these names):
     The int8 scan alone: the rows its bounds cannot exclude (None: the bound cannot prune).
 ``topk_rows(matrix, rows, query, k) -> (indices, scores)``
     ``topk`` among ``rows`` of any indexable of float32 rows: the rescoring of those rows.
+``loads_canonical(text)`` (one implementation for both backends)
+    Python values of stored canonical text; integral doubles beyond 2**53 read back as floats.
 ``cpu_info() -> dict``
     ``{"simd": "avx2", "sha": "sha-ni", ...}``: what the backend runs on this CPU.
 """
@@ -71,7 +73,8 @@ from ..errors import BackendUnavailableError, JournalError
 from .layout import (
     CHAIN_FIELDS, EVENT_LINE_IGNORED_KEYS, EVENT_LINE_KEYS, GENESIS_HASH, VERIFY_FIELDS,
 )
-from .rules import DEFAULT_RULES, REDACTED, RedactionRules
+from .pure_jcs import loads_canonical
+from .rules import DEFAULT_RULES, REDACTED, RULES_VERSION, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
              "chain_hashes", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many",
@@ -195,6 +198,6 @@ def _initial() -> None:
 _initial()
 
 __all__ = ["CHAIN_FIELDS", "VERIFY_FIELDS", "GENESIS_HASH", "EVENT_LINE_KEYS",
-           "EVENT_LINE_IGNORED_KEYS", "DEFAULT_RULES", "REDACTED",
+           "EVENT_LINE_IGNORED_KEYS", "DEFAULT_RULES", "REDACTED", "RULES_VERSION", "loads_canonical",
            "RedactionRules", "set_backend", "backend_name", "native_available",
            "native_unavailable_reason", "native_load_error", "interpreter_refusal", *_EXPORTED]

@@ -9,28 +9,23 @@ are shared with the native backend so that both raise the very same text.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 
 from ..errors import InvalidPayloadError, PayloadTooLargeError
-from .rules import DEFAULT_RULES, KEY_TOKENS, REDACTED, VALUE_PREFIXES, RedactionRules
+from . import rules as rules_mod
+from .rules import DEFAULT_RULES, REDACTED, RedactionRules
 
 #: Largest magnitude of an integer (I-JSON: every double-based reader gets the same number).
 MAX_SAFE_INT = 2**53 - 1
 #: Deepest nesting of arrays/objects; the top container is depth 1.
 MAX_DEPTH = 128
-#: Integral doubles in [2**53, 1e21) would be written as integer literals beyond MAX_SAFE_INT,
-#: which no strict reader (this one included) accepts: they are refused on input.
-_BIG_INTEGRAL_LOW = 9007199254740992.0
-_EXPONENT_FROM = 1e21
 
 _quote = json.encoder.encode_basestring  # minimal escaping, lowercase \u00xx: exactly RFC 8785
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_URL_STOP = frozenset("/?#@ \t\n\r\f\v")
-_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
 _JSON_WS = " \t\n\r"
 
 
@@ -71,51 +66,118 @@ def _ascii_lower(s: str) -> str:
     return s.lower() if s.isascii() else s.translate(_ASCII_LOWER)
 
 
-def key_is_sensitive(key: str, rules: RedactionRules) -> bool:
-    """JOURNAL.md: a fragment inside the lowercased key, or a token equal to pin/pincode."""
-    low = _ascii_lower(key)
-    for frag in rules.key_fragments:
-        if frag in low:
-            return True
-    if not any(tok in low for tok in KEY_TOKENS):
+#: Not sensitive / sensitive / sensitive unless the value is a number (a counting word follows).
+KEY_PLAIN, KEY_SENSITIVE, KEY_UNLESS_NUMBER = 0, 1, 2
+
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_ENDINGS = tuple(rules_mod.KEY_WORD_ENDINGS)
+_WORDS = frozenset(rules_mod.KEY_WORDS)
+_PAIRS = frozenset(rules_mod.KEY_WORD_PAIRS)
+_COUNTING = frozenset(rules_mod.COUNTING_WORDS)
+
+
+def key_words(key: str) -> list[str]:
+    """The words of ``key``: split at non-ASCII-alphanumerics and lower/digit-to-upper steps."""
+    return [_ascii_lower(w) for w in _WORD_SPLIT.split(key) if w]
+
+
+@functools.lru_cache(maxsize=8192)
+def _builtin_key_class(key: str) -> int:
+    words = key_words(key)
+    found = KEY_PLAIN
+    for j, w in enumerate(words):
+        if w.endswith(_ENDINGS) or w in _WORDS or (j and (words[j - 1], w) in _PAIRS):
+            if j + 1 < len(words) and words[j + 1] in _COUNTING:
+                found = KEY_UNLESS_NUMBER
+            else:
+                return KEY_SENSITIVE
+    return found
+
+
+def _contains_any(s: str, items) -> bool:
+    """Some of ``items`` (ASCII-lowercase) occurs in ``s``, ASCII-case-insensitively."""
+    if not items:
         return False
-    for tok in _TOKEN_SPLIT.split(key):
-        if tok and _ascii_lower(tok) in KEY_TOKENS:
-            return True
-    return False
-
-
-def _has_password_url(low: str) -> bool:
-    """``scheme://user:pass@`` anywhere in the (lowercased) string; see docs/canonical-json.md."""
-    p = low.find("://")
-    n = len(low)
-    while p >= 0:
-        s = p
-        while s > 0 and low[s - 1] in _SCHEME_CHARS:
-            s -= 1
-        if s < p and "a" <= low[s] <= "z":
-            q = p + 3
-            colon = -1
-            while q < n and low[q] not in _URL_STOP:
-                if low[q] == ":" and colon < 0:
-                    colon = q
-                q += 1
-            if q < n and low[q] == "@" and 0 <= colon < q - 1:
-                return True
-        p = low.find("://", p + 1)
-    return False
-
-
-def value_is_secret(s: str, rules: RedactionRules) -> bool:
-    """The secret-value rules of JOURNAL.md (markers, ``sk-`` prefix, URL with a password)."""
     low = _ascii_lower(s)
-    for marker in rules.value_markers:
-        if marker in low:
-            return True
-    for prefix in VALUE_PREFIXES:
-        if low.startswith(prefix):
-            return True
-    return "://" in low and _has_password_url(low)
+    return any(item in low for item in items)
+
+
+def key_class(key: str, rules: RedactionRules) -> int:
+    """Rules v2 for a key: KEY_PLAIN, KEY_SENSITIVE or KEY_UNLESS_NUMBER (docs/canonical-json.md)."""
+    if _contains_any(key, rules.extra_key_fragments):
+        return KEY_SENSITIVE
+    return _builtin_key_class(key)
+
+
+def key_is_sensitive(key: str, rules: RedactionRules, value=None) -> bool:
+    """Whether the value under ``key`` is redacted (``value`` decides the counting exemption)."""
+    c = key_class(key, rules)
+    return c == KEY_SENSITIVE or (c == KEY_UNLESS_NUMBER and not _is_number(value))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _alternatives(items) -> str:
+    return "|".join(re.escape(i) for i in rules_mod.match_order(items))
+
+
+_WS_CLASS = " \\t\\n\\r\\f\\v"
+_CRED = r"A-Za-z0-9._~+/=\-"
+_WORDCH = r"A-Za-z0-9_\-"
+# One alternation, tried left to right at each position of the string (leftmost match first, then
+# the first alternative that matches there): the native kernel scans in exactly this order.
+_MASK = re.compile(
+    r"(?P<pem>-----BEGIN (?:[A-Za-z0-9]+ )*PRIVATE KEY-----"
+    r"(?:.*?-----END (?:[A-Za-z0-9]+ )*PRIVATE KEY-----|.*))"
+    rf"|(?P<hdr>(?:{_alternatives(rules_mod.HEADER_MARKERS)}))(?P<hval>[^\r\n\"'`]*)"
+    rf"|(?P<asg>(?:{_alternatives(rules_mod.ASSIGNMENT_MARKERS)})[ \t]*[=:][ \t]*)"
+    rf"(?P<aval>\"[^\"]*\"?|'[^']*'?|`[^`]*`?|[^{_WS_CLASS}&,;\"'`]+)"
+    rf"|(?P<sch>(?:{_alternatives(rules_mod.SCHEME_MARKERS)}))"
+    rf"(?P<sval>(?=[{_CRED}]*[0-9])[{_CRED}]{{{rules_mod.SCHEME_MIN_RUN},}})"
+    rf"|(?P<tok>(?<![{_WORDCH}])(?:{_alternatives(rules_mod.TOKEN_PREFIXES)})"
+    rf"[{_WORDCH}]{{{rules_mod.TOKEN_PREFIX_MIN_RUN},}})"
+    rf"|(?P<aws>(?<![{_WORDCH}])(?-i:{rules_mod.AWS_KEY_PREFIX}[A-Z0-9]{{{rules_mod.AWS_KEY_RUN}}})"
+    rf"(?![{_WORDCH}]))"
+    rf"|(?P<url>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@{_WS_CLASS}:]*:)"
+    rf"(?P<upw>[^/?#@{_WS_CLASS}]+)@",
+    re.IGNORECASE | re.ASCII | re.DOTALL)
+
+
+def _mask_one(m: "re.Match[str]") -> str:
+    kind = m.lastgroup
+    if kind == "pem" or kind == "tok" or kind == "aws":
+        return REDACTED
+    if kind == "hval":
+        rest = m.group("hval")
+        if not rest.strip(" \t"):
+            return m.group(0)  # nothing after the marker: nothing to hide
+        return m.group("hdr") + " " + REDACTED
+    if kind == "aval":
+        val = m.group("aval")
+        q = val[0]
+        if q in "\"'`":
+            inner_end = len(val) - 1 if len(val) > 1 and val[-1] == q else len(val)
+            if inner_end == 1:
+                return m.group(0)  # an empty quoted value hides nothing
+            return m.group("asg") + q + REDACTED + val[inner_end:]
+        return m.group("asg") + REDACTED
+    if kind == "sval":
+        return m.group("sch") + REDACTED
+    return m.group("url") + REDACTED + "@"  # upw
+
+
+def mask_text(s: str) -> str:
+    """``s`` with the secrets inside it masked in place (rules v2); ``s`` itself when none."""
+    return _MASK.sub(_mask_one, s)
+
+
+def redact_text(s: str, rules: RedactionRules) -> str:
+    """The stored form of a free-text string value: extra markers replace it whole, else masking."""
+    if _contains_any(s, rules.extra_value_markers):
+        return REDACTED
+    return mask_text(s)
 
 
 # ------------------------------------------------------------------------------------ walker
@@ -173,11 +235,11 @@ class _Walker:
                         self.changed = True
                         return "".join(parts)
                     return None
-        if value_is_secret(s, self.rules):
-            if s != REDACTED:
-                self.changed = True
-            return REDACTED
-        return None
+        masked = redact_text(s, self.rules)
+        if masked is s or masked == s:
+            return None
+        self.changed = True
+        return masked
 
     def value(self, v, out: list, depth: int) -> None:
         t = type(v)
@@ -198,8 +260,6 @@ class _Walker:
             x = float(v)
             if not math.isfinite(x):
                 self.fail("float", v)
-            if _BIG_INTEGRAL_LOW <= abs(x) < _EXPONENT_FROM and x.is_integer():
-                self.fail("float_range", v)
             out.append(format_number(x))
         elif t is dict or isinstance(v, dict):
             if depth >= MAX_DEPTH:
@@ -235,7 +295,7 @@ class _Walker:
                 self.fail("key_surrogate", k)
             parts: list = []
             stack.append(k)
-            if self.redact and key_is_sensitive(k, self.rules):
+            if self.redact and key_is_sensitive(k, self.rules, v):
                 self.value(v, parts, depth)  # validated, then replaced
                 if not (isinstance(v, str) and v == REDACTED):
                     self.changed = True
@@ -274,7 +334,7 @@ def canonicalize(value, *, rules=DEFAULT_RULES, redact=True, root="payload"):
 
 # Error codes of the strict parser; the native parser uses the same numbers.
 E_UTF8, E_BOM, E_CHAR, E_END, E_TRAILING, E_CONTROL, E_ESCAPE, E_SURROGATE, E_DEPTH, \
-    E_INT_RANGE, E_NOT_FINITE, E_DUPLICATE, E_LITERAL, E_NUMBER, E_FLOAT_RANGE = range(1, 16)
+    E_INT_RANGE, E_NOT_FINITE, E_DUPLICATE, E_LITERAL, E_NUMBER = range(1, 15)
 
 
 class _TextError(Exception):
@@ -299,16 +359,17 @@ def _checked_int(lit: str) -> int:
     return v
 
 
-def unreadable_integral(x: float) -> bool:
-    """True for an integral double in [2**53, 1e21): its canonical text would not read back."""
-    return _BIG_INTEGRAL_LOW <= abs(x) < _EXPONENT_FROM and x.is_integer()
-
-
 def _checked_float(lit: str) -> float:
     v = float(lit)
-    if not math.isfinite(v) or unreadable_integral(v):
+    if not math.isfinite(v):
         raise ValueError(lit)
     return v
+
+
+def _lenient_int(lit: str):
+    """An integer literal of canonical text: beyond ±(2**53-1) it can only be an integral double."""
+    v = int(lit)
+    return v if -MAX_SAFE_INT <= v <= MAX_SAFE_INT else float(lit)
 
 
 def _pairs_no_duplicates(pairs):
@@ -325,11 +386,32 @@ def _fast_loads(s: str):
 
 
 def _parse_text_quiet(s: str):
-    """The value of JSON text ``s`` (an object or array with optional whitespace), or _NOT_JSON."""
+    """The value of JSON text ``s`` (an object or array with optional whitespace), or _NOT_JSON.
+
+    This reads JSON found inside a string for redaction, which may well be canonical text written
+    by this module: an integer literal beyond ±(2**53-1) is read as the double it denotes rather
+    than refused (redaction must not be dodged by one large number next to a secret).
+    """
     try:
-        return _fast_loads(s)
+        return json.loads(s, object_pairs_hook=_pairs_no_duplicates, parse_int=_lenient_int,
+                          parse_float=_checked_float, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return _NOT_JSON
+
+
+_LONG_DIGIT_RUN = re.compile(r"[0-9]{16}")
+
+
+def loads_canonical(text: str):
+    """Python values of stored canonical text, read back without validating it as input again.
+
+    Canonical text writes integral doubles of magnitude in [2**53, 1e21) as integer literals
+    (``1e20`` is ``100000000000000000000``); these are read as floats, so that the value can be
+    appended again and canonicalizes to the same text. Everything else is ``json.loads``.
+    """
+    if _LONG_DIGIT_RUN.search(text) is None:
+        return json.loads(text)
+    return json.loads(text, parse_int=_lenient_int)
 
 
 class _StrictParser:
@@ -520,8 +602,6 @@ class _StrictParser:
         x = float(lit)
         if not math.isfinite(x):
             raise _TextError(E_NOT_FINITE, start, i)
-        if unreadable_integral(x):
-            raise _TextError(E_FLOAT_RANGE, start, i)
         return x, i
 
 
@@ -677,9 +757,6 @@ def value_error_message(path: str, kind: str, obj) -> str:
         return f"{path}: integer {int.__repr__(obj)} is outside ±(2**53-1)"
     if kind == "float":
         return f"{path}: float {float.__repr__(float(obj))} is not finite"
-    if kind == "float_range":
-        return (f"{path}: number {float.__repr__(float(obj))} is an integer beyond ±(2**53-1) "
-                "once canonical; I-JSON cannot carry it exactly")
     if kind == "depth":
         return f"{path}: nesting deeper than {MAX_DEPTH}"
     return f"{path}: invalid value ({kind})"
@@ -700,9 +777,6 @@ def text_error_message(root: str, b: bytes, code: int, offset: int, end: int) ->
         return f"{root}: nesting deeper than {MAX_DEPTH} at byte {offset}"
     if code == E_INT_RANGE:
         return f"{root}: integer {_literal(b, offset, end)} at byte {offset} is outside ±(2**53-1)"
-    if code == E_FLOAT_RANGE:
-        return (f"{root}: number {_literal(b, offset, end)} at byte {offset} is an integer beyond "
-                "±(2**53-1) once canonical; I-JSON cannot carry it exactly")
     if code == E_NOT_FINITE:
         return f"{root}: number {_literal(b, offset, end)} at byte {offset} is not a finite double"
     if code == E_DUPLICATE:
@@ -740,5 +814,5 @@ def text_error_message(root: str, b: bytes, code: int, offset: int, end: int) ->
 
 
 __all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "canonicalize_payload",
-           "event_lines", "format_number", "key_is_sensitive",
-           "value_is_secret", "MAX_SAFE_INT", "MAX_DEPTH"]
+           "event_lines", "format_number", "key_class", "key_is_sensitive", "mask_text",
+           "redact_text", "loads_canonical", "MAX_SAFE_INT", "MAX_DEPTH"]
