@@ -1,4 +1,4 @@
-"""PERFORMANCE.md section 4 (hybrid search end to end) and the first-search matrix load of section 3.
+"""benchmarks/README.md section 4 (hybrid search end to end) and the first-search matrix load of section 3.
 
 One store of realistic sentences (Zipf-distributed words, so FTS posting lists look like real
 text) embedded by a 384-dim ``RandomProjectionProvider``, built once per run:

@@ -1,4 +1,4 @@
-"""Runs the benchmark suite once and writes ``report.md`` with one table per PERFORMANCE.md section,
+"""Runs the benchmark suite once and writes ``report.md`` with one table per benchmarks/README.md section,
 plus PNG plots. ``python -m benchmarks.report [--quick|--full] [--out DIR]`` or
 ``palyra-journal bench``.
 
@@ -37,7 +37,7 @@ SECTIONS = {
 }
 
 # (section, workload pattern, ours impl, against: "floor" | "best peer" | an impl name, min ratio,
-#  what PERFORMANCE.md says). Ratios compare rates (items per second): ours / against.
+#  what benchmarks/README.md says). Ratios compare rates (items per second): ours / against.
 TARGETS = [
     (1, r"^append$", "palyra native", "floor", 0.85, "append ≥ 0.85 × raw insert+commit"),
     (1, r"^append_many$", "palyra native", "floor", 0.80, "append_many ≥ 0.80 × raw executemany"),
@@ -113,7 +113,7 @@ def run_suite(out: Path, scale: str, select: str | None) -> tuple[Path, str]:
     """Run pytest-benchmark over the suite; returns the JSON path and pytest's output."""
     result = out / "benchmarks.json"
     env = dict(os.environ, PALYRA_BENCH_SCALE=scale)
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # PERFORMANCE.md "Fair peers"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # benchmarks/README.md, fair peers
         env.pop(name, None)
     # The collection rules are given here, not read from a pyproject.toml: an installed copy
     # (palyra_journal/benchsuite) has none, and a project around the current directory may have
@@ -184,7 +184,7 @@ def reference(rows: list[dict], against: str) -> dict | None:
 
 
 def evaluate(rows: list[dict]) -> list[dict]:
-    """Every target of PERFORMANCE.md against the rows of this run."""
+    """Every target of benchmarks/README.md against the rows of this run."""
     by_workload = defaultdict(list)
     for r in rows:
         by_workload[(r["section"], r["workload"])].append(r)
@@ -311,7 +311,7 @@ def write_report(out: Path, rows: list[dict], info: dict, scale: str, missing: l
         f"| BLAS (numpy peer) | {info.get('blas') or 'unknown'} |",
         "| libraries | " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + " |",
         "",
-        "## Targets (PERFORMANCE.md)",
+        "## Targets",
         "",
         "| target | workload | against | ratio | met |",
         "|---|---|---|---|---|",
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="small sizes: about 2 minutes on 2 cores (default)")
-    g.add_argument("--full", action="store_true", help="the sizes of PERFORMANCE.md (up to ~20 minutes)")
+    g.add_argument("--full", action="store_true", help="the sizes of benchmarks/README.md (up to ~20 minutes)")
     p.add_argument("--out", default=None, help="output directory (default: a new temporary one)")
     p.add_argument("-k", dest="select", default=None, help="only benchmarks matching this pytest -k expression")
     args = p.parse_args(argv)

@@ -1,6 +1,6 @@
 """palyra-journal: the persistence engine of an agent runtime in one SQLite file.
 
-The public names of API.md. Domain modules are imported on first use of one of their names, so
+The public names of docs/api.md. Domain modules are imported on first use of one of their names, so
 ``import palyra_journal`` stays cheap for a CLI call or a worker that only appends events.
 """
 

@@ -18,11 +18,11 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import kernels
 from .errors import AlreadyResolvedError, DuplicateIdError, InvalidPayloadError, NotFoundError
 from .fields import (
     MAX_TEXT_CHARS, canonical_within_limit, check_bool, check_choice, check_int,
@@ -93,7 +93,7 @@ def _from_columns(values: dict[str, Any]) -> ApprovalRecord:
     rec = {name: values[column] for name, column in zip(_FIELDS, COLUMNS)}
     for name in _JSON_FIELDS:
         if rec[name] is not None:
-            rec[name] = json.loads(rec[name])
+            rec[name] = kernels.loads_canonical(rec[name])  # stored canonical text: not re-validated
     return ApprovalRecord(**rec)
 
 

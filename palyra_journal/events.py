@@ -1,11 +1,11 @@
-"""The event journal (JOURNAL.md): append, append_many, ingest of JSON lines, verify, queries, export.
+"""The event journal (docs/journal.md): append, append_many, ingest of JSON lines, verify, queries, export.
 
 Every append runs in one ``BEGIN IMMEDIATE`` transaction (``store.write()``, which joins an
 enclosing one), reads the chain head *inside* it, and hashes the new rows with one
 ``kernels.chain_hashes`` call per batch, so concurrent writers in several processes can never fork
 the chain and a failed call writes nothing.
 
-Speed matters here (PERFORMANCE.md sections 1 and 2), so the batch paths work column by column:
+Speed matters here (benchmarks/README.md sections 1 and 2), so the batch paths work column by column:
 each envelope field becomes one list built by a comprehension and validated with C-level
 builtins (``set(map(type, col))``, one ``join().encode()`` per column for lone surrogates), ULIDs
 are made in one call, the chain in one kernel call, the insert in one ``executemany``. Records are
@@ -64,7 +64,7 @@ _loads = kernels.loads_canonical  # stored canonical text: large integral double
 
 # ---------------------------------------------------------------------------------------- records
 class EventRecord(tuple):
-    """One journal event, as stored (API.md attribute names; ``to_dict()``).
+    """One journal event, as stored (docs/api.md attribute names; ``to_dict()``).
 
     A frozen record built as a tuple subclass rather than a dataclass: building one from a row
     costs ~0.16 µs instead of ~2.5 µs for a 15-field frozen dataclass, which matters when
@@ -377,7 +377,7 @@ class Journal:
                session_id: str | None = None, run_id: str | None = None, actor: str = "system",
                principal: str | None = None, device_id: str | None = None,
                channel: str | None = None, timestamp_unix_ms: int | None = None) -> EventRecord:
-        """Append one event (API.md); joins an enclosing ``store.write()`` transaction."""
+        """Append one event (docs/api.md); joins an enclosing ``store.write()`` transaction."""
         store = self.store
         check_text("kind", kind)
         check_text("actor", actor)
@@ -416,7 +416,7 @@ class Journal:
         return _new_tuple(EventRecord, row)
 
     def append_many(self, events: Iterable[dict]) -> list[EventRecord]:
-        """Append many events in one transaction: all are written or none (API.md)."""
+        """Append many events in one transaction: all are written or none (docs/api.md)."""
         if isinstance(events, (dict, str, bytes)):
             raise InvalidPayloadError(
                 f"append_many takes an iterable of event dicts, got {_type_name(events)}")

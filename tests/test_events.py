@@ -1,4 +1,4 @@
-"""The journal API of API.md "Events": append, append_many, ingest_jsonl, queries, export, verify."""
+"""The journal API of docs/api.md "Events": append, append_many, ingest_jsonl, queries, export, verify."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The vector index: exact recall over all items in scope, coherence with this and other
-connections' writes, and rollbacks (MEMORY.md "Vector index")."""
+connections' writes, and rollbacks (docs/memory.md "Vector index")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retention and re-embedding: ``maintain()`` and ``reembed()`` of MEMORY.md.
+"""Retention and re-embedding: ``maintain()`` and ``reembed()`` of docs/memory.md.
 
 ``maintain`` deletes in one transaction (expired, too old, over the entry or byte cap, oldest
 first) and records its figures; ``reembed`` walks the items whose vectors were made by another

@@ -1,6 +1,6 @@
 """Hybrid recall pieces: the lexical branch's SQL, fusion, snippets and the query-embedding cache.
 
-Kept apart from MemoryStore so each rule of MEMORY.md "Search" reads as one small function.
+Kept apart from MemoryStore so each rule of docs/memory.md "Search" reads as one small function.
 """
 
 from __future__ import annotations

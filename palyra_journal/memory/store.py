@@ -1,4 +1,4 @@
-"""MemoryStore: ``store.memory``, the memory API of API.md over the tables of MEMORY.md.
+"""MemoryStore: ``store.memory``, the memory API of docs/api.md over the tables of docs/memory.md.
 
 Every write is one :meth:`MemoryStore._mutation` (memory/mutation.py): one transaction of the
 JournalStore holding the table changes and their ``memory.*`` journal events, with the in-memory
@@ -153,7 +153,7 @@ class MemoryStore:
                session_id: str | None = None, source: str = "manual", tags: Iterable[str] = (),
                confidence: float | None = None, ttl_unix_ms: int | None = None,
                memory_id: str | None = None, embedding: Any = None) -> MemoryItem:
-        """Store one memory (MEMORY.md "Ingest"); returns it as stored."""
+        """Store one memory (docs/memory.md "Ingest"); returns it as stored."""
         spec = dict(content=content, principal=principal, channel=channel, session_id=session_id,
                     source=source, tags=tags, confidence=confidence, ttl_unix_ms=ttl_unix_ms,
                     memory_id=memory_id, embedding=embedding)
@@ -275,7 +275,7 @@ class MemoryStore:
                session_id: str | None = None, top_k: int = 8, min_score: float = 0.0,
                tags: Iterable[str] = (), sources: Iterable[str] = (), query_embedding: Any = None,
                mode: str = "hybrid") -> "_List[MemoryHit]":
-        """Hybrid recall (MEMORY.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
+        """Hybrid recall (docs/memory.md "Search"): FTS5 bm25 and exact cosine, fused, in scope."""
         t0 = time.perf_counter()
         q = normalize_text(query, "query", self.max_content_bytes)
         tags_t, sources_t = self._check_search(principal, channel, session_id, top_k, min_score,
