@@ -175,6 +175,17 @@ static int batch_open(batch *b, int ncols, size_t n, const char *prev, size_t pr
 
 static void batch_close(batch *b) { pj_buf_free(&b->env); }
 
+/* Row i's envelope (of a chain row's columns) into b->env; on a bad field sets *err_index to i
+ * and returns its status. */
+static int batch_envelope(batch *b, size_t i, const int64_t *seq, const int64_t *ts,
+                          int64_t *err_index, int *err_field) {
+    row_text r;
+    columns_next(&b->cols, PJ_CHAIN_TEXT_COLUMNS, &r);
+    int rc = put_envelope(&b->env, &r, seq[i], ts[i], err_field);
+    if (rc) *err_index = (int64_t)i;
+    return rc;
+}
+
 /* ---- chain_hashes ----------------------------------------------------------------------------- */
 
 int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
@@ -187,13 +198,8 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
     int rc = batch_open(&b, PJ_CHAIN_TEXT_COLUMNS, n, prev, prev_len, seq, ts, text, text_len,
                         err_index, err_field);
     for (size_t i = 0; i < n && !rc; i++) {
-        row_text r;
-        columns_next(&b.cols, PJ_CHAIN_TEXT_COLUMNS, &r);
-        rc = put_envelope(&b.env, &r, seq[i], ts[i], err_field);
-        if (rc) {
-            *err_index = (int64_t)i;
-            break;
-        }
+        rc = batch_envelope(&b, i, seq, ts, err_index, err_field);
+        if (rc) break;
         char *dst = out_hex + 64 * i;
         hash_hex(b.prev, b.prev_len, b.env.data, b.env.len, dst);
         b.prev = dst;
@@ -216,13 +222,8 @@ int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const 
     int rc = batch_open(&b, PJ_CHAIN_TEXT_COLUMNS, n, NULL, 0, seq, ts, text, text_len, err_index,
                         err_field);
     for (size_t i = 0; i < n && !rc; i++) {
-        row_text r;
-        columns_next(&b.cols, PJ_CHAIN_TEXT_COLUMNS, &r);
-        rc = put_envelope(&b.env, &r, seq[i], ts[i], err_field);
-        if (rc) {
-            *err_index = (int64_t)i;
-            break;
-        }
+        rc = batch_envelope(&b, i, seq, ts, err_index, err_field);
+        if (rc) break;
         pj_sha256_ctx ctx;
         pj_sha256_init(&ctx);
         pj_sha256_update(&ctx, &leaf_prefix, 1);
