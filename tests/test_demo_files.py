@@ -40,6 +40,8 @@ def test_with_a_database_the_demo_writes_that_file_only(tmp_path, private_tmp):
 def test_without_a_database_the_temporary_directory_is_removed(private_tmp):
     summary = demo.run_demo(None, events=200)
     assert not summary["kept"] and summary["steps"]["audit"]["chain_ok"]
+    tlog = summary["steps"]["tlog"]  # a signed checkpoint and an inclusion proof checked against it
+    assert tlog["proof_ok"] and tlog["checkpoint_size"] == summary["head"]["seq"]
     assert os.listdir(private_tmp) == []
     assert "removed" in demo.format_summary(summary)
 
