@@ -41,10 +41,14 @@ def test_tile_paths_follow_c2sp():
 
 
 def _as_older_file(path) -> None:
-    """Make ``path`` look like a file written before the tree: no tiles table, schema 5."""
+    """Make ``path`` look like a file written before the tree: schema 5, so neither the tiles
+    table (migration 6) nor what later migrations add."""
     conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE tlog_tiles")
-    conn.execute("DELETE FROM schema_migrations WHERE version = 6")
+    for sql in ("DROP TABLE tlog_tiles", "DROP TABLE journal_redaction_rules",
+                "DROP TRIGGER memory_items_rewritten", "DROP TRIGGER memory_vectors_rewritten",
+                "DROP TRIGGER memory_vectors_deleted", "DROP TABLE memory_rewrites",
+                "DELETE FROM schema_migrations WHERE version >= 6"):
+        conn.execute(sql)
     conn.commit()
     conn.close()
 
