@@ -61,14 +61,24 @@ class _NativeAwareModule(pytest.Module):
             raise
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
+def _skip_when_native_missing():
     try:
         return (yield)
     except ImportError as exc:
         if _native_missing(exc):
             pytest.skip(NATIVE_MISSING)
         raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    """A fixture that imports the extension (``from palyra_journal._native import lib``)."""
+    return (yield from _skip_when_native_missing())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _skip_when_native_missing())
 
 
 def pytest_pycollect_makemodule(module_path, parent):

@@ -72,19 +72,19 @@ def test_thread_override_text(lib, text, threads):
     assert lib.pj_cpu_parse_threads(text) == threads
 
 
-def test_environment_overrides_the_thread_count():
+def test_environment_overrides_the_thread_count(native_backend):
     assert _threads_in_child({"PALYRA_JOURNAL_THREADS": "3"}) == 3
     assert _threads_in_child({"PALYRA_JOURNAL_THREADS": "1"}, cpus={0}) == 1
 
 
-def test_thread_count_follows_the_affinity_mask():
+def test_thread_count_follows_the_affinity_mask(native_backend):
     env = {"PALYRA_JOURNAL_THREADS": ""}
     assert _threads_in_child(env, cpus={next(iter(os.sched_getaffinity(0)))}) == 1
     # an unusable override is ignored: the affinity mask decides
     assert _threads_in_child({"PALYRA_JOURNAL_THREADS": "many"}, cpus={min(os.sched_getaffinity(0))}) == 1
 
 
-def test_thread_count_without_override_is_at_most_the_affinity_mask():
+def test_thread_count_without_override_is_at_most_the_affinity_mask(native_backend):
     threads = _threads_in_child({"PALYRA_JOURNAL_THREADS": ""})
     assert 1 <= threads <= len(os.sched_getaffinity(0))
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "palyra_journal"
+import palyra_journal
+
+PACKAGE = Path(palyra_journal.__file__).resolve().parent  # the source tree, or the installed copy
 
 
 def _modules() -> dict[str, tuple[Path, str]]:
