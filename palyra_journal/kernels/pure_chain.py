@@ -130,6 +130,33 @@ def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     return out
 
 
+def column_rows(first_seq: int, columns: Sequence[Sequence]) -> list[tuple]:
+    """The rows (``CHAIN_FIELDS`` order) of a batch given as ``columns``: the fields after ``seq``,
+    one sequence each, with seqs ``first_seq, first_seq + 1, ...``."""
+    if len(columns) != len(_FIELDS) - 1:
+        raise InvalidPayloadError(f"expected {len(_FIELDS) - 1} columns (CHAIN_FIELDS after seq), "
+                                  f"got {len(columns)}")
+    n = len(columns[0])
+    for name, col in zip(_FIELDS[1:], columns):
+        if len(col) != n:
+            raise InvalidPayloadError(f"column {name} holds {len(col)} values, {_FIELDS[1]} {n}")
+    return list(zip(range(first_seq, first_seq + n), *columns))
+
+
+def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
+                  leaf_count: int = 0) -> tuple[list[str], bytes]:
+    """The append path's one call: each row's hash (as :func:`chain_hashes`) of a batch given as
+    columns (:func:`column_rows`), and the RFC 9162 leaf hashes of its first ``leaf_count`` rows
+    (as ``pure_merkle.leaf_hashes``), which the Merkle tiles take from the same envelopes."""
+    from .pure_merkle import leaf_hashes  # pure_merkle builds on this module
+
+    rows = column_rows(first_seq, columns)
+    if not (type(leaf_count) is int and 0 <= leaf_count <= len(rows)):
+        raise InvalidPayloadError(f"leaf_count must be an int in 0..{len(rows)}, got {leaf_count!r}")
+    hashes = chain_hashes(prev_hash, rows)
+    return hashes, leaf_hashes(rows, 0, leaf_count)
+
+
 def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tuple[int, str] | None:
     """Check rows (``VERIFY_FIELDS`` order) that should start at ``first_seq`` after ``prev_hash``.
 

@@ -83,20 +83,39 @@ def _insert(conn: sqlite3.Connection, level: int, first_idx: int, entries: bytes
         _insert(conn, level + 1, p0, b"".join(r[1] for r in roots))
 
 
-def record_leaves(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+def batch_leaf_count(conn: sqlite3.Connection, first_seq: int, n: int) -> int:
+    """How many of the leaves of a batch about to be inserted (``n`` rows from ``first_seq``)
+    :func:`record_leaves` hashes: those up to the end of the last tile they complete, 0 when they
+    complete none or the tiles lag behind. The journal asks before hashing its chain, so both
+    hashes come from one envelope per row (``kernels.chain_columns``)."""
+    first = first_seq - 1
+    t0, t1 = first >> TILE_HEIGHT, (first + n) >> TILE_HEIGHT
+    if t0 == t1 or (t0 and conn.execute(_HAS_TILE, (0, t0 - 1)).fetchone() is None):
+        return 0
+    return (t1 << TILE_HEIGHT) - first
+
+
+def record_leaves(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
+                  batch_leaves: bytes | None = None) -> None:
     """The journal's hook: store the tiles that the just-inserted ``rows`` (consecutive seqs,
     ``LEAF_FIELDS`` first) complete, in the caller's transaction. Does nothing when no tile
-    completes, or when the tiles lag behind (an older file: :func:`build_tiles` catches up)."""
+    completes, or when the tiles lag behind (an older file: :func:`build_tiles` catches up).
+    ``batch_leaves``: the leaf hashes of the first :func:`batch_leaf_count` rows, when the caller
+    has them already (else they are hashed here)."""
     if not rows:
         return
     first = rows[0][0] - 1
-    t0, t1 = first >> TILE_HEIGHT, (first + len(rows)) >> TILE_HEIGHT
-    if t0 == t1 or (t0 and conn.execute(_HAS_TILE, (0, t0 - 1)).fetchone() is None):
+    count = batch_leaf_count(conn, first + 1, len(rows))
+    if not count:
         return
-    start = t0 << TILE_HEIGHT
+    start = first >> TILE_HEIGHT << TILE_HEIGHT
     leaves = hashing.leaf_hashes(leaf_rows(conn, start, first - start)) if first > start else b""
-    leaves += hashing.leaf_hashes(rows, 0, (t1 << TILE_HEIGHT) - first)
-    _insert(conn, 0, t0, leaves)
+    if batch_leaves is None:
+        batch_leaves = hashing.leaf_hashes(rows, 0, count)
+    elif len(batch_leaves) != count * HASH_SIZE:
+        raise IntegrityError(f"batch_leaves holds {len(batch_leaves)} bytes, the leaf hashes of "
+                             f"{count} rows are {count * HASH_SIZE}")
+    _insert(conn, 0, start >> TILE_HEIGHT, leaves + batch_leaves)
 
 
 def tree_size(conn: sqlite3.Connection) -> int:
