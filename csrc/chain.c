@@ -228,6 +228,23 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
                                   NULL, 0, err_index, err_field);
 }
 
+int pj_chain_hash_one(const char *prev, size_t prev_len, int64_t seq, int64_t ts,
+                      const char *text, size_t text_len, const size_t *value_len, char *out_hex,
+                      size_t out_hex_len, int *err_field) {
+    int64_t err_index;
+    if (!value_len || (text_len && !text)) return PJ_CHAIN_BAD_ARGS;
+    const char *cols[PJ_CHAIN_TEXT_COLUMNS];
+    size_t at = 0;
+    for (int c = 0; c < PJ_CHAIN_TEXT_COLUMNS; c++) {
+        if (value_len[c] > text_len - at) return PJ_CHAIN_BAD_ARGS;
+        cols[c] = text + at;
+        at += value_len[c];
+    }
+    if (at != text_len) return PJ_CHAIN_BAD_ARGS;
+    return pj_chain_hashes(prev, prev_len, 1, &seq, &ts, cols, value_len, out_hex, out_hex_len,
+                           &err_index, err_field);
+}
+
 /* ---- leaf_hashes (RFC 9162) ------------------------------------------------------------------ */
 
 int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const char *const *text,

@@ -66,4 +66,10 @@ int pj_chain_hashes_leaves(const char *prev, size_t prev_len, size_t n, const in
                            char *out_hex, size_t out_hex_len, uint8_t *leaf_out,
                            size_t leaf_count, int64_t *err_index, int *err_field);
 
+/* pj_chain_hashes of one row (append's call): its nine packed text values one after the other in
+ * text[0..text_len), value_len[c] bytes each (so value_len sums to text_len), seq and ts by value. */
+int pj_chain_hash_one(const char *prev, size_t prev_len, int64_t seq, int64_t ts,
+                      const char *text, size_t text_len, const size_t *value_len, char *out_hex,
+                      size_t out_hex_len, int *err_field);
+
 #endif

@@ -126,3 +126,42 @@ def test_columns_of_unequal_length_and_a_bad_leaf_count_are_refused(name):
         mod.chain_columns(GENESIS_HASH, 1, columns_of(make_rows(3)), 4)
     with pytest.raises(InvalidPayloadError, match="prev_hash must be an ASCII str"):
         mod.chain_columns("é" * 64, 1, columns_of(make_rows(3)))
+
+
+# ---- one row (append): pj_chain_hash_one ---------------------------------------------------------
+
+@FAST
+@given(prev=PREV, row=chain_rows())
+def test_one_row_hashes_like_the_reference(prev, row):
+    """NULLs, non-ASCII, NUL and "\\x01" in text, ints beyond int64: the same hash or the same
+    fallback as a batch."""
+    assert native_chain.chain_hashes(prev, [row]) == pure_chain.chain_hashes(prev, [row])
+
+
+def test_a_well_formed_row_is_hashed_in_c(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the row was handed to the reference")
+    rows = make_rows(40)  # NULL fields, non-ASCII, control characters
+    want = [pure_chain.chain_hashes(GENESIS_HASH, [r]) for r in rows]
+    monkeypatch.setattr(pure_chain, "chain_hashes", refuse)
+    assert [native_chain.chain_hashes(GENESIS_HASH, [r]) for r in rows] == want
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("actor", "a\udc80b", "row 0: actor is not valid Unicode (lone surrogate)"),
+    ("payload_json", None, "row 0: payload_json must be str, not NoneType"),
+])
+def test_one_bad_row_is_refused_with_the_reference_message(field, value, message):
+    row = make_rows(1)[0]
+    k = CHAIN_FIELDS.index(field)
+    row = row[:k] + (value,) + row[k + 1:]
+    for mod in MODULES.values():
+        with pytest.raises(InvalidPayloadError) as err:
+            mod.chain_hashes(GENESIS_HASH, [row])
+        assert str(err.value) == message
+
+
+def test_one_row_with_a_seq_beyond_int64_is_hashed_by_the_reference():
+    row = (2**63,) + make_rows(1)[0][1:]
+    assert native_chain.chain_hashes(GENESIS_HASH, [row]) \
+        == pure_chain.chain_hashes(GENESIS_HASH, [row])
