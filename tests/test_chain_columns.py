@@ -14,7 +14,9 @@ from test_chain import FAST, PREV, chain_rows, make_rows
 from palyra_journal.errors import InvalidPayloadError
 from palyra_journal.kernels import CHAIN_FIELDS, GENESIS_HASH, native_chain, pure_chain, pure_merkle
 
-MODULES = {"python": pure_chain, "native": native_chain}
+MODULES = {"python": pure_merkle, "native": native_chain}  # the reference's chain_columns
+#: chain_hashes of one row, reference and native.
+ROW_MODULES = {"python": pure_chain, "native": native_chain}
 
 
 def columns_of(rows: list[tuple]) -> list[list]:
@@ -32,28 +34,28 @@ def reference_refused():
     """Make the native wrapper's hand-off to the reference fail loudly: what passes ran in C."""
     def refuse(*args, **kwargs):
         raise AssertionError("the batch was handed to the reference")
-    saved = pure_chain.chain_columns
-    pure_chain.chain_columns = refuse
+    saved = pure_merkle.chain_columns
+    pure_merkle.chain_columns = refuse
     try:
         yield
     finally:
-        pure_chain.chain_columns = saved
+        pure_merkle.chain_columns = saved
 
 
 @contextlib.contextmanager
 def reference_calls():
     """Count the native wrapper's hand-offs to the reference (the list grows by one per call)."""
     calls: list[int] = []
-    saved = pure_chain.chain_columns
+    saved = pure_merkle.chain_columns
 
     def counted(*args, **kwargs):
         calls.append(1)
         return saved(*args, **kwargs)
-    pure_chain.chain_columns = counted
+    pure_merkle.chain_columns = counted
     try:
         yield calls
     finally:
-        pure_chain.chain_columns = saved
+        pure_merkle.chain_columns = saved
 
 
 @FAST
@@ -155,7 +157,7 @@ def test_one_bad_row_is_refused_with_the_reference_message(field, value, message
     row = make_rows(1)[0]
     k = CHAIN_FIELDS.index(field)
     row = row[:k] + (value,) + row[k + 1:]
-    for mod in MODULES.values():
+    for mod in ROW_MODULES.values():
         with pytest.raises(InvalidPayloadError) as err:
             mod.chain_hashes(GENESIS_HASH, [row])
         assert str(err.value) == message

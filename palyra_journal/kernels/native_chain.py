@@ -252,16 +252,16 @@ def _pack_columns(first_seq: int, columns: Sequence[Sequence]) -> tuple:
 
 def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
                   leaf_count: int = 0) -> tuple[list[str], bytes]:
-    """Same contract as :func:`.pure_chain.chain_columns`: the chain hashes of a batch given as
+    """Same contract as :func:`.pure_merkle.chain_columns`: the chain hashes of a batch given as
     columns and the leaf hashes of its first ``leaf_count`` rows, from one packing of the columns
     and one envelope per row (``pj_chain_hashes_leaves``)."""
     try:
         seq, ts, text = _pack_columns(first_seq, columns)
     except _Unpackable:
-        return pure_chain.chain_columns(prev_hash, first_seq, columns, leaf_count)
+        return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
     n = len(seq)
     if not (type(leaf_count) is int and 0 <= leaf_count <= n):
-        return pure_chain.chain_columns(prev_hash, first_seq, columns, leaf_count)
+        return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
     prev = _prev_bytes(prev_hash)
     out = bytearray(64 * n)
     leaves = bytearray(32 * leaf_count)
@@ -271,7 +271,7 @@ def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
                                     ffi.from_buffer(out), len(out), ffi.from_buffer(leaves),
                                     leaf_count, index, field)
     if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
-        return pure_chain.chain_columns(prev_hash, first_seq, columns, leaf_count)
+        return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
     if rc:
         raise _packing_error(rc, index[0], field[0])
     hexes = out.decode("ascii")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from .pure_chain import chain_columns, chain_hashes, sha256, verify_chain
+from .pure_chain import chain_hashes, sha256, verify_chain
+from .pure_merkle import chain_columns
 from .pure_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
 from .pure_vector import int8_candidates, quantize_int8, topk, topk_int8, topk_int8_many, topk_rows
 from .pure_ulid import ulids

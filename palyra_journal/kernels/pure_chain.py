@@ -143,20 +143,6 @@ def column_rows(first_seq: int, columns: Sequence[Sequence]) -> list[tuple]:
     return list(zip(range(first_seq, first_seq + n), *columns))
 
 
-def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
-                  leaf_count: int = 0) -> tuple[list[str], bytes]:
-    """The append path's one call: each row's hash (as :func:`chain_hashes`) of a batch given as
-    columns (:func:`column_rows`), and the RFC 9162 leaf hashes of its first ``leaf_count`` rows
-    (as ``pure_merkle.leaf_hashes``), which the Merkle tiles take from the same envelopes."""
-    from .pure_merkle import leaf_hashes  # pure_merkle builds on this module
-
-    rows = column_rows(first_seq, columns)
-    if not (type(leaf_count) is int and 0 <= leaf_count <= len(rows)):
-        raise InvalidPayloadError(f"leaf_count must be an int in 0..{len(rows)}, got {leaf_count!r}")
-    hashes = chain_hashes(prev_hash, rows)
-    return hashes, leaf_hashes(rows, 0, leaf_count)
-
-
 def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tuple[int, str] | None:
     """Check rows (``VERIFY_FIELDS`` order) that should start at ``first_seq`` after ``prev_hash``.
 
