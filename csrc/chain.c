@@ -186,14 +186,25 @@ static int batch_envelope(batch *b, size_t i, const int64_t *seq, const int64_t 
     return rc;
 }
 
-/* ---- chain_hashes ----------------------------------------------------------------------------- */
+/* ---- chain_hashes (and the leaf hashes of the same envelopes) ------------------------------- */
 
-int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
-                    const int64_t *ts, const char *const *text, const size_t *text_len, char *out_hex,
-                    size_t out_hex_len, int64_t *err_index, int *err_field) {
+static void leaf_hash(const char *env, size_t env_len, uint8_t out[32]) {
+    static const uint8_t leaf_prefix = 0x00;
+    pj_sha256_ctx ctx;
+    pj_sha256_init(&ctx);
+    pj_sha256_update(&ctx, &leaf_prefix, 1);
+    pj_sha256_update(&ctx, env, env_len);
+    pj_sha256_final(&ctx, out);
+}
+
+int pj_chain_hashes_leaves(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
+                           const int64_t *ts, const char *const *text, const size_t *text_len,
+                           char *out_hex, size_t out_hex_len, uint8_t *leaf_out,
+                           size_t leaf_count, int64_t *err_index, int *err_field) {
     *err_index = -1;
     *err_field = -1;
     if (n && (!out_hex || out_hex_len / 64 < n)) return PJ_CHAIN_BAD_ARGS;
+    if (leaf_count > n || (leaf_count && !leaf_out)) return PJ_CHAIN_BAD_ARGS;
     batch b;
     int rc = batch_open(&b, PJ_CHAIN_TEXT_COLUMNS, n, prev, prev_len, seq, ts, text, text_len,
                         err_index, err_field);
@@ -202,6 +213,7 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
         if (rc) break;
         char *dst = out_hex + 64 * i;
         hash_hex(b.prev, b.prev_len, b.env.data, b.env.len, dst);
+        if (i < leaf_count) leaf_hash(b.env.data, b.env.len, leaf_out + 32 * i);
         b.prev = dst;
         b.prev_len = 64;
     }
@@ -209,12 +221,35 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
     return rc;
 }
 
+int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
+                    const int64_t *ts, const char *const *text, const size_t *text_len, char *out_hex,
+                    size_t out_hex_len, int64_t *err_index, int *err_field) {
+    return pj_chain_hashes_leaves(prev, prev_len, n, seq, ts, text, text_len, out_hex, out_hex_len,
+                                  NULL, 0, err_index, err_field);
+}
+
+int pj_chain_hash_one(const char *prev, size_t prev_len, int64_t seq, int64_t ts,
+                      const char *text, size_t text_len, const size_t *value_len, char *out_hex,
+                      size_t out_hex_len, int *err_field) {
+    int64_t err_index;
+    if (!value_len || (text_len && !text)) return PJ_CHAIN_BAD_ARGS;
+    const char *cols[PJ_CHAIN_TEXT_COLUMNS];
+    size_t at = 0;
+    for (int c = 0; c < PJ_CHAIN_TEXT_COLUMNS; c++) {
+        if (value_len[c] > text_len - at) return PJ_CHAIN_BAD_ARGS;
+        cols[c] = text + at;
+        at += value_len[c];
+    }
+    if (at != text_len) return PJ_CHAIN_BAD_ARGS;
+    return pj_chain_hashes(prev, prev_len, 1, &seq, &ts, cols, value_len, out_hex, out_hex_len,
+                           &err_index, err_field);
+}
+
 /* ---- leaf_hashes (RFC 9162) ------------------------------------------------------------------ */
 
 int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const char *const *text,
                          const size_t *text_len, uint8_t *out, size_t out_len, int64_t *err_index,
                          int *err_field) {
-    static const uint8_t leaf_prefix = 0x00;
     *err_index = -1;
     *err_field = -1;
     if (n && (!out || out_len / 32 < n)) return PJ_CHAIN_BAD_ARGS;
@@ -224,11 +259,7 @@ int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const 
     for (size_t i = 0; i < n && !rc; i++) {
         rc = batch_envelope(&b, i, seq, ts, err_index, err_field);
         if (rc) break;
-        pj_sha256_ctx ctx;
-        pj_sha256_init(&ctx);
-        pj_sha256_update(&ctx, &leaf_prefix, 1);
-        pj_sha256_update(&ctx, b.env.data, b.env.len);
-        pj_sha256_final(&ctx, out + 32 * i);
+        leaf_hash(b.env.data, b.env.len, out + 32 * i);
     }
     batch_close(&b);
     return rc;

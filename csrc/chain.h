@@ -58,4 +58,18 @@ int pj_chain_leaf_hashes(size_t n, const int64_t *seq, const int64_t *ts, const 
                          const size_t *text_len, uint8_t *out, size_t out_len, int64_t *err_index,
                          int *err_field);
 
+/* pj_chain_hashes, and the RFC 9162 leaf hash (as pj_chain_leaf_hashes) of the first leaf_count
+ * rows into leaf_out (32 bytes each) from the same envelopes: the append path's one call for the
+ * chain and the Merkle tiles. leaf_count 0 (leaf_out may be NULL) is pj_chain_hashes. */
+int pj_chain_hashes_leaves(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
+                           const int64_t *ts, const char *const *text, const size_t *text_len,
+                           char *out_hex, size_t out_hex_len, uint8_t *leaf_out,
+                           size_t leaf_count, int64_t *err_index, int *err_field);
+
+/* pj_chain_hashes of one row (append's call): its nine packed text values one after the other in
+ * text[0..text_len), value_len[c] bytes each (so value_len sums to text_len), seq and ts by value. */
+int pj_chain_hash_one(const char *prev, size_t prev_len, int64_t seq, int64_t ts,
+                      const char *text, size_t text_len, const size_t *value_len, char *out_hex,
+                      size_t out_hex_len, int *err_field);
+
 #endif

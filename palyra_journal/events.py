@@ -23,7 +23,7 @@ import sqlite3
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from . import kernels, rules_log, schema
 from .errors import (
@@ -34,7 +34,7 @@ from .ids import new_ulid, new_ulids
 from .progress import Progress
 from .sqlite_errors import is_unique_violation
 from .tlog.log import TreeCheck
-from .tlog.tiles import record_leaves
+from .tlog.tiles import TailLeaves, batch_leaf_count, record_leaves
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
@@ -342,6 +342,7 @@ class Journal:
 
     def __init__(self, store: Any):
         self.store = store
+        self._tail = TailLeaves()  # the batch path's leaves past the last full tile (tlog/tiles.py)
 
     # ------------------------------------------------------------------ payloads
     def _canonical(self, payload: Any, where: str) -> tuple[str, bool]:
@@ -676,12 +677,16 @@ class Journal:
                     first, prev = last[0] + 1, last[1] or GENESIS_HASH
                 seqs = range(first, first + n)
                 sess, runs, princs, devs, chans = b.optional
-                hashes: list[str | None]
+                hashes: Sequence[str | None]
                 prevs: list[str | None]
-                if store.hash_chain:
-                    hashes = list(kernels.chain_hashes(prev, list(zip(
-                        seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
-                        b.timestamps, b.texts))))
+                leaves: bytes | None = None
+                chain: tuple[str, str] | None = None
+                if store.hash_chain:  # chain and tile leaves from one envelope per row
+                    chained, leaves = kernels.chain_columns(
+                        prev, first, [b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
+                                      b.timestamps, b.texts], batch_leaf_count(conn, first, n))
+                    chain = (prev, chained[-1])
+                    hashes = chained
                     prevs = [prev]
                     prevs += hashes[:-1]
                 else:
@@ -696,7 +701,8 @@ class Journal:
                     if is_unique_violation(exc) and "event_id" in str(exc):
                         raise self._duplicate_error(conn, b) from None
                     raise
-                record_leaves(conn, rows)  # the Merkle tiles these rows complete (tlog/tiles.py)
+                # the Merkle tiles these rows complete (tlog/tiles.py)
+                record_leaves(conn, rows, leaves or None, self._tail, chain)
             except BaseException:
                 if nested:
                     conn.execute("ROLLBACK TO pj_journal_batch")

@@ -35,6 +35,10 @@ The interface (both backends implement exactly these names):
 ``sha256(data) -> bytes``
 ``chain_hashes(prev_hash, rows) -> list[str]``
     ``rows``: sequence of tuples in :data:`CHAIN_FIELDS` order; returns each row's hex hash.
+``chain_columns(prev_hash, first_seq, columns, leaf_count=0) -> (list[str], bytes)``
+    The batch path's call: ``columns`` are the :data:`CHAIN_FIELDS` after ``seq`` (one list each,
+    seqs from ``first_seq``); each row's hash, and the RFC 9162 leaf hashes of the first
+    ``leaf_count`` rows from the same envelopes (the Merkle tiles' input).
 ``verify_chain(prev_hash, first_seq, rows) -> (index, reason) | None``
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
@@ -77,7 +81,7 @@ from .pure_jcs import loads_canonical
 from .rules import DEFAULT_RULES, REDACTED, RULES_VERSION, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-             "chain_hashes", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many",
+             "chain_hashes", "chain_columns", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many",
              "int8_candidates", "topk_rows", "ulids", "cpu_info")
 
 _active: ModuleType | None = None
@@ -89,6 +93,7 @@ canonicalize_many: Callable[..., tuple[list[str], list[bool]]]
 event_lines: Callable[..., Any]
 sha256: Callable[[Any], bytes]
 chain_hashes: Callable[[str, Any], list[str]]
+chain_columns: Callable[..., tuple[list[str], bytes]]
 verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
 topk: Callable[..., Any]
 quantize_int8: Callable[..., Any]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from array import array
 from operator import itemgetter
-from typing import Sequence
+from typing import Sequence, cast
 
 from .._native import ffi, lib
 from ..errors import InvalidPayloadError
@@ -53,8 +53,7 @@ def sha256(data: bytes) -> bytes:
     return ffi.buffer(out)[:]
 
 
-def _int_column(rows: Sequence, k: int) -> array:
-    col = list(map(itemgetter(k), rows))
+def _int_values(col: list) -> array:
     if set(map(type, col)) - {int}:  # bool, float, None, an int subclass: the reference decides
         raise _Unpackable
     try:
@@ -63,8 +62,12 @@ def _int_column(rows: Sequence, k: int) -> array:
         raise _Unpackable from None
 
 
-def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
-    """Column k as NUL-ended UTF-8 values, ``\x01`` for NULL.
+def _int_column(rows: Sequence, k: int) -> array:
+    return _int_values(list(map(itemgetter(k), rows)))
+
+
+def _text_values(col: list, nullable: bool) -> bytes:
+    """A column's values as NUL-ended UTF-8, ``\x01`` for NULL.
 
     A text holding NUL makes the column hold more than n values, which C refuses
     (PJ_CHAIN_BAD_LAYOUT: the batch then goes to the reference); a text equal to ``\x01`` is
@@ -72,8 +75,9 @@ def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
     column stays a one-byte-per-character str whose Latin-1 encoding is the UTF-8 wanted: encoding
     a wide str to UTF-8 costs several times more (docs/native.md).
     """
-    col = list(map(itemgetter(k), rows))
     nulls = col.count(None)
+    if nulls == len(col) and nullable:
+        return b"\x01\x00" * nulls  # a column that is all NULL (the usual optional field)
     if nulls and not nullable:
         raise _Unpackable
     values = [_NULL if v is None else v for v in col] if nulls else col.copy()
@@ -88,6 +92,40 @@ def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
     except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8
         raise _Unpackable from None
     return joined.encode("latin-1")
+
+
+def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
+    """Column k of the rows, packed by :func:`_text_values`."""
+    return _text_values(list(map(itemgetter(k), rows)), nullable)
+
+
+def _one_value(v, nullable: bool) -> bytes:
+    """One text value packed alone, as :func:`_text_values` packs a column of one."""
+    if v is None:
+        if nullable:
+            return b"\x01\x00"
+        raise _Unpackable
+    if type(v) is not str or v == _NULL:  # a str subclass too: the reference decides
+        raise _Unpackable
+    try:
+        return v.encode() + b"\x00"  # a NUL inside: C's layout check sends it to the reference
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8
+        raise _Unpackable from None
+
+
+def _one_row_columns(row, text_columns: tuple[int, ...], nullable_payload: bool):
+    """(seq, ts, text buffers) of a batch of one row (``append``): each value encoded alone,
+    since the column passes of :func:`_columns` cost more than the row itself. The ints are
+    checked (and packed) as :func:`_int_values` does."""
+    if not issubclass(type(row), (tuple, list)):
+        raise _Unpackable
+    try:
+        ints = [row[k] for k in _INT_COLUMNS]
+        text = [_one_value(row[k], k != _PAYLOAD or nullable_payload) for k in text_columns]
+    except IndexError:  # a row too short
+        raise _Unpackable from None
+    seq, ts = ints
+    return _int_values([seq]), _int_values([ts]), text
 
 
 def _columns(rows: Sequence, text_columns: tuple[int, ...], nullable_payload: bool):
@@ -129,10 +167,32 @@ def _packing_error(rc: int, index: int, field: int) -> Exception:
                           f"field {field}")
 
 
+def _hash_one(prev: bytes, prev_hash: str, rows: Sequence) -> list[str]:
+    """:func:`chain_hashes` of one row, through ``pj_chain_hash_one``: one buffer and a length
+    array cross the boundary instead of eleven (the call's overhead is most of ``append``'s)."""
+    try:
+        seq, ts, text = _one_row_columns(rows[0], _TEXT_COLUMNS, False)
+    except _Unpackable:
+        return pure_chain.chain_hashes(prev_hash, rows)
+    flat = b"".join(text)
+    out = bytearray(64)
+    field = ffi.new("int *")
+    rc = lib.pj_chain_hash_one(prev, len(prev), seq[0], ts[0], flat, len(flat),
+                               ffi.new("size_t[]", list(map(len, text))), ffi.from_buffer(out),
+                               64, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_chain.chain_hashes(prev_hash, rows)
+    if rc:
+        raise _packing_error(rc, 0, field[0])
+    return [out.decode("ascii")]
+
+
 def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     """Each row's hash (rows in ``CHAIN_FIELDS`` order), chaining from ``prev_hash``."""
     prev = _prev_bytes(prev_hash)
     rows = _rows(rows)
+    if len(rows) == 1:
+        return _hash_one(prev, prev_hash, rows)
     try:
         seq, ts, text = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
     except _Unpackable:
@@ -173,6 +233,51 @@ def leaf_hashes(rows: Sequence[Sequence]) -> bytes:
     return bytes(out)
 
 
+def _pack_columns(first_seq: int, columns: Sequence[Sequence]) -> tuple:
+    """(seq, ts, text buffers) of a batch given as columns (CHAIN_FIELDS after seq, as
+    :func:`.pure_chain.column_rows` takes them), packed straight from the lists the batch already
+    holds: no rows are built. Raises _Unpackable when the reference must take the batch."""
+    if len(columns) != len(CHAIN_FIELDS) - 1 or not all(type(c) is list for c in columns):
+        raise _Unpackable
+    n = len(columns[0])
+    if any(len(c) != n for c in columns) or type(first_seq) is not int \
+            or not (_INT64_MIN <= first_seq and first_seq + n <= _INT64_MAX):
+        raise _Unpackable
+    lists = cast("list[list]", columns)
+    seq = array("q", range(first_seq, first_seq + n))
+    ts = _int_values(lists[_INT_COLUMNS[1] - 1])
+    text = [_text_values(lists[k - 1], k != _PAYLOAD) for k in _TEXT_COLUMNS]
+    return seq, ts, text
+
+
+def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
+                  leaf_count: int = 0) -> tuple[list[str], bytes]:
+    """Same contract as :func:`.pure_merkle.chain_columns`: the chain hashes of a batch given as
+    columns and the leaf hashes of its first ``leaf_count`` rows, from one packing of the columns
+    and one envelope per row (``pj_chain_hashes_leaves``)."""
+    try:
+        seq, ts, text = _pack_columns(first_seq, columns)
+    except _Unpackable:
+        return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
+    n = len(seq)
+    if not (type(leaf_count) is int and 0 <= leaf_count <= n):
+        return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
+    prev = _prev_bytes(prev_hash)
+    out = bytearray(64 * n)
+    leaves = bytearray(32 * leaf_count)
+    index = ffi.new("int64_t *")
+    field = ffi.new("int *")
+    rc = lib.pj_chain_hashes_leaves(prev, len(prev), n, *_c_columns(seq, ts, text),
+                                    ffi.from_buffer(out), len(out), ffi.from_buffer(leaves),
+                                    leaf_count, index, field)
+    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
+        return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
+    if rc:
+        raise _packing_error(rc, index[0], field[0])
+    hexes = out.decode("ascii")
+    return [hexes[i:i + 64] for i in range(0, 64 * n, 64)], bytes(leaves)
+
+
 def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tuple[int, str] | None:
     """Same contract as :func:`.pure_chain.verify_chain`: ``(index, reason)`` of the first bad row."""
     if not isinstance(prev_hash, str):
@@ -200,4 +305,4 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
     return index[0], _REASONS[reason[0]]
 
 
-__all__ = ["sha256", "chain_hashes", "verify_chain"]
+__all__ = ["sha256", "chain_hashes", "chain_columns", "verify_chain"]

@@ -130,6 +130,19 @@ def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     return out
 
 
+def column_rows(first_seq: int, columns: Sequence[Sequence]) -> list[tuple]:
+    """The rows (``CHAIN_FIELDS`` order) of a batch given as ``columns``: the fields after ``seq``,
+    one sequence each, with seqs ``first_seq, first_seq + 1, ...``."""
+    if len(columns) != len(_FIELDS) - 1:
+        raise InvalidPayloadError(f"expected {len(_FIELDS) - 1} columns (CHAIN_FIELDS after seq), "
+                                  f"got {len(columns)}")
+    n = len(columns[0])
+    for name, col in zip(_FIELDS[1:], columns):
+        if len(col) != n:
+            raise InvalidPayloadError(f"column {name} holds {len(col)} values, {_FIELDS[1]} {n}")
+    return list(zip(range(first_seq, first_seq + n), *columns))
+
+
 def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tuple[int, str] | None:
     """Check rows (``VERIFY_FIELDS`` order) that should start at ``first_seq`` after ``prev_hash``.
 

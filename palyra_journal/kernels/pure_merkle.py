@@ -36,6 +36,19 @@ def leaf_hashes(rows: Sequence[Sequence], start: int = 0, count: int | None = No
     return bytes(out)
 
 
+def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
+                  leaf_count: int = 0) -> tuple[list[str], bytes]:
+    """The batch path's one call: each row's hash (:func:`.pure_chain.chain_hashes`) of a batch
+    given as columns (:func:`.pure_chain.column_rows`), and the leaf hashes of its first
+    ``leaf_count`` rows (:func:`leaf_hashes`), which the Merkle tiles take from the same envelopes.
+    It lives here, beside the leaves, since this module builds on ``pure_chain``."""
+    rows = pure_chain.column_rows(first_seq, columns)
+    if not (type(leaf_count) is int and 0 <= leaf_count <= len(rows)):
+        raise InvalidPayloadError(f"leaf_count must be an int in 0..{len(rows)}, got {leaf_count!r}")
+    hashes = pure_chain.chain_hashes(prev_hash, rows)
+    return hashes, leaf_hashes(rows, 0, leaf_count)
+
+
 def leaf_data(index: int, row: Sequence) -> bytes:
     """The leaf data of one row: the UTF-8 of its chain v1 envelope, with chain_hashes' checks."""
     row = pure_chain._shaped(index, row, 11)
@@ -74,4 +87,4 @@ def subtree(entries: bytes) -> bytes:
     return bytes(out)
 
 
-__all__ = ["HASH_SIZE", "leaf_data", "leaf_hashes", "node_hashes", "subtree"]
+__all__ = ["HASH_SIZE", "chain_columns", "leaf_data", "leaf_hashes", "node_hashes", "subtree"]

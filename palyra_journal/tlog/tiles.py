@@ -83,20 +83,71 @@ def _insert(conn: sqlite3.Connection, level: int, first_idx: int, entries: bytes
         _insert(conn, level + 1, p0, b"".join(r[1] for r in roots))
 
 
-def record_leaves(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+class TailLeaves:
+    """The leaf hashes of the journal's rows after its last full tile, as this process's last batch
+    left them, with the chain hash of that batch's last row. The next batch takes them from here
+    instead of reading and hashing those rows again, but only when its ``prev_hash`` (the stored
+    tail's hash) is that chain hash: then the rows are the very ones hashed (another writer, or a
+    rolled-back batch, leaves a different tail, and the rows are read as before)."""
+
+    __slots__ = ("end_seq", "end_hash", "leaves")
+
+    def __init__(self) -> None:
+        self.end_seq = -1  # the seq of the last row covered; -1: nothing kept
+        self.end_hash: str | None = None
+        self.leaves = b""
+
+
+def batch_leaf_count(conn: sqlite3.Connection, first_seq: int, n: int) -> int:
+    """How many leaf hashes of a batch about to be inserted (``n`` rows from ``first_seq``)
+    :func:`record_leaves` takes: all ``n`` while the tiles are current, 0 while they lag behind
+    (an older file). The journal asks before hashing its chain, so both hashes come from one
+    envelope per row (``kernels.chain_columns``)."""
+    t0 = (first_seq - 1) >> TILE_HEIGHT
+    if t0 and conn.execute(_HAS_TILE, (0, t0 - 1)).fetchone() is None:
+        return 0
+    return n
+
+
+def record_leaves(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
+                  batch_leaves: bytes | None = None, tail: TailLeaves | None = None,
+                  chain: tuple[str, str] | None = None) -> None:
     """The journal's hook: store the tiles that the just-inserted ``rows`` (consecutive seqs,
     ``LEAF_FIELDS`` first) complete, in the caller's transaction. Does nothing when no tile
-    completes, or when the tiles lag behind (an older file: :func:`build_tiles` catches up)."""
+    completes, or when the tiles lag behind (an older file: :func:`build_tiles` catches up).
+
+    ``batch_leaves``: the leaf hashes of all the rows, when the caller has them already
+    (:func:`batch_leaf_count` said so); then ``tail`` keeps the leaves past the last full tile for
+    the next batch, and ``chain`` is ``(prev_hash of the first row, hash of the last row)``."""
     if not rows:
         return
-    first = rows[0][0] - 1
-    t0, t1 = first >> TILE_HEIGHT, (first + len(rows)) >> TILE_HEIGHT
-    if t0 == t1 or (t0 and conn.execute(_HAS_TILE, (0, t0 - 1)).fetchone() is None):
-        return
+    first, n = rows[0][0] - 1, len(rows)
+    t0, t1 = first >> TILE_HEIGHT, (first + n) >> TILE_HEIGHT
     start = t0 << TILE_HEIGHT
-    leaves = hashing.leaf_hashes(leaf_rows(conn, start, first - start)) if first > start else b""
-    leaves += hashing.leaf_hashes(rows, 0, (t1 << TILE_HEIGHT) - first)
-    _insert(conn, 0, t0, leaves)
+    if batch_leaves is None:
+        if t0 == t1 or (t0 and conn.execute(_HAS_TILE, (0, t0 - 1)).fetchone() is None):
+            return
+        batch_leaves = hashing.leaf_hashes(rows, 0, (t1 << TILE_HEIGHT) - first)
+    elif len(batch_leaves) != n * HASH_SIZE:
+        raise IntegrityError(f"batch_leaves holds {len(batch_leaves)} bytes, the leaf hashes of "
+                             f"{n} rows are {n * HASH_SIZE}")
+    kept = tail is not None and chain is not None and tail.end_seq == first \
+        and tail.end_hash == chain[0] and len(tail.leaves) == (first - start) * HASH_SIZE
+    if t0 == t1 and not kept:  # no tile completes, and the rows before are not at hand
+        if tail is not None:
+            tail.end_seq = -1
+        return
+    if kept:
+        leaves = tail.leaves + batch_leaves  # type: ignore[union-attr]
+    elif first > start:
+        leaves = hashing.leaf_hashes(leaf_rows(conn, start, first - start)) + batch_leaves
+    else:
+        leaves = batch_leaves
+    full = ((t1 - t0) << TILE_HEIGHT) * HASH_SIZE
+    if t1 > t0:
+        _insert(conn, 0, t0, leaves[:full])
+    if tail is not None and chain is not None and len(leaves) == (first + n - start) * HASH_SIZE:
+        tail.end_seq, tail.end_hash, tail.leaves = first + n, chain[1], leaves[full:]
 
 
 def tree_size(conn: sqlite3.Connection) -> int:
