@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from .errors import (
-    ConcurrencyError, DuplicateIdError, InvalidPathError, NotADatabaseError, ReadOnlyError, StorageError,
+    ConcurrencyError, DuplicateIdError, InvalidPathError, JournalError, NotADatabaseError, ReadOnlyError, StorageError,
     StorageFullError,
 )
 
@@ -58,6 +58,19 @@ def is_unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.IntegrityError) and _classify(exc) == "unique"
 
 
+#: What each kind of failure becomes: the JournalError subclass and its message ({msg}: SQLite's).
+_TRANSLATIONS: dict[str | None, tuple[type[JournalError], str]] = {
+    "busy": (ConcurrencyError, "could not get the write lock within busy_timeout ({msg})"),
+    "full": (StorageFullError, "storage is full ({msg}); nothing was written"),
+    "readonly": (ReadOnlyError, "the database is read-only ({msg})"),
+    "notadb": (NotADatabaseError, "not a SQLite database ({msg})"),
+    "unique": (DuplicateIdError, "duplicate id ({msg})"),
+    "cantopen": (InvalidPathError, "cannot open the database file ({msg})"),
+    "schema": (StorageError, "the database lacks part of palyra-journal's schema ({msg}); it is "
+               "damaged or was changed outside palyra-journal"),
+}
+
+
 def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException:
     """Map a ``sqlite3`` error to the matching JournalError subclass (never a raw sqlite3 error;
     other exceptions pass through)."""
@@ -65,20 +78,5 @@ def translate_sqlite_error(exc: BaseException, where: str = "") -> BaseException
         return exc
     msg = str(exc)
     prefix = f"{where}: " if where else ""
-    kind = _classify(exc)
-    if kind == "busy":
-        return ConcurrencyError(f"{prefix}could not get the write lock within busy_timeout ({msg})")
-    if kind == "full":
-        return StorageFullError(f"{prefix}storage is full ({msg}); nothing was written")
-    if kind == "readonly":
-        return ReadOnlyError(f"{prefix}the database is read-only ({msg})")
-    if kind == "notadb":
-        return NotADatabaseError(f"{prefix}not a SQLite database ({msg})")
-    if kind == "unique":
-        return DuplicateIdError(f"{prefix}duplicate id ({msg})")
-    if kind == "cantopen":
-        return InvalidPathError(f"{prefix}cannot open the database file ({msg})")
-    if kind == "schema":
-        return StorageError(f"{prefix}the database lacks part of palyra-journal's schema ({msg}); "
-                            "it is damaged or was changed outside palyra-journal")
-    return StorageError(f"{prefix}SQLite failed: {msg}")
+    cls, text = _TRANSLATIONS.get(_classify(exc), (StorageError, "SQLite failed: {msg}"))
+    return cls(prefix + text.format(msg=msg))
