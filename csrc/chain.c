@@ -228,21 +228,30 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
                                   NULL, 0, err_index, err_field);
 }
 
-int pj_chain_hash_one(const char *prev, size_t prev_len, int64_t seq, int64_t ts,
-                      const char *text, size_t text_len, const size_t *value_len, char *out_hex,
-                      size_t out_hex_len, int *err_field) {
+int pj_chain_row(const char *prev, size_t prev_len, int64_t seq, int64_t ts, const char *packed,
+                 size_t packed_len, char *out, size_t out_len, int *err_field) {
     int64_t err_index;
-    if (!value_len || (text_len && !text)) return PJ_CHAIN_BAD_ARGS;
+    *err_field = -1;
+    if (!out || out_len < 96 || !packed) return PJ_CHAIN_BAD_ARGS;
     const char *cols[PJ_CHAIN_TEXT_COLUMNS];
-    size_t at = 0;
+    size_t lens[PJ_CHAIN_TEXT_COLUMNS];
+    const char *p = packed, *end = packed + packed_len;
     for (int c = 0; c < PJ_CHAIN_TEXT_COLUMNS; c++) {
-        if (value_len[c] > text_len - at) return PJ_CHAIN_BAD_ARGS;
-        cols[c] = text + at;
-        at += value_len[c];
+        const char *nul = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+        if (!nul) {
+            *err_field = FIELD_OF[c];
+            return PJ_CHAIN_BAD_LAYOUT;
+        }
+        cols[c] = p;
+        lens[c] = (size_t)(nul + 1 - p);
+        p = nul + 1;
     }
-    if (at != text_len) return PJ_CHAIN_BAD_ARGS;
-    return pj_chain_hashes(prev, prev_len, 1, &seq, &ts, cols, value_len, out_hex, out_hex_len,
-                           &err_index, err_field);
+    if (p != end) { /* a value held a NUL: more values than fields */
+        *err_field = FIELD_OF[PJ_CHAIN_TEXT_COLUMNS - 1];
+        return PJ_CHAIN_BAD_LAYOUT;
+    }
+    return pj_chain_hashes_leaves(prev, prev_len, 1, &seq, &ts, cols, lens, out, 64,
+                                  (uint8_t *)out + 64, 1, &err_index, err_field);
 }
 
 /* ---- leaf_hashes (RFC 9162) ------------------------------------------------------------------ */

@@ -66,10 +66,12 @@ int pj_chain_hashes_leaves(const char *prev, size_t prev_len, size_t n, const in
                            char *out_hex, size_t out_hex_len, uint8_t *leaf_out,
                            size_t leaf_count, int64_t *err_index, int *err_field);
 
-/* pj_chain_hashes of one row (append's call): its nine packed text values one after the other in
- * text[0..text_len), value_len[c] bytes each (so value_len sums to text_len), seq and ts by value. */
-int pj_chain_hash_one(const char *prev, size_t prev_len, int64_t seq, int64_t ts,
-                      const char *text, size_t text_len, const size_t *value_len, char *out_hex,
-                      size_t out_hex_len, int *err_field);
+/* The hash and the RFC 9162 leaf hash of one row (append's call): its nine text values packed as
+ * one column each would be (NUL-ended UTF-8, "\x01" for NULL) one after the other in
+ * packed[0..packed_len), seq and ts by value. out[0..64) gets the lowercase hex hash, out[64..96)
+ * the leaf hash (out_len >= 96). A value holding a NUL gives more than nine values:
+ * PJ_CHAIN_BAD_LAYOUT, and the caller takes its reference path. */
+int pj_chain_row(const char *prev, size_t prev_len, int64_t seq, int64_t ts, const char *packed,
+                 size_t packed_len, char *out, size_t out_len, int *err_field);
 
 #endif

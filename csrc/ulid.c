@@ -87,3 +87,13 @@ int pj_ulid_next(char *out, size_t count, uint64_t now_ms, uint8_t last[16]) {
     store_be64(last + 8, lo);
     return PJ_ULID_OK;
 }
+
+int pj_ulid_fill(char *out, size_t count, uint64_t now_ms, uint64_t last_hi, uint64_t last_lo) {
+    if (!out || count > (SIZE_MAX - 16) / 26) return PJ_ULID_ERR_ARGS;
+    uint8_t last[16];
+    store_be64(last, last_hi);
+    store_be64(last + 8, last_lo);
+    int rc = pj_ulid_next(out, count, now_ms, last);
+    if (rc == PJ_ULID_OK) memcpy(out + 26 * count, last, 16);
+    return rc;
+}

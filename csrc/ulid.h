@@ -24,4 +24,9 @@
  * (updated). On an error nothing usable is written and `last` is unchanged. */
 int pj_ulid_next(char *out, size_t count, uint64_t now_ms, uint8_t last[16]);
 
+/* pj_ulid_next with the state passed by value (two 64-bit halves, big-endian order) and returned
+ * in the output: out[0 .. 26*count) gets the ULIDs and out[26*count .. 26*count + 16) the new last
+ * one (big-endian), so a call crosses the boundary with one buffer (out holds 26*count + 16). */
+int pj_ulid_fill(char *out, size_t count, uint64_t now_ms, uint64_t last_hi, uint64_t last_lo);
+
 #endif

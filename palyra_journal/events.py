@@ -29,12 +29,14 @@ from . import kernels, rules_log, schema
 from .errors import (
     DuplicateIdError, IntegrityError, InvalidPathError, InvalidPayloadError, JournalError, PayloadTooLargeError,
 )
-from .fields import MAX_SAFE_INT, check_int, check_text, check_texts, clamp_limit
+from .fields import (
+    MAX_ID_CHARS, MAX_SAFE_INT, bad_char_at, check_int, check_text, check_texts, clamp_limit,
+)
 from .ids import new_ulid, new_ulids
 from .progress import Progress
 from .sqlite_errors import is_unique_violation
 from .tlog.log import TreeCheck
-from .tlog.tiles import TailLeaves, batch_leaf_count, record_leaves
+from .tlog.tiles import TILE_WIDTH, TailLeaves, batch_leaf_count, record_leaves
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
@@ -55,6 +57,8 @@ _VERIFY_SELECT = (f"SELECT {', '.join(kernels.VERIFY_FIELDS)} FROM journal_event
                   "WHERE seq >= ? AND seq <= ? ORDER BY seq")
 _TAIL = "SELECT seq, hash FROM journal_events ORDER BY seq DESC LIMIT 1"
 
+#: seq & _TILE_MASK is 0 for the row that completes a Merkle tile.
+_TILE_MASK = TILE_WIDTH - 1
 VERIFY_BATCH = 20_000
 PAGE = 1_000
 
@@ -179,6 +183,21 @@ def _check_timestamp(name: str, value: Any) -> int:
         raise InvalidPayloadError(f"{name} must be an int (Unix ms), got {_type_name(value)} "
                                   f"{value!r:.60}")
     return int(check_int(name, value, lo=-MAX_SAFE_INT))
+
+
+def _check_fields(kind: Any, actor: Any, event_id: Any, *optional: Any) -> None:
+    """``append``'s text fields, checked in one pass when they are plainly good (exact str,
+    non-empty, short, no NUL or lone surrogate); otherwise field by field, for the message."""
+    given = [kind, actor]
+    given += [v for v in (event_id, *optional) if v is not None]
+    if (set(map(type, given)) == {str} and "" not in given
+            and max(map(len, given)) <= MAX_ID_CHARS and bad_char_at("".join(given)) < 0):
+        return
+    check_text("kind", kind)
+    check_text("actor", actor)
+    check_text("event_id", event_id, nullable=True)
+    for name, value in zip(OPTIONAL_FIELDS, optional):
+        check_text(name, value, nullable=True)
 
 
 def _clamp_limit(limit: Any, high: int) -> int:
@@ -342,7 +361,10 @@ class Journal:
 
     def __init__(self, store: Any):
         self.store = store
-        self._tail = TailLeaves()  # the batch path's leaves past the last full tile (tlog/tiles.py)
+        self._tail = TailLeaves()  # the leaves past the last full tile (tlog/tiles.py)
+        #: ((seq, hash) of the head, rules version) after this journal's last committed append:
+        #: the rules log then ends with that version, as long as the head has not moved.
+        self._rules_head: tuple | None = None
 
     # ------------------------------------------------------------------ payloads
     def _canonical(self, payload: Any, where: str) -> tuple[str, bool]:
@@ -378,42 +400,54 @@ class Journal:
                session_id: str | None = None, run_id: str | None = None, actor: str = "system",
                principal: str | None = None, device_id: str | None = None,
                channel: str | None = None, timestamp_unix_ms: int | None = None) -> EventRecord:
-        """Append one event (docs/api.md); joins an enclosing ``store.write()`` transaction."""
+        """Append one event (docs/api.md); joins an enclosing ``store.write()`` transaction.
+
+        The per-call work around SQLite is kept to a few µs (benchmarks/README.md section 1): the
+        text fields are checked in one pass, the row is hashed with its tile leaf in one kernel
+        call (``kernels.chain_row``), the tile leaves past the last full tile are kept between
+        calls (:class:`TailLeaves`), and the redaction rules log is read only when another writer
+        (or a rolled-back call) moved the chain head since this journal's last commit.
+        """
         store = self.store
-        check_text("kind", kind)
-        check_text("actor", actor)
-        check_text("event_id", event_id, nullable=True)
-        for name, value in zip(OPTIONAL_FIELDS, (session_id, run_id, principal, device_id,
-                                                 channel)):
-            check_text(name, value, nullable=True)
+        _check_fields(kind, actor, event_id, session_id, run_id, principal, device_id, channel)
         text, red = self._canonical(payload, "payload")
         now = store.now_ms()
         ts = now if timestamp_unix_ms is None else _check_timestamp("timestamp_unix_ms",
                                                                     timestamp_unix_ms)
         if event_id is None:
             event_id = new_ulid(now)
+        chained = store.hash_chain
+        version = store.redaction.version
+        outermost = not store.in_transaction
         with store.write() as conn:
             last = conn.execute(_TAIL).fetchone()
             if last is None:
                 seq, prev = 1, GENESIS_HASH
             else:
                 seq, prev = last[0] + 1, last[1] or GENESIS_HASH
-            h: str | None
-            if store.hash_chain:
-                h = kernels.chain_hashes(prev, ((seq, event_id, kind, actor, session_id, run_id,
-                                                 principal, device_id, channel, ts, text),))[0]
-            else:
-                h = None
+            h: str | None = None
+            if chained:
+                h, leaf = kernels.chain_row(prev, (seq, event_id, kind, actor, session_id, run_id,
+                                                   principal, device_id, channel, ts, text))
             row = (seq, event_id, kind, actor, session_id, run_id, principal, device_id, channel,
-                   ts, text, red, h, prev if store.hash_chain else None, now)
-            rules_log.record(conn, seq, store.redaction.version, now)
+                   ts, text, red, h, prev if chained else None, now)
+            if self._rules_head != (last, version):
+                rules_log.record(conn, seq, version, now)
             try:
                 conn.execute(_INSERT, row)
             except sqlite3.IntegrityError as exc:
                 if is_unique_violation(exc) and "event_id" in str(exc):
                     raise DuplicateIdError(f"event_id {event_id!r} already exists") from None
                 raise
-            record_leaves(conn, (row,))  # the Merkle tiles this row completes (tlog/tiles.py)
+            # the Merkle tiles this row completes (tlog/tiles.py), from its leaf hash while the
+            # tiles are known to be current
+            tail = self._tail
+            if h is not None and (seq & _TILE_MASK or tail.end_seq == seq - 1
+                                  and tail.end_hash == prev or batch_leaf_count(conn, seq, 1)):
+                record_leaves(conn, (row,), leaf, tail, (prev, h))
+            else:
+                record_leaves(conn, (row,))
+        self._rules_head = ((seq, h), version) if outermost else None
         return _new_tuple(EventRecord, row)
 
     def append_many(self, events: Iterable[dict]) -> list[EventRecord]:
@@ -665,7 +699,9 @@ class Journal:
         unless the caller rolls back the whole transaction on error)."""
         store = self.store
         n = len(b)
-        nested = savepoint and store.in_transaction
+        outermost = not store.in_transaction
+        nested = savepoint and not outermost
+        version = store.redaction.version
         with store.write() as conn:
             if nested:
                 conn.execute("SAVEPOINT pj_journal_batch")
@@ -694,7 +730,8 @@ class Journal:
                 rows = list(zip(seqs, b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
                                 b.timestamps, b.texts, b.redacted, hashes, prevs,
                                 repeat(b.now, n)))
-                rules_log.record(conn, first, store.redaction.version, b.now)
+                if self._rules_head != (last, version):
+                    rules_log.record(conn, first, version, b.now)
                 try:
                     conn.executemany(_INSERT, rows)
                 except sqlite3.IntegrityError as exc:
@@ -710,6 +747,7 @@ class Journal:
                 raise
             if nested:
                 conn.execute("RELEASE pj_journal_batch")
+        self._rules_head = ((first + n - 1, hashes[-1]), version) if outermost else None
         if not return_records:
             return n
         return list(map(_new_tuple, repeat(EventRecord, n), rows))

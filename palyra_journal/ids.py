@@ -41,12 +41,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def new_ulids(count: int, now_ms: int | None = None) -> list[str]:
-    """``count`` fresh ULIDs for time ``now_ms`` (low 48 bits; default: now, read in call order)."""
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise InvalidPayloadError(f"count must be a non-negative int, got {count!r}")
+def _check_now(now_ms: int | None) -> None:
     if now_ms is not None and (not isinstance(now_ms, int) or isinstance(now_ms, bool)):
         raise InvalidPayloadError(f"now_ms must be an int, got {now_ms!r}")
+
+
+def _make(count: int, now_ms: int | None) -> list[str]:
+    """``count`` ULIDs for ``now_ms`` (checked by the caller), under the lock that orders them."""
     with _lock:
         t = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) & _TIME_MASK
         out, _last[t] = kernels.ulids(count, t, _last.get(t, 0))
@@ -56,6 +57,15 @@ def new_ulids(count: int, now_ms: int | None = None) -> list[str]:
     return out
 
 
+def new_ulids(count: int, now_ms: int | None = None) -> list[str]:
+    """``count`` fresh ULIDs for time ``now_ms`` (low 48 bits; default: now, read in call order)."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise InvalidPayloadError(f"count must be a non-negative int, got {count!r}")
+    _check_now(now_ms)
+    return _make(count, now_ms)
+
+
 def new_ulid(now_ms: int | None = None) -> str:
-    """A fresh ULID for time ``now_ms`` (default: now)."""
-    return new_ulids(1, now_ms)[0]
+    """A fresh ULID for time ``now_ms`` (default: now): ``append``'s one id per call."""
+    _check_now(now_ms)
+    return _make(1, now_ms)[0]

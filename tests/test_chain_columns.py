@@ -130,7 +130,49 @@ def test_columns_of_unequal_length_and_a_bad_leaf_count_are_refused(name):
         mod.chain_columns("é" * 64, 1, columns_of(make_rows(3)))
 
 
-# ---- one row (append): pj_chain_hash_one ---------------------------------------------------------
+# ---- one row (append): chain_row, pj_chain_row ---------------------------------------------------
+
+@FAST
+@given(prev=PREV, row=chain_rows())
+def test_chain_row_is_the_reference_hash_and_leaf(prev, row):
+    """NULLs, non-ASCII, NUL and "\\x01" in text, ints beyond int64: both backends give the
+    reference's hash and leaf hash, or the same error."""
+    def answer(fn):
+        try:
+            return fn(prev, row)
+        except InvalidPayloadError as exc:
+            return str(exc)
+    want = answer(lambda p, r: (pure_chain.chain_hashes(p, [r])[0], pure_merkle.leaf_hashes([r])))
+    assert answer(pure_merkle.chain_row) == want
+    assert answer(native_chain.chain_row) == want
+
+
+def test_a_well_formed_row_is_hashed_and_leafed_in_c(monkeypatch):
+    rows = make_rows(40)  # NULL fields, non-ASCII, control characters
+    want = [pure_merkle.chain_row(GENESIS_HASH, r) for r in rows]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the row was handed to the reference")
+    monkeypatch.setattr(pure_merkle, "chain_row", refuse)
+    assert [native_chain.chain_row(GENESIS_HASH, r) for r in rows] == want
+
+
+@pytest.mark.parametrize("field,value", [("actor", "a\x00b"), ("run_id", "\x01"),
+                                         ("timestamp_unix_ms", True), ("seq", 2**63)])
+def test_a_row_c_cannot_take_goes_to_the_reference(field, value):
+    row = make_rows(1)[0]
+    k = CHAIN_FIELDS.index(field)
+    row = row[:k] + (value,) + row[k + 1:]
+    for prev in (GENESIS_HASH, "f" * 64):
+        try:
+            want = pure_merkle.chain_row(prev, row)
+        except InvalidPayloadError as exc:
+            with pytest.raises(InvalidPayloadError) as err:
+                native_chain.chain_row(prev, row)
+            assert str(err.value) == str(exc)
+        else:
+            assert native_chain.chain_row(prev, row) == want
+
 
 @FAST
 @given(prev=PREV, row=chain_rows())

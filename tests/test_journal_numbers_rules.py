@@ -101,6 +101,31 @@ def test_rules_version_recorded_per_seq_range(db_path, backend):
     assert ranges == [(1, 1, "2"), (2, 3, "2+custom"), (4, None, "2")]
 
 
+def test_rules_ranges_of_interleaved_writers_and_a_rolled_back_append(db_path, backend):
+    """``append`` skips reading the rules log only while the head is the one it committed: two
+    stores with different rules writing in turn, and an append rolled back with its caller's
+    transaction, still leave one range per change."""
+    custom = pj.RedactionRules(extra_key_fragments=("ssn",))
+    with pj.JournalStore.open(db_path) as a, pj.JournalStore.open(db_path, redaction=custom) as b:
+        a.append("a", {})
+        a.append("a", {})
+        b.append("b", {})
+        a.append("a", {})
+        b.append_many([{"kind": "b"}, {"kind": "b"}])
+        b.append("b", {})
+        a.append_many([{"kind": "a"}])
+        with pytest.raises(RuntimeError), b.write():
+            b.append("b", {})
+            raise RuntimeError("the caller's transaction fails")
+        a.append("a", {})
+        b.append("b", {})
+        with a.read() as conn:
+            ranges = rules_log.ranges(conn)
+        assert a.verify().ok
+    assert ranges == [(1, 2, "2"), (3, 3, "2+custom"), (4, 4, "2"), (5, 7, "2+custom"),
+                      (8, 9, "2"), (10, None, "2+custom")]
+
+
 def test_journal_written_before_rules_v2_is_recorded_as_v1(db_path):
     with pj.JournalStore.open(db_path) as store:
         store.append_many([{"kind": "old"}] * 3)

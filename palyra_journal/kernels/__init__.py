@@ -39,6 +39,8 @@ The interface (both backends implement exactly these names):
     The batch path's call: ``columns`` are the :data:`CHAIN_FIELDS` after ``seq`` (one list each,
     seqs from ``first_seq``); each row's hash, and the RFC 9162 leaf hashes of the first
     ``leaf_count`` rows from the same envelopes (the Merkle tiles' input).
+``chain_row(prev_hash, row) -> (str, bytes)``
+    ``append``'s call: one row's hash (as ``chain_hashes``) and its RFC 9162 leaf hash.
 ``verify_chain(prev_hash, first_seq, rows) -> (index, reason) | None``
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
@@ -81,8 +83,8 @@ from .pure_jcs import loads_canonical
 from .rules import DEFAULT_RULES, REDACTED, RULES_VERSION, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-             "chain_hashes", "chain_columns", "verify_chain", "topk", "quantize_int8", "topk_int8", "topk_int8_many",
-             "int8_candidates", "topk_rows", "ulids", "cpu_info")
+             "chain_hashes", "chain_columns", "chain_row", "verify_chain", "topk", "quantize_int8",
+             "topk_int8", "topk_int8_many", "int8_candidates", "topk_rows", "ulids", "cpu_info")
 
 _active: ModuleType | None = None
 
@@ -94,6 +96,7 @@ event_lines: Callable[..., Any]
 sha256: Callable[[Any], bytes]
 chain_hashes: Callable[[str, Any], list[str]]
 chain_columns: Callable[..., tuple[list[str], bytes]]
+chain_row: Callable[[str, Any], tuple[str, bytes]]
 verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
 topk: Callable[..., Any]
 quantize_int8: Callable[..., Any]

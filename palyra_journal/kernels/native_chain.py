@@ -99,35 +99,6 @@ def _text_column(rows: Sequence, k: int, nullable: bool) -> bytes:
     return _text_values(list(map(itemgetter(k), rows)), nullable)
 
 
-def _one_value(v, nullable: bool) -> bytes:
-    """One text value packed alone, as :func:`_text_values` packs a column of one."""
-    if v is None:
-        if nullable:
-            return b"\x01\x00"
-        raise _Unpackable
-    if type(v) is not str or v == _NULL:  # a str subclass too: the reference decides
-        raise _Unpackable
-    try:
-        return v.encode() + b"\x00"  # a NUL inside: C's layout check sends it to the reference
-    except UnicodeEncodeError:  # a lone surrogate has no UTF-8
-        raise _Unpackable from None
-
-
-def _one_row_columns(row, text_columns: tuple[int, ...], nullable_payload: bool):
-    """(seq, ts, text buffers) of a batch of one row (``append``): each value encoded alone,
-    since the column passes of :func:`_columns` cost more than the row itself. The ints are
-    checked (and packed) as :func:`_int_values` does."""
-    if not issubclass(type(row), (tuple, list)):
-        raise _Unpackable
-    try:
-        ints = [row[k] for k in _INT_COLUMNS]
-        text = [_one_value(row[k], k != _PAYLOAD or nullable_payload) for k in text_columns]
-    except IndexError:  # a row too short
-        raise _Unpackable from None
-    seq, ts = ints
-    return _int_values([seq]), _int_values([ts]), text
-
-
 def _columns(rows: Sequence, text_columns: tuple[int, ...], nullable_payload: bool):
     """(seq, ts, text buffers) of a well-formed batch; raises _Unpackable otherwise."""
     if not all(issubclass(t, (tuple, list)) for t in set(map(type, rows))):
@@ -167,24 +138,43 @@ def _packing_error(rc: int, index: int, field: int) -> Exception:
                           f"field {field}")
 
 
-def _hash_one(prev: bytes, prev_hash: str, rows: Sequence) -> list[str]:
-    """:func:`chain_hashes` of one row, through ``pj_chain_hash_one``: one buffer and a length
-    array cross the boundary instead of eleven (the call's overhead is most of ``append``'s)."""
+_new, _unpack, _chain_row = ffi.new, ffi.unpack, lib.pj_chain_row
+_BAD_LAYOUT = lib.PJ_CHAIN_BAD_LAYOUT
+
+
+def chain_row(prev_hash: str, row: Sequence) -> tuple[str, bytes]:
+    """Same contract as :func:`.pure_merkle.chain_row`: one row's hash and leaf hash, through
+    ``pj_chain_row``. The nine text values cross as one buffer packed by one ``join`` and one
+    ``encode`` (``\x01`` for NULL); anything that is not plainly well formed (a NULL or
+    non-str payload, a text equal to ``\x01``, a lone surrogate, an int that is not exactly an
+    int or is beyond int64, a NUL inside a text) is the reference's."""
     try:
-        seq, ts, text = _one_row_columns(rows[0], _TEXT_COLUMNS, False)
-    except _Unpackable:
-        return pure_chain.chain_hashes(prev_hash, rows)
-    flat = b"".join(text)
-    out = bytearray(64)
-    field = ffi.new("int *")
-    rc = lib.pj_chain_hash_one(prev, len(prev), seq[0], ts[0], flat, len(flat),
-                               ffi.new("size_t[]", list(map(len, text))), ffi.from_buffer(out),
-                               64, field)
-    if rc == lib.PJ_CHAIN_BAD_LAYOUT:  # a text holding NUL
-        return pure_chain.chain_hashes(prev_hash, rows)
+        seq, event_id, kind, actor, sess, run, princ, dev, chan, ts, payload = row
+    except (TypeError, ValueError):  # not a sequence of 11 fields: the reference says why
+        return pure_merkle.chain_row(prev_hash, row)
+    values = [event_id, kind, actor, sess, run, princ, dev, chan, payload]
+    if type(seq) is not int or type(ts) is not int or payload is None or _NULL in values:
+        return pure_merkle.chain_row(prev_hash, row)
+    if None in values:
+        values = [_NULL if v is None else v for v in values]
+    values.append("")  # the payload ends with a NUL too
+    try:
+        packed = _SEP.join(values).encode()
+        prev = prev_hash.encode("ascii")
+    except (TypeError, AttributeError, UnicodeEncodeError):
+        return pure_merkle.chain_row(prev_hash, row)
+    out = _new("char[96]")
+    field = _new("int *")
+    try:
+        rc = _chain_row(prev, len(prev), seq, ts, packed, len(packed), out, 96, field)
+    except OverflowError:  # seq or ts beyond int64
+        return pure_merkle.chain_row(prev_hash, row)
     if rc:
+        if rc == _BAD_LAYOUT:  # a text holding NUL
+            return pure_merkle.chain_row(prev_hash, row)
         raise _packing_error(rc, 0, field[0])
-    return [out.decode("ascii")]
+    raw = _unpack(out, 96)
+    return raw[:64].decode("ascii"), raw[64:]
 
 
 def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
@@ -192,7 +182,7 @@ def chain_hashes(prev_hash: str, rows: Sequence[Sequence]) -> list[str]:
     prev = _prev_bytes(prev_hash)
     rows = _rows(rows)
     if len(rows) == 1:
-        return _hash_one(prev, prev_hash, rows)
+        return [chain_row(prev_hash, rows[0])[0]]
     try:
         seq, ts, text = _columns(rows, _TEXT_COLUMNS, nullable_payload=False)
     except _Unpackable:
@@ -305,4 +295,4 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
     return index[0], _REASONS[reason[0]]
 
 
-__all__ = ["sha256", "chain_hashes", "chain_columns", "verify_chain"]
+__all__ = ["sha256", "chain_hashes", "chain_columns", "chain_row", "verify_chain"]

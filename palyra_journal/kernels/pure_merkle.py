@@ -49,6 +49,13 @@ def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
     return hashes, leaf_hashes(rows, 0, leaf_count)
 
 
+def chain_row(prev_hash: str, row: Sequence) -> tuple[str, bytes]:
+    """``append``'s call: the hash of one row (CHAIN_FIELDS order) chained from ``prev_hash``, and
+    its leaf hash (32 bytes) from the same envelope, for the Merkle tiles."""
+    rows = [row]
+    return pure_chain.chain_hashes(prev_hash, rows)[0], leaf_hashes(rows)
+
+
 def leaf_data(index: int, row: Sequence) -> bytes:
     """The leaf data of one row: the UTF-8 of its chain v1 envelope, with chain_hashes' checks."""
     row = pure_chain._shaped(index, row, 11)

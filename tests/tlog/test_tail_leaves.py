@@ -1,7 +1,7 @@
-"""The batch path's tile hook takes the leaves past the last full tile from the previous batch
-(``tiles.TailLeaves``) only while the stored tail is the one it hashed: another writer, a single
-``append`` or a rolled-back batch in between make it read the rows again. Either way the stored
-tiles give the reference roots."""
+"""The append paths' tile hook takes the leaves past the last full tile from the previous batch or
+``append`` (``tiles.TailLeaves``) only while the stored tail is the one it hashed: another writer
+or a rolled-back batch in between make it read the rows again. Either way the stored tiles give
+the reference roots."""
 
 from __future__ import annotations
 
@@ -46,22 +46,37 @@ def test_consecutive_batches_read_no_row_back(store, reads):
     _assert_reference_roots(store)
 
 
-def test_another_writer_a_single_append_and_a_rollback_make_the_hook_read_again(
+def test_another_writer_and_a_rollback_make_the_hook_read_again_a_single_append_does_not(
         store, db_path, reads):
     store.append_many(_batch("a", 300))
     with pj.JournalStore.open(db_path) as other:  # a second writer: its own journal object
         other.append_many(_batch("b", 100))
     store.append_many(_batch("c", 250))  # seq 401..650 completes tile 1: reads 400 - 256 rows
     assert reads[0] == 400 - 256
-    store.append("single", {"x": 1})
-    store.append_many(_batch("d", 200))  # 652..851 completes tile 2: reads 651 - 512 rows
-    assert reads[0] == 144 + 651 - 512
+    store.append("single", {"x": 1})  # its leaf joins the kept tail
+    store.append_many(_batch("d", 200))  # 652..851 completes tile 2 from the kept tail
+    assert reads[0] == 144
     dup = _batch("e", 300)
     dup[-1]["event_id"] = dup[0]["event_id"] = "01HZX00000000000000000DUPE"
     with pytest.raises(DuplicateIdError):
         store.append_many(dup)  # refused: nothing written, the tail stays the stored one
     store.append_many(_batch("f", 200))  # 852..1051 completes tile 3: the kept tail serves
-    assert reads[0] == 144 + 139
+    assert reads[0] == 144
+    _assert_reference_roots(store)
+
+
+def test_single_appends_read_rows_back_only_to_complete_their_first_tile(store, db_path, reads):
+    """Appends starting inside a tile the tail does not cover read that tile's rows once; from
+    then on each append's leaf joins the tail, across batches, appends and tile boundaries."""
+    with pj.JournalStore.open(db_path) as other:  # the rows before: another journal object
+        other.append_many(_batch("a", 200))
+    for i in range(120):  # 201..320 completes tile 0 at 256: reads its 255 rows before
+        store.append("single", {"i": i}, session_id=None if i % 2 else "s")
+    assert reads[0] == 255
+    store.append_many(_batch("b", 150))  # 321..470: no tile completes
+    for i in range(300):  # 471..770 completes tiles 1 and 2 from the tail
+        store.append("single", {"i": i})
+    assert reads[0] == 255
     _assert_reference_roots(store)
 
 
