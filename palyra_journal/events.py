@@ -186,12 +186,16 @@ def _check_timestamp(name: str, value: Any) -> int:
 
 
 def _check_fields(kind: Any, actor: Any, event_id: Any, *optional: Any) -> None:
-    """``append``'s text fields, checked in one pass when they are plainly good (exact str,
-    non-empty, short, no NUL or lone surrogate); otherwise field by field, for the message."""
+    """``append``'s text fields, checked in one pass when they are plainly good (str, non-empty,
+    at most MAX_ID_CHARS together, no NUL or lone surrogate); otherwise field by field, for the
+    message. ``join`` refuses a value that is not a str (kind or actor None included)."""
     given = [kind, actor]
     given += [v for v in (event_id, *optional) if v is not None]
-    if (set(map(type, given)) == {str} and "" not in given
-            and max(map(len, given)) <= MAX_ID_CHARS and bad_char_at("".join(given)) < 0):
+    try:
+        joined = "".join(given)
+    except TypeError:
+        joined = ""
+    if joined and len(joined) <= MAX_ID_CHARS and "" not in given and bad_char_at(joined) < 0:
         return
     check_text("kind", kind)
     check_text("actor", actor)

@@ -373,48 +373,12 @@ class JournalStore:
             except json.JSONDecodeError as exc:  # what a read parses was stored by us as JSON
                 raise _damaged_json(self.path, exc) from None
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> "_Transaction":
         """One ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on any exception.
 
         Re-entrant: a nested ``write()`` joins the outer transaction.
         """
-        with self._lock:
-            self._check_open()
-            if self.read_only:
-                raise ReadOnlyError(f"the store for {self.path!r} was opened with read_only=True")
-            if self._tx_depth:
-                self._tx_depth += 1
-                try:
-                    yield self._conn
-                finally:
-                    self._tx_depth -= 1
-                return
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise translate_sqlite_error(exc, self.path) from exc
-            self._tx_depth = 1
-            self._on_commit = []
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if isinstance(exc, sqlite3.Error):
-                    raise translate_sqlite_error(exc, self.path) from exc
-                if isinstance(exc, json.JSONDecodeError):
-                    raise _damaged_json(self.path, exc) from None
-                raise
-            finally:
-                self._tx_depth = 0
-                done, self._on_commit = self._on_commit, []
-            for fn in done:  # reached only after COMMIT
-                fn()
+        return _Transaction(self)
 
     def record_events(self, batch: Iterable[dict[str, Any]]) -> "list[EventRecord]":
         """Append domain audit events inside the current :meth:`write` transaction: the one way
@@ -541,3 +505,76 @@ class JournalStore:
             from .approvals import ApprovalStore
             self._approvals = ApprovalStore(self)
         return self._approvals
+
+
+
+class _Transaction:
+    """The context manager of :meth:`JournalStore.write`, as a class: ``append`` opens one per
+    event, and a generator-based one costs several times the few attribute reads this does.
+
+    Entering takes the store lock (held until exit) and, outermost, runs ``BEGIN IMMEDIATE``;
+    a nested one joins. The outermost exit commits, or on any exception rolls back and raises it
+    (an SQLite error translated, a JSON error of stored text as damage), then runs the
+    ``on_commit`` callbacks after a commit, still under the lock."""
+
+    __slots__ = ("_store", "_outer")
+
+    def __init__(self, store: JournalStore):
+        self._store = store
+        self._outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.acquire()
+        try:
+            store._check_open()
+            if store.read_only:
+                raise ReadOnlyError(f"the store for {store.path!r} was opened with read_only=True")
+            conn = store._conn
+            if store._tx_depth:
+                store._tx_depth += 1
+                return conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise translate_sqlite_error(exc, store.path) from exc
+        except BaseException:
+            store._lock.release()
+            raise
+        store._tx_depth = 1
+        store._on_commit = []
+        self._outer = True
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        store = self._store
+        try:
+            if not self._outer:
+                store._tx_depth -= 1
+                return
+            conn = store._conn
+            try:
+                if exc is None:
+                    try:
+                        conn.execute("COMMIT")
+                    except BaseException as commit_exc:
+                        exc = commit_exc
+                if exc is not None:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    if isinstance(exc, sqlite3.Error):
+                        raise translate_sqlite_error(exc, store.path) from exc
+                    if isinstance(exc, json.JSONDecodeError):
+                        raise _damaged_json(store.path, exc) from None
+                    if exc_type is None:  # COMMIT itself failed without an SQLite error
+                        raise exc
+                    return
+            finally:
+                store._tx_depth = 0
+                done, store._on_commit = store._on_commit, []
+            for fn in done:  # reached only after COMMIT
+                fn()
+        finally:
+            store._lock.release()
