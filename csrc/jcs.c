@@ -88,6 +88,8 @@ struct pj_jcs_ctx {
     pj_buf tmp;
     pj_buf mask; /* the masked form of one string value */
     pj_buf line; /* event lines: the decoded text of a string payload */
+    pj_buf packed; /* batches with `pack`: every text NUL-ended, as a chain column (chain.h) */
+    int pack;
     pj_buf nest_copy[NEST_LEVELS], nest_out[NEST_LEVELS];
     int nest_depth;
     long long loc[MAX_DEPTH + 2]; /* value errors: the locator handed back in the result */
@@ -106,6 +108,7 @@ pj_jcs_ctx *pj_jcs_ctx_new(void) {
     pj_buf_init(&c->tmp);
     pj_buf_init(&c->mask);
     pj_buf_init(&c->line);
+    pj_buf_init(&c->packed);
     for (int i = 0; i < NEST_LEVELS; i++) {
         pj_buf_init(&c->nest_copy[i]);
         pj_buf_init(&c->nest_out[i]);
@@ -120,6 +123,7 @@ void pj_jcs_ctx_free(pj_jcs_ctx *c) {
     pj_buf_free(&c->tmp);
     pj_buf_free(&c->mask);
     pj_buf_free(&c->line);
+    pj_buf_free(&c->packed);
     for (int i = 0; i < NEST_LEVELS; i++) {
         pj_buf_free(&c->nest_copy[i]);
         pj_buf_free(&c->nest_out[i]);
@@ -939,6 +943,7 @@ int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int 
     memset(res, 0, sizeof *res);
     if (!ctx || !rules || !obj || !out) return PJ_JCS_NO_MEMORY;
     reset(ctx);
+    ctx->pack = 0;
     PyGILState_STATE gil = PyGILState_Ensure();
     wstate w;
     wstate_init(&w, ctx, rules, redact);
@@ -957,8 +962,14 @@ int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int 
 
 /* ------------------------------------------------------------------------- batches */
 
-/* Append the canonical text in ctx->out as a str to `texts` and the flag to `flags`. */
+/* Append the canonical text in ctx->out as a str to `texts` and the flag to `flags` (and, in a
+ * batch with `pack`, the text NUL-ended to ctx->packed). */
 static int emit_result(pj_jcs_ctx *ctx, int changed, PyObject *texts, PyObject *flags) {
+    if (ctx->pack) {
+        pj_buf_put(&ctx->packed, ctx->out.data, ctx->out.len);
+        pj_buf_putc(&ctx->packed, '\0');
+        if (ctx->packed.failed) return -1;
+    }
     PyObject *t = PyUnicode_DecodeUTF8(ctx->out.data ? ctx->out.data : "", (Py_ssize_t)ctx->out.len,
                                        NULL);
     if (!t) return -1;
@@ -1004,10 +1015,26 @@ static int many_item(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, PyObject *v, in
     return rc;
 }
 
+/* Start a batch's packed column (empty) when `pack`; pack_end hands it to the result. */
+static void pack_begin(pj_jcs_ctx *ctx, int pack) {
+    ctx->pack = pack;
+    ctx->packed.len = 0;
+    ctx->packed.failed = 0;
+}
+
+static void pack_end(pj_jcs_ctx *ctx, int rc, pj_jcs_result *res) {
+    if (ctx->pack && !rc) {
+        res->packed = ctx->packed.data ? ctx->packed.data : "";
+        res->packed_len = ctx->packed.len;
+    }
+    ctx->pack = 0;
+}
+
 int pj_jcs_many(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *values, int redact, int payloads,
-                long long max_bytes, void *texts, void *flags, pj_jcs_result *res) {
+                long long max_bytes, int pack, void *texts, void *flags, pj_jcs_result *res) {
     memset(res, 0, sizeof *res);
     if (!ctx || !rules || !values || !texts || !flags) return PJ_JCS_NO_MEMORY;
+    pack_begin(ctx, pack);
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *vals = (PyObject *)values, *tl = (PyObject *)texts, *fl = (PyObject *)flags;
     int rc = 0;
@@ -1033,6 +1060,7 @@ int pj_jcs_many(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *values, int re
         }
     }
     PyGILState_Release(gil);
+    pack_end(ctx, rc, res);
     return rc;
 }
 
@@ -1182,7 +1210,7 @@ static int line_fields(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, int redact,
 }
 
 int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, int redact,
-                       long long max_bytes, void *columns, pj_jcs_result *res) {
+                       long long max_bytes, int pack, void *columns, pj_jcs_result *res) {
     memset(res, 0, sizeof *res);
     if (!ctx || !rules || !lines || !columns) return PJ_JCS_NO_MEMORY;
     PyGILState_STATE gil = PyGILState_Ensure();
@@ -1204,6 +1232,7 @@ int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, 
         PyGILState_Release(gil);
         return PJ_JCS_NO_MEMORY;
     }
+    pack_begin(ctx, pack);
     Py_ssize_t nl = PyList_GET_SIZE(ls);
     for (Py_ssize_t li = 0; li < nl && li < PyList_GET_SIZE(ls); li++) {
         PyObject *line = PyList_GET_ITEM(ls, li);
@@ -1240,5 +1269,6 @@ int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, 
     }
     Py_DECREF(system);
     PyGILState_Release(gil);
+    pack_end(ctx, rc, res);
     return rc;
 }

@@ -53,6 +53,9 @@ typedef struct {
     size_t err_loc_len;
     int err_on_key;           /* value errors: the last err_loc entry is a bad key's position */
     size_t err_index;     /* batches: the item the error is about */
+    const char *packed;   /* batches with `pack`: every text NUL-ended, one after the other (a
+                           * chain column, chain.h), valid until the next call on the same ctx */
+    size_t packed_len;
 } pj_jcs_result;
 
 pj_jcs_ctx *pj_jcs_ctx_new(void);
@@ -70,15 +73,18 @@ int pj_jcs_value(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, uintptr_t obj, int 
 /* Canonicalize every item of the Python list `values`, appending each text as a str to the list
  * `texts` and its redaction flag (True/False) to the list `flags`; takes the GIL. With `payloads`,
  * None is written "{}" and str/bytes items are JSON text. max_bytes >= 0 refuses a longer text
- * (PJ_JCS_TOO_LARGE, its size in out_len). Stops at the first bad item (res->err_index). */
+ * (PJ_JCS_TOO_LARGE, its size in out_len). Stops at the first bad item (res->err_index). With
+ * `pack`, the texts are also written NUL-ended into res->packed: the payload column the chain
+ * kernel takes, without a second UTF-8 encoding of every text. */
 int pj_jcs_many(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *values, int redact, int payloads,
-                long long max_bytes, void *texts, void *flags, pj_jcs_result *res);
+                long long max_bytes, int pack, void *texts, void *flags, pj_jcs_result *res);
 /* Parse JSON lines (a list of bytes), each an event object, into 11 column lists: kind, actor,
  * event_id, session_id, run_id, principal, device_id, channel, timestamp_unix_ms (str, int or
  * None; actor "system" when absent), canonical payload str, redaction flag. Only the plain case
  * is handled: anything unusual (an error, an unknown or repeated key, a non-str field, a payload
- * over max_bytes) returns PJ_JCS_SLOW_PATH and the caller uses its reference path. GIL taken. */
+ * over max_bytes) returns PJ_JCS_SLOW_PATH and the caller uses its reference path. GIL taken.
+ * `pack`: the payloads also into res->packed, as pj_jcs_many. */
 int pj_jcs_event_lines(pj_jcs_ctx *ctx, const pj_jcs_rules *rules, void *lines, int redact,
-                       long long max_bytes, void *columns, pj_jcs_result *res);
+                       long long max_bytes, int pack, void *columns, pj_jcs_result *res);
 
 #endif

@@ -329,7 +329,7 @@ class _Prepared:
     """A validated batch, column by column, waiting for its seq numbers and hashes."""
 
     __slots__ = ("ids", "kinds", "actors", "optional", "timestamps", "texts", "redacted", "now",
-                 "given_ids", "labels")
+                 "given_ids", "labels", "packed")
     ids: list[str]
     kinds: list[str]
     actors: list[str]
@@ -337,6 +337,7 @@ class _Prepared:
     timestamps: list[int]
     texts: list[str]
     redacted: list[bool]
+    packed: bytes | None  # the texts as the chain's payload column, when the canonicalizer wrote it
     now: int
     given_ids: list[str]
     labels: Callable[[int], str]
@@ -351,6 +352,7 @@ class _Prepared:
             col = getattr(self, name)
             setattr(b, name, [col[i] for i in keep])
         b.optional = [[col[i] for i in keep] for col in self.optional]
+        b.packed = None  # packed for the whole batch: chain_columns packs the texts kept
         kept = set(b.ids)
         b.given_ids = [v for v in self.given_ids if v in kept]
         b.now = self.now
@@ -575,12 +577,12 @@ class Journal:
         try:
             store = self.store
             cols = kernels.event_lines(lines, rules=store.redaction,
-                                       max_bytes=store.max_payload_bytes)
+                                       max_bytes=store.max_payload_bytes, pack=True)
             if cols is not None:
                 (kinds, actors, ids, sess, runs, princs, devs, chans, tss, texts,
-                 flags) = cols
+                 flags, packed) = cols
                 batch = self._prepare_columns(label, kinds, actors, [sess, runs, princs, devs, chans],
-                                              ids, tss, None, (texts, flags))
+                                              ids, tss, None, (texts, flags, packed))
             else:
                 evs = [self._parse_line(raw, linenos[i]) for i, raw in enumerate(lines)]
                 batch = self._prepare(evs, label, extra_keys=EXPORT_ONLY_KEYS)
@@ -645,8 +647,9 @@ class Journal:
                          canonical: tuple | None) -> _Prepared:
         """Validate a batch given column by column and canonicalize its payloads (no I/O).
 
-        ``tss`` holds None where the store clock applies. ``canonical`` is ``(texts, flags)`` when
-        the payloads are already canonical (the native line parser), else ``payloads`` are.
+        ``tss`` holds None where the store clock applies. ``canonical`` is ``(texts, flags,
+        packed)`` when the payloads are already canonical (the native line parser), else
+        ``payloads`` are.
         """
         store = self.store
         b = _Prepared()
@@ -687,13 +690,13 @@ class Journal:
         if canonical is None:
             canonical = kernels.canonicalize_many(
                 payloads, rules=store.redaction, max_bytes=store.max_payload_bytes,
-                root=lambda i: f"{label(i)}.payload", payloads=True)
+                root=lambda i: f"{label(i)}.payload", payloads=True, pack=True)
         b.ids = ids
         b.kinds = kinds
         b.actors = actors
         b.optional = optional
         b.timestamps = tss
-        b.texts, b.redacted = canonical
+        b.texts, b.redacted, b.packed = canonical
         b.now = now
         return b
 
@@ -724,7 +727,8 @@ class Journal:
                 if store.hash_chain:  # chain and tile leaves from one envelope per row
                     chained, leaves = kernels.chain_columns(
                         prev, first, [b.ids, b.kinds, b.actors, sess, runs, princs, devs, chans,
-                                      b.timestamps, b.texts], batch_leaf_count(conn, first, n))
+                                      b.timestamps, b.texts], batch_leaf_count(conn, first, n),
+                        b.packed)
                     chain = (prev, chained[-1])
                     hashes = chained
                     prevs = [prev]

@@ -426,6 +426,8 @@ def test_event_lines_columns_match_the_reference_decoding():
     texts, flags = pj.kernels.pure.canonicalize_many([ev.get("payload") for ev in evs],
                                                       payloads=True)
     assert (cols[9], cols[10]) == (texts, flags)
+    packed = _native_kernels().event_lines(PLAIN_LINES, pack=True)
+    assert packed[:11] == cols and packed[11] == b"".join(t.encode() + b"\0" for t in texts)
     assert pj.kernels.pure.event_lines(PLAIN_LINES) is None  # the reference has no fast path
 
 

@@ -377,6 +377,22 @@ def test_canonicalize_many_native_equals_pure(values, payloads):
     assert native.canonicalize_many(values, payloads=payloads) == expected
     one = pure_jcs.canonicalize_payload if payloads else pure_jcs.canonicalize
     assert expected == ([one(v)[0] for v in values], [one(v)[1] for v in values])
+    texts, flags, packed = native.canonicalize_many(values, payloads=payloads, pack=True)
+    assert (texts, flags) == expected  # the chain's payload column, written beside the texts
+    assert packed == b"".join(t.encode("utf-8") + b"\0" for t in texts)
+    assert pure_jcs.canonicalize_many(values, payloads=payloads, pack=True) == (*expected, None)
+
+
+def test_a_failed_or_unpacked_batch_leaves_no_packed_column_behind():
+    """The packed column is the last packing call's: a failed batch raises, and a call without
+    ``pack`` after it returns two items; the next packing call starts empty."""
+    native = _native()
+    with pytest.raises(InvalidPayloadError):
+        native.canonicalize_many([{"a": 1}, {"b": float("nan")}], pack=True)
+    assert native.canonicalize_many([{"a": 1}]) == (['{"a":1}'], [False])
+    assert native.canonicalize({"z": "é"}) == ('{"z":"é"}', False)
+    assert native.canonicalize_many([{"b": "é"}, []], pack=True) == (
+        ['{"b":"é"}', "[]"], [False, False], '{"b":"é"}\0[]\0'.encode())
 
 
 def _batch_outcome(fn, values, **kw):

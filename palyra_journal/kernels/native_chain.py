@@ -223,10 +223,11 @@ def leaf_hashes(rows: Sequence[Sequence]) -> bytes:
     return bytes(out)
 
 
-def _pack_columns(first_seq: int, columns: Sequence[Sequence]) -> tuple:
+def _pack_columns(first_seq: int, columns: Sequence[Sequence], packed_payload: bytes | None) -> tuple:
     """(seq, ts, text buffers) of a batch given as columns (CHAIN_FIELDS after seq, as
     :func:`.pure_chain.column_rows` takes them), packed straight from the lists the batch already
-    holds: no rows are built. Raises _Unpackable when the reference must take the batch."""
+    holds: no rows are built; the payload column is ``packed_payload`` when the canonicalizer
+    wrote it. Raises _Unpackable when the reference must take the batch."""
     if len(columns) != len(CHAIN_FIELDS) - 1 or not all(type(c) is list for c in columns):
         raise _Unpackable
     n = len(columns[0])
@@ -236,17 +237,25 @@ def _pack_columns(first_seq: int, columns: Sequence[Sequence]) -> tuple:
     lists = cast("list[list]", columns)
     seq = array("q", range(first_seq, first_seq + n))
     ts = _int_values(lists[_INT_COLUMNS[1] - 1])
-    text = [_text_values(lists[k - 1], k != _PAYLOAD) for k in _TEXT_COLUMNS]
+    if packed_payload is None:
+        text = [_text_values(lists[k - 1], k != _PAYLOAD) for k in _TEXT_COLUMNS]
+    elif type(packed_payload) is bytes:  # C checks that it holds n NUL-ended values
+        text = [packed_payload if k == _PAYLOAD else _text_values(lists[k - 1], True)
+                for k in _TEXT_COLUMNS]
+    else:
+        raise _Unpackable
     return seq, ts, text
 
 
 def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
-                  leaf_count: int = 0) -> tuple[list[str], bytes]:
+                  leaf_count: int = 0, packed_payload: bytes | None = None
+                  ) -> tuple[list[str], bytes]:
     """Same contract as :func:`.pure_merkle.chain_columns`: the chain hashes of a batch given as
     columns and the leaf hashes of its first ``leaf_count`` rows, from one packing of the columns
-    and one envelope per row (``pj_chain_hashes_leaves``)."""
+    and one envelope per row (``pj_chain_hashes_leaves``). ``packed_payload``: the payload column
+    already packed by ``canonicalize_many(pack=True)`` (the same texts, NUL-ended UTF-8)."""
     try:
-        seq, ts, text = _pack_columns(first_seq, columns)
+        seq, ts, text = _pack_columns(first_seq, columns, packed_payload)
     except _Unpackable:
         return pure_merkle.chain_columns(prev_hash, first_seq, columns, leaf_count)
     n = len(seq)

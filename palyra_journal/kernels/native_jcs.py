@@ -159,8 +159,11 @@ def _batch_error(rc, res, values, rules, redact, max_bytes, root, payloads):
 
 
 def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=None, root=None,
-                      payloads=False):
-    """Canonicalize a batch in one native call (see pure_jcs.canonicalize_many for the contract)."""
+                      payloads=False, pack=False):
+    """Canonicalize a batch in one native call (see pure_jcs.canonicalize_many for the contract).
+
+    ``pack``: a third item, the texts as the chain kernel's payload column (each NUL-ended UTF-8,
+    written by C beside the texts), so that ``chain_columns`` does not encode them again."""
     rules = rules if type(rules) is RedactionRules else RedactionRules.coerce(rules)
     cr = _c_rules(rules)
     vals = values if type(values) is list else list(values)
@@ -173,14 +176,16 @@ def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=Non
     flags: list = []
     rc = lib.pj_jcs_many(ctx, cr, _cast(_VOIDP, id(vals)), 1 if redact else 0,
                          1 if payloads else 0, -1 if max_bytes is None else max_bytes,
-                         _cast(_VOIDP, id(texts)), _cast(_VOIDP, id(flags)), res)
+                         1 if pack else 0, _cast(_VOIDP, id(texts)), _cast(_VOIDP, id(flags)), res)
     if rc:
         raise _batch_error(rc, res, vals, rules, redact, max_bytes,
                            root or pure_jcs.default_batch_root, payloads)
+    if pack:
+        return texts, flags, ffi.unpack(res.packed, res.packed_len)
     return texts, flags
 
 
-def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
+def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None, pack=False):
     """Columns of a batch of JSON event lines (bytes), or None when the reference path is needed.
 
     Returns ``(kinds, actors, event_ids, session_ids, run_ids, principals, device_ids, channels,
@@ -188,6 +193,7 @@ def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
     "system" when absent), payloads canonical and redacted. Only plain lines take this path; any
     doubt (an error, an unknown or repeated key, a field of another type, a payload over
     ``max_bytes``) returns None, and the caller's reference path decides, error messages included.
+    ``pack``: a twelfth item, the payload texts packed as in :func:`canonicalize_many`.
     """
     rules = rules if type(rules) is RedactionRules else RedactionRules.coerce(rules)
     cr = _c_rules(rules)
@@ -195,9 +201,11 @@ def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
     cols = [[] for _ in range(11)]
     ctx, res = _state()
     rc = lib.pj_jcs_event_lines(ctx, cr, _cast(_VOIDP, id(ls)), 1 if redact else 0,
-                                -1 if max_bytes is None else max_bytes,
+                                -1 if max_bytes is None else max_bytes, 1 if pack else 0,
                                 _cast(_VOIDP, id(cols)), res)
     if rc == 0:
+        if pack:
+            return (*cols, ffi.unpack(res.packed, res.packed_len))
         return tuple(cols)
     if rc == lib.PJ_JCS_NO_MEMORY:
         raise MemoryError("canonical JSON: out of memory")

@@ -678,8 +678,12 @@ def canonicalize_payload(value, *, rules=DEFAULT_RULES, redact=True, root="paylo
 
 
 def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=None, root=None,
-                      payloads=False):
+                      payloads=False, pack=False):
     """Canonicalize a batch: ``(texts, redacted_flags)``, two lists in the order of ``values``.
+
+    ``pack=True`` adds a third item: the texts as the chain kernel's payload column, NUL-ended
+    UTF-8 (what ``chain_columns`` takes as ``packed_payload``), or None where the backend does not
+    write it (here: the reference chain packs nothing).
 
     With ``payloads=True`` the items are journal payloads (:func:`canonicalize_payload`). The first
     bad item raises InvalidPayloadError, or PayloadTooLargeError when its UTF-8 text is longer than
@@ -703,10 +707,12 @@ def canonicalize_many(values, *, rules=DEFAULT_RULES, redact=True, max_bytes=Non
             raise
         texts.append(text)
         flags.append(red)
+    if pack:
+        return texts, flags, None
     return texts, flags
 
 
-def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None):
+def event_lines(lines, *, rules=DEFAULT_RULES, redact=True, max_bytes=None, pack=False):
     """The native fast path of JSON-lines ingestion; the reference has none: always None.
 
     The native kernel turns a batch of event lines (bytes) into columns; None tells the caller to

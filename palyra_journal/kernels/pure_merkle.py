@@ -37,11 +37,14 @@ def leaf_hashes(rows: Sequence[Sequence], start: int = 0, count: int | None = No
 
 
 def chain_columns(prev_hash: str, first_seq: int, columns: Sequence[Sequence],
-                  leaf_count: int = 0) -> tuple[list[str], bytes]:
+                  leaf_count: int = 0, packed_payload: bytes | None = None
+                  ) -> tuple[list[str], bytes]:
     """The batch path's one call: each row's hash (:func:`.pure_chain.chain_hashes`) of a batch
     given as columns (:func:`.pure_chain.column_rows`), and the leaf hashes of its first
     ``leaf_count`` rows (:func:`leaf_hashes`), which the Merkle tiles take from the same envelopes.
-    It lives here, beside the leaves, since this module builds on ``pure_chain``."""
+    It lives here, beside the leaves, since this module builds on ``pure_chain``.
+    ``packed_payload`` (the payload column as the native canonicalizer packs it) is a hint for the
+    native kernel; the reference reads the texts of ``columns``."""
     rows = pure_chain.column_rows(first_seq, columns)
     if not (type(leaf_count) is int and 0 <= leaf_count <= len(rows)):
         raise InvalidPayloadError(f"leaf_count must be an int in 0..{len(rows)}, got {leaf_count!r}")
