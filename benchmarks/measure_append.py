@@ -1,9 +1,15 @@
 """Quick ratios for benchmarks/README.md section 1: ours against the raw-SQLite floor, same process.
 
-Each workload runs ``ROUNDS`` alternating rounds (ours, floor, ours, floor, ...) on fresh files,
+Each workload runs ``ROUNDS`` alternating rounds (ours, floor, kernels, ours, ...) on fresh files,
 and the ratio of the median rates is printed (1.0 = as fast as the floor). The floor is the one of
 ``bench_journal.py``: the already-final rows inserted with the standard ``sqlite3`` module.
-Run: ``python -m benchmarks.measure_append [N] [ROUNDS]`` (defaults 20 000 events, 5 rounds).
+
+"kernels" times, in the same rounds, only the kernel calls the workload cannot skip on the same
+events (canonical JSON with redaction, the chain and tile-leaf hashes; for ``ingest_jsonl`` the
+line parser too), with no SQL and no validation: ``floor / (floor + kernels)`` bounds the ratio any
+Python around them could reach, since the floor already pays the whole SQLite part.
+Run: ``python -m benchmarks.measure_append [N] [ROUNDS] [WORKLOADS]`` (defaults 20 000 events,
+5 rounds, every workload; WORKLOADS e.g. ``append,ingest_jsonl``).
 """
 
 from __future__ import annotations
@@ -72,24 +78,57 @@ def main() -> None:
             with JournalStore.open(path) as store:
                 store.ingest_jsonl(jsonl, batch_size=INGEST_BATCH)
 
-        workloads = [("append", ours_append, floor_append),
-                     ("append_many", ours_many, floor_batches(rows, BATCH)),
-                     ("ingest_jsonl", ours_ingest, floor_batches(rows, INGEST_BATCH))]
+        def kernels_append(path) -> float:
+            """canonicalize + chain_row per event (append's two kernel calls), timed alone."""
+            prev = kernels.GENESIS_HASH
+            t0 = time.perf_counter()
+            for ev, row in zip(single, rows):
+                kernels.canonicalize(ev["payload"])
+                prev = kernels.chain_row(prev, row[:11])[0]
+            return time.perf_counter() - t0
+
+        def kernels_batches(size, parse):
+            """Per batch, canonicalize_many (or event_lines on the lines) with the packed payload
+            column, then chain_columns with the tile leaves: only those calls are timed."""
+            def job(path) -> float:
+                spent = 0.0
+                for start in range(0, len(rows), size):
+                    part = rows[start:start + size]
+                    columns = [list(c) for c in zip(*part)][1:11]
+                    t0 = time.perf_counter()
+                    if parse:
+                        packed = kernels.event_lines(lines[start:start + size], pack=True)[11]
+                    else:
+                        packed = kernels.canonicalize_many(
+                            [ev["payload"] for ev in events[start:start + size]], payloads=True,
+                            pack=True)[2]
+                    kernels.chain_columns(part[0][13], part[0][0], columns, len(part), packed)
+                    spent += time.perf_counter() - t0
+                return spent
+            return job
+
+        lines = jsonl.read_bytes().splitlines(keepends=True)
+        workloads = [("append", ours_append, floor_append, kernels_append),
+                     ("append_many", ours_many, floor_batches(rows, BATCH),
+                      kernels_batches(BATCH, False)),
+                     ("ingest_jsonl", ours_ingest, floor_batches(rows, INGEST_BATCH),
+                      kernels_batches(INGEST_BATCH, True))]
         only = sys.argv[3].split(",") if len(sys.argv) > 3 else None
         print(f"backend {kernels.backend_name()}, {n} events, {rounds} rounds")
-        for name, ours, floor in workloads:
+        for name, ours, floor, kern in workloads:
             if only and name not in only:
                 continue
-            t_ours, t_floor = [], []
+            t_ours, t_floor, t_kern = [], [], []
             for _ in range(rounds):
-                for fn, acc in ((ours, t_ours), (floor, t_floor)):
+                for fn, acc in ((ours, t_ours), (floor, t_floor), (kern, t_kern)):
                     path = fresh()
                     t0 = time.perf_counter()
-                    fn(path)
-                    acc.append(time.perf_counter() - t0)
-            mo, mf = statistics.median(t_ours), statistics.median(t_floor)
+                    own = fn(path)  # the kernels' job times its own calls
+                    acc.append(time.perf_counter() - t0 if own is None else own)
+            mo, mf, mk = (statistics.median(t) for t in (t_ours, t_floor, t_kern))
             print(f"{name:13s} ours {mo * 1e3:8.1f} ms  floor {mf * 1e3:8.1f} ms  "
-                  f"ratio {mf / mo:.2f}")
+                  f"ratio {mf / mo:.2f}  |  kernels alone {mk * 1e3:7.1f} ms = "
+                  f"{mk / mf:.2f} x floor, bound floor/(floor+kernels) {mf / (mf + mk):.2f}")
 
 
 if __name__ == "__main__":
