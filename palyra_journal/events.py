@@ -660,12 +660,15 @@ class Journal:
             check_texts(name, col, label, nullable=True)
         check_texts("event_id", ids, label, nullable=True)
         now = store.now_ms()
-        given = [i for i, v in enumerate(ids) if v is not None] if None in ids else None
-        if given is None:  # every id given by the caller
+        missing = ids.count(None)
+        if not missing:  # every id given by the caller
             b.given_ids = ids
+        elif missing == len(ids):  # none given (the usual batch): the fresh ids are the column
+            b.given_ids = []
+            ids = new_ulids(missing, now)
         else:
-            b.given_ids = [ids[i] for i in given]
-            fresh = iter(new_ulids(len(ids) - len(given), now))
+            b.given_ids = [v for v in ids if v is not None]
+            fresh = iter(new_ulids(missing, now))
             ids = [next(fresh) if v is None else v for v in ids]
         if b.given_ids and len(set(ids)) != len(ids):
             seen: dict[str, int] = {}
