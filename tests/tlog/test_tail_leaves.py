@@ -90,3 +90,17 @@ def test_a_batch_that_rolls_back_after_the_hook_leaves_no_stale_tail(store, db_p
     store.append_many(_batch("d", 200))  # 401..600 completes tile 1 from rows read back
     assert reads[0] == 400 - 256
     _assert_reference_roots(store)
+
+
+def test_an_append_that_rolls_back_after_the_hook_leaves_no_stale_tail(store, db_path, reads):
+    store.append_many(_batch("a", 300))
+    store.append("single", {"n": 0})  # 301: its leaf joins the tail
+    with pytest.raises(RuntimeError), store.write():
+        store.append("single", {"n": 1})  # 302: hashed, hooked, then rolled back
+        raise RuntimeError("the caller's transaction fails")
+    with pj.JournalStore.open(db_path) as other:  # another writer takes seq 302 on
+        other.append("other", {"n": 2})
+    for i in range(470):  # 303..772: tile 1 at 512 from its 255 rows read back, tile 2 at 768
+        store.append("single", {"i": i})  # from the leaves kept since
+    assert reads[0] == 255
+    _assert_reference_roots(store)
