@@ -25,20 +25,25 @@ The interface (both backends implement exactly these names):
     redaction changed anything. Raises InvalidPayloadError naming the path of a bad value.
 ``canonicalize_text(text, *, rules=DEFAULT_RULES, redact=True) -> (str, bool)``
     The same for JSON text (``str`` or UTF-8 ``bytes``), parsed strictly; errors name the offset.
-``canonicalize_many(values, *, rules, redact=True, max_bytes=None, root=None, payloads=False)``
+``canonicalize_many(values, *, rules, redact=True, max_bytes=None, root=None, payloads=False,
+pack=False)``
     ``(texts, redacted_flags)`` of a batch in one call; ``payloads=True`` reads None as ``{}`` and
     str/bytes as JSON text. The first bad item raises as its single call would (root ``root(i)``),
     with ``index`` set on the exception; a text over ``max_bytes`` raises PayloadTooLargeError.
-``event_lines(lines, *, rules, redact=True, max_bytes=None) -> columns | None``
+    ``pack=True`` adds a third item: the texts NUL-ended in one bytes object (the payload column
+    ``chain_columns`` takes), or None where the backend does not write it (pure).
+``event_lines(lines, *, rules, redact=True, max_bytes=None, pack=False) -> columns | None``
     A batch of JSON event lines (bytes) as envelope columns plus canonical payloads, or None when
-    the caller must take its reference path (always None on the pure backend).
+    the caller must take its reference path (always None on the pure backend); ``pack=True`` adds
+    the packed payload column as a twelfth item.
 ``sha256(data) -> bytes``
 ``chain_hashes(prev_hash, rows) -> list[str]``
     ``rows``: sequence of tuples in :data:`CHAIN_FIELDS` order; returns each row's hex hash.
-``chain_columns(prev_hash, first_seq, columns, leaf_count=0) -> (list[str], bytes)``
-    The batch path's call: ``columns`` are the :data:`CHAIN_FIELDS` after ``seq`` (one list each,
-    seqs from ``first_seq``); each row's hash, and the RFC 9162 leaf hashes of the first
-    ``leaf_count`` rows from the same envelopes (the Merkle tiles' input).
+``chain_columns(prev_hash, first_seq, columns, leaf_count=0, packed_payload=None)``
+    The batch path's call, ``(list[str], bytes)``: ``columns`` are the :data:`CHAIN_FIELDS` after
+    ``seq`` (one list each, seqs from ``first_seq``); each row's hash, and the RFC 9162 leaf hashes
+    of the first ``leaf_count`` rows from the same envelopes (the Merkle tiles' input).
+    ``packed_payload``: the payload column as ``canonicalize_many(pack=True)`` wrote it.
 ``chain_row(prev_hash, row) -> (str, bytes)``
     ``append``'s call: one row's hash (as ``chain_hashes``) and its RFC 9162 leaf hash.
 ``verify_chain(prev_hash, first_seq, rows) -> (index, reason) | None``
