@@ -231,6 +231,8 @@ int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *
 int pj_chain_row(const char *prev, size_t prev_len, int64_t seq, int64_t ts, const char *packed,
                  size_t packed_len, char *out, size_t out_len, int *err_field) {
     int64_t err_index;
+    int field = -1;
+    if (!err_field) err_field = &field; /* optional */
     *err_field = -1;
     if (!out || out_len < 96 || !packed) return PJ_CHAIN_BAD_ARGS;
     const char *cols[PJ_CHAIN_TEXT_COLUMNS];

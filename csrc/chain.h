@@ -70,7 +70,7 @@ int pj_chain_hashes_leaves(const char *prev, size_t prev_len, size_t n, const in
  * one column each would be (NUL-ended UTF-8, "\x01" for NULL) one after the other in
  * packed[0..packed_len), seq and ts by value. out[0..64) gets the lowercase hex hash, out[64..96)
  * the leaf hash (out_len >= 96). A value holding a NUL gives more than nine values:
- * PJ_CHAIN_BAD_LAYOUT, and the caller takes its reference path. */
+ * PJ_CHAIN_BAD_LAYOUT, and the caller takes its reference path. err_field may be NULL. */
 int pj_chain_row(const char *prev, size_t prev_len, int64_t seq, int64_t ts, const char *packed,
                  size_t packed_len, char *out, size_t out_len, int *err_field);
 

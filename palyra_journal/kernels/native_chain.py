@@ -140,6 +140,7 @@ def _packing_error(rc: int, index: int, field: int) -> Exception:
 
 _new, _unpack, _chain_row = ffi.new, ffi.unpack, lib.pj_chain_row
 _BAD_LAYOUT = lib.PJ_CHAIN_BAD_LAYOUT
+_NO_FIELD = ffi.NULL
 
 
 def chain_row(prev_hash: str, row: Sequence) -> tuple[str, bytes]:
@@ -164,15 +165,14 @@ def chain_row(prev_hash: str, row: Sequence) -> tuple[str, bytes]:
     except (TypeError, AttributeError, UnicodeEncodeError):
         return pure_merkle.chain_row(prev_hash, row)
     out = _new("char[96]")
-    field = _new("int *")
     try:
-        rc = _chain_row(prev, len(prev), seq, ts, packed, len(packed), out, 96, field)
+        rc = _chain_row(prev, len(prev), seq, ts, packed, len(packed), out, 96, _NO_FIELD)
     except OverflowError:  # seq or ts beyond int64
         return pure_merkle.chain_row(prev_hash, row)
     if rc:
         if rc == _BAD_LAYOUT:  # a text holding NUL
             return pure_merkle.chain_row(prev_hash, row)
-        raise _packing_error(rc, 0, field[0])
+        raise _packing_error(rc, 0, -1)  # out of memory (the field is not asked for)
     raw = _unpack(out, 96)
     return raw[:64].decode("ascii"), raw[64:]
 
