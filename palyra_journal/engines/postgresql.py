@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 #: A schema name we create and put on the search path (an unquoted SQL identifier).
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LOCK_HEAD = "SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE"
-#: ``?`` placeholders and ``%`` outside string literals, quoted identifiers and comments.
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%")
+#: ``?`` and ``:name`` placeholders and ``%`` outside string literals, quoted identifiers and
+#: comments (``::`` is PostgreSQL's cast, not a placeholder).
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%|::|:[A-Za-z_]\w*")
 _PG_SQL: dict[str, str] = {}
 _PG_SQL_MAX = 4096
 
@@ -53,11 +54,18 @@ def _driver() -> Any:
 
 def _token(m: "re.Match[str]") -> str:
     t = m.group()
-    return "%s" if t == "?" else "%%" if t == "%" else t
+    if t == "?":
+        return "%s"
+    if t == "%":
+        return "%%"
+    if t[0] == ":" and t != "::":
+        return f"%({t[1:]})s"
+    return t.replace("%", "%%")  # psycopg reads % everywhere, in literals and comments too
 
 
 def pg_sql(sql: str) -> str:
-    """``sql`` with ``?`` placeholders as ``%s`` and literal ``%`` doubled (cached per text)."""
+    """``sql`` with ``?`` placeholders as ``%s``, ``:name`` as ``%(name)s`` and literal ``%``
+    doubled (cached per text)."""
     out = _PG_SQL.get(sql)
     if out is None:
         out = _TOKENS.sub(_token, sql)
