@@ -153,6 +153,24 @@ class PostgresDialect(Dialect):
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"({column}::jsonb -> ?) = ?::jsonb", (key, json.dumps(value))
 
+    def text_bytes(self, expr: str) -> str:
+        return f"octet_length({expr})"
+
+    def json_array_has(self, column: str) -> str:
+        return f"({column}::jsonb @> jsonb_build_array(?::text))"
+
+    def fts_match(self, terms: list[str]) -> str | None:
+        # Terms hold only letters, digits and marks (memory/fts.py): quoted, they can never be
+        # tsquery syntax. A quoted term the parser splits becomes a phrase of its parts.
+        return " | ".join(f"'{t}'" for t in terms) if terms else None
+
+    def lexical_sql(self, where: str) -> str:
+        # the tsvector column of memory_items (GIN, 'simple' configuration), ranked by ts_rank
+        return ("SELECT i.memory_id, ts_rank(i.content_tsv, q) AS s, i.created_at_unix_ms "
+                "FROM memory_items i, to_tsquery('simple', ?) q "
+                f"WHERE i.content_tsv @@ q AND {where} "
+                "ORDER BY s DESC, i.memory_id LIMIT ?")
+
 
 POSTGRESQL = PostgresDialect()
 _MIGRATIONS = migrations.load("palyra_journal.migrations.postgresql")
