@@ -150,6 +150,9 @@ class PostgresDialect(Dialect):
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = ? AND NOT t.tgisinternal", (conn.schema,))}
 
+    # the due jobs a claim takes are locked, and rows another claimer holds are passed over
+    claim_lock = " FOR UPDATE SKIP LOCKED"
+
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"({column}::jsonb -> ?) = ?::jsonb", (key, json.dumps(value))
 
