@@ -314,3 +314,41 @@ def test_sqlite_files_are_still_plain_sqlite(tmp_path):
         store.append("k")
     assert sqlite3.connect(tmp_path / "a.db").execute("SELECT count(*) FROM journal_events"
                                                       ).fetchone() == (1,)
+
+
+_TOKEN_DOCS = {"b": "the foo-bar plan", "c": "mail alice@example.com today",
+               "d": "pi is 3.14 exactly", "e": "snake_case_name here", "g": "don't stop",
+               "h": "see https://example.org/docs/page now", "i": "Straße und Ärger",
+               "j": "v2.0 release", "k": "ÉCOLE normale"}
+
+
+@needs_server
+@pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
+                                   "snake_case_name", "t", "example.org", "docs", "straße",
+                                   "ärger", "v2", "0", "école", "Release"])
+def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
+    """Punctuation separates words on both engines (docs/memory.md "PostgreSQL")."""
+    found = []
+    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
+            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+        for store in (lite, server):
+            store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
+                                      for k, c in _TOKEN_DOCS.items()])
+            found.append(sorted(h.item.memory_id
+                                for h in store.memory.search(query, principal="p", mode="lexical")))
+    assert found[0] == found[1] and found[0]
+
+
+@needs_server
+@pytest.mark.parametrize("query, fts5_only", [("ecole", "k"), ("arger", "i")])
+def test_diacritics_are_folded_by_fts5_only(pg_schema, tmp_path, query, fts5_only):
+    """The one documented difference: unicode61 remove_diacritics folds, 'simple' does not."""
+    found = []
+    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
+            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+        for store in (lite, server):
+            store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
+                                      for k, c in _TOKEN_DOCS.items()])
+            found.append([h.item.memory_id
+                          for h in store.memory.search(query, principal="p", mode="lexical")])
+    assert found == [[fts5_only], []]
