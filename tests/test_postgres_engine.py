@@ -352,3 +352,10 @@ def test_diacritics_are_folded_by_fts5_only(pg_schema, tmp_path, query, fts5_onl
             found.append([h.item.memory_id
                           for h in store.memory.search(query, principal="p", mode="lexical")])
     assert found == [[fts5_only], []]
+
+
+@needs_server
+def test_checkpoint_is_refused_with_a_reason_on_a_server(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        with pytest.raises(pj.JournalError, match="PostgreSQL server checkpoints its own WAL"):
+            store.checkpoint()
