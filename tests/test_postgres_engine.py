@@ -191,6 +191,10 @@ def test_a_duplicate_event_id_names_the_event_and_writes_nothing(pg_schema):
             store.append_many([{"kind": "k", "event_id": "e-2"}, {"kind": "k", "event_id": "e-1"}])
         with pytest.raises(DuplicateIdError, match="'e-1' already exists"):
             store.append("k", event_id="e-1")
+        big = [{"kind": "k", "event_id": f"b-{i}"} for i in range(pg_engine.COPY_MIN_ROWS * 2)]
+        big[100]["event_id"] = "e-1"  # a batch this large is sent as one COPY
+        with pytest.raises(DuplicateIdError, match=r"events\[100\]\.event_id 'e-1' already exists"):
+            store.append_many(big)
         assert store.head() == (first.seq, first.hash)
         assert store.append("k").seq == 2  # the aborted transactions left the store usable
 
