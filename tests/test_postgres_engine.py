@@ -326,12 +326,8 @@ _TOKEN_DOCS = {"b": "the foo-bar plan", "c": "mail alice@example.com today",
                "j": "v2.0 release", "k": "ÉCOLE normale"}
 
 
-@needs_server
-@pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
-                                   "snake_case_name", "t", "example.org", "docs", "straße",
-                                   "ärger", "v2", "0", "école", "Release"])
-def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
-    """Punctuation separates words on both engines (docs/memory.md "PostgreSQL")."""
+def _lexical_hits(pg_schema, tmp_path, query: str) -> list[list[str]]:
+    """The lexical hits of ``query`` over :data:`_TOKEN_DOCS`: [SQLite's, PostgreSQL's]."""
     found = []
     with pj.JournalStore.open(tmp_path / "a.db") as lite, \
             pj.JournalStore.open(DSN, schema=pg_schema) as server:
@@ -340,22 +336,24 @@ def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path,
                                       for k, c in _TOKEN_DOCS.items()])
             found.append(sorted(h.item.memory_id
                                 for h in store.memory.search(query, principal="p", mode="lexical")))
-    assert found[0] == found[1] and found[0]
+    return found
+
+
+@needs_server
+@pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
+                                   "snake_case_name", "t", "example.org", "docs", "straße",
+                                   "ärger", "v2", "0", "école", "Release"])
+def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
+    """Punctuation separates words on both engines (docs/memory.md "On PostgreSQL")."""
+    lite, server = _lexical_hits(pg_schema, tmp_path, query)
+    assert lite == server and lite
 
 
 @needs_server
 @pytest.mark.parametrize("query, fts5_only", [("ecole", "k"), ("arger", "i")])
 def test_diacritics_are_folded_by_fts5_only(pg_schema, tmp_path, query, fts5_only):
-    """The one documented difference: unicode61 remove_diacritics folds, 'simple' does not."""
-    found = []
-    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
-            pj.JournalStore.open(DSN, schema=pg_schema) as server:
-        for store in (lite, server):
-            store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
-                                      for k, c in _TOKEN_DOCS.items()])
-            found.append([h.item.memory_id
-                          for h in store.memory.search(query, principal="p", mode="lexical")])
-    assert found == [[fts5_only], []]
+    """The documented difference: unicode61 remove_diacritics folds them, 'simple' does not."""
+    assert _lexical_hits(pg_schema, tmp_path, query) == [[fts5_only], []]
 
 
 @needs_server
