@@ -125,6 +125,7 @@ class JournalStore:
 
         def prepare(conn: Any, where: str) -> None:
             schema_rules.prepare(conn, where, read_only=read_only)
+        conn: Any
         if is_server_url(path):
             from .engines import postgresql
             conn, text, close = postgresql.open_url(
