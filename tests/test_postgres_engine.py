@@ -361,3 +361,19 @@ def test_checkpoint_is_refused_with_a_reason_on_a_server(pg_schema):
     with pj.JournalStore.open(DSN, schema=pg_schema) as store:
         with pytest.raises(pj.JournalError, match="PostgreSQL server checkpoints its own WAL"):
             store.checkpoint()
+
+
+@needs_server
+def test_a_head_lock_timeout_is_a_concurrency_error_and_the_store_stays_usable(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as holder, \
+            pj.JournalStore.open(DSN, schema=pg_schema, busy_timeout_ms=50) as waiter:
+        holder.append("first")
+        with holder.write():
+            holder.append("held")  # the holder keeps the head row locked
+            with pytest.raises(ConcurrencyError, match="held the lock"):
+                waiter.append("blocked")
+            with pytest.raises(ConcurrencyError):
+                waiter.memory.ingest("blocked note", principal="p")
+        assert waiter.append("after").seq == 3  # the failed BEGIN left no transaction behind
+        assert [e.kind for e in waiter.events()] == ["first", "held", "after"]
+        assert waiter.verify().ok

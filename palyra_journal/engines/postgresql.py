@@ -302,14 +302,26 @@ class PgConnection:
         psycopg = _driver()
         raw = self._live()
         try:
-            raw.execute(sql)
-        except psycopg.OperationalError:
-            if not raw.broken:
-                raise
-            raw.close()
-            self.raw = raw = self._connect()
-            raw.execute(sql)
+            try:
+                raw.execute(sql)
+            except psycopg.OperationalError:
+                if not raw.broken:
+                    raise
+                raw.close()
+                self.raw = raw = self._connect()
+                raw.execute(sql)
+        except BaseException:
+            self._abandon()  # e.g. BEGIN ran and the head lock timed out: end that transaction
+            raise
         self._tx = True
+
+    def _abandon(self) -> None:
+        """Roll back a transaction a failed :meth:`begin` left open (nothing was written in it)."""
+        raw = self.raw
+        if raw.broken or raw.closed:
+            return
+        if raw.info.transaction_status != _driver().pq.TransactionStatus.IDLE:
+            raw.execute("ROLLBACK")
 
     def end(self, sql: str) -> None:
         """COMMIT or ROLLBACK; a ROLLBACK on a lost connection has nothing left to undo."""
