@@ -123,34 +123,14 @@ def test_vectors() -> Path:
 
 
 @pytest.fixture
-def db_path(tmp_path, monkeypatch):
-    dsn = os.environ.get("PJ_PG_HACK")
-    if not dsn:
-        yield tmp_path / "journal.db"
-        return
-    import uuid, psycopg
-    name = "t_" + uuid.uuid4().hex[:12]
-    from palyra_journal.engines import postgresql as _pgm
-    _orig = _pgm.open_url
-    def _open(url, *, schema, **kw):
-        return _orig(url, schema=name if schema == "palyra" else schema, **kw)
-    monkeypatch.setattr(_pgm, "open_url", _open)
-    yield f"{dsn}?options=-c%20search_path%3D{name}#{name}" if False else _PgUrl(dsn, name)
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-class _PgUrl(str):
-    def __new__(cls, dsn, name):
-        self = super().__new__(cls, dsn)
-        self.schema = name
-        return self
+def db_path(tmp_path) -> Path:
+    return tmp_path / "journal.db"
 
 
 @pytest.fixture
 def store(db_path, backend):
     from palyra_journal import JournalStore
-    s = JournalStore.open(db_path, **({"schema": db_path.schema} if hasattr(db_path, "schema") else {}))
+    s = JournalStore.open(db_path)
     try:
         yield s
     finally:
