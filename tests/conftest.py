@@ -200,11 +200,11 @@ def postgres_databases():
 @pytest.fixture
 def postgres_url(postgres_databases):
     """A ``postgresql://`` URL of an empty database of this test's own."""
-    url, token = postgres_databases.acquire()
+    scratch = postgres_databases.acquire()
     try:
-        yield url
+        yield scratch.url
     finally:
-        postgres_databases.release(token)
+        postgres_databases.release(scratch)
 
 
 @pytest.fixture

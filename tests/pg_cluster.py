@@ -230,6 +230,15 @@ def url_of(dsn: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+@dataclass
+class Scratch:
+    """One scratch database: its URL, and the session :class:`ScratchDatabases` resets it with."""
+
+    name: str
+    url: str
+    conn: object
+
+
 class ScratchDatabases:
     """Isolated databases on one server, one per test, reset and reused by the next test.
 
@@ -258,6 +267,8 @@ class ScratchDatabases:
             GRANT USAGE ON SCHEMA public TO PUBLIC;
           END IF;
         END $$"""
+    _TERMINATE = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = %s AND pid <> pg_backend_pid()")
 
     def __init__(self, admin_dsn: str, prefix: str = "palyra_t") -> None:
         import psycopg  # noqa: PLC0415 - only the PostgreSQL half of the tests needs the driver
@@ -266,39 +277,48 @@ class ScratchDatabases:
         self._admin_dsn = admin_dsn
         self._admin = psycopg.connect(admin_dsn, autocommit=True)
         self._prefix = f"{prefix}_{os.getpid()}"
-        self._free: list[tuple[str, object]] = []
+        self._free: list[Scratch] = []
         self._created: list[str] = []
         self._count = 0
 
-    def acquire(self) -> tuple[str, object]:
-        """A clean database: ``(url, token)``; give the token back to :meth:`release`."""
-        if self._free:
-            name, conn = self._free.pop()
-        else:
-            name = f"{self._prefix}_{self._count}"
-            self._count += 1
-            self._admin.execute(f'CREATE DATABASE "{name}"')
-            self._created.append(name)
-            conn = self._psycopg.connect(url_of(self._admin_dsn, name), autocommit=True)
-        return url_of(self._admin_dsn, name), (name, conn)
+    def _create(self, template: str | None = None) -> Scratch:
+        name = f"{self._prefix}_{self._count}"
+        self._count += 1
+        self._admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        self._created.append(name)
+        url = url_of(self._admin_dsn, name)
+        return Scratch(name, url, self._psycopg.connect(url, autocommit=True))
 
-    def release(self, token: object) -> None:
-        name, conn = token  # type: ignore[misc]
+    def acquire(self) -> Scratch:
+        """A clean database (``.url``); give it back to :meth:`release`."""
+        return self._free.pop() if self._free else self._create()
+
+    def copy(self, source: Scratch) -> Scratch:
+        """A new database holding what ``source`` holds now (``CREATE DATABASE ... TEMPLATE``);
+        every session on ``source`` is ended first, as the server requires."""
+        source.conn.close()  # type: ignore[attr-defined]
+        self._admin.execute(self._TERMINATE, (source.name,))
         try:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            conn.execute(self._RESET)
+            return self._create(template=source.name)
+        finally:
+            source.conn = self._psycopg.connect(source.url, autocommit=True)
+
+    def release(self, scratch: Scratch) -> None:
+        conn = scratch.conn
+        try:
+            conn.execute(self._TERMINATE, (scratch.name,))  # type: ignore[attr-defined]
+            conn.execute(self._RESET)  # type: ignore[attr-defined]
         except self._psycopg.Error:
             # A database the reset cannot clean is dropped instead (the next test creates another).
-            conn.close()
-            self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            self._created.remove(name)
+            conn.close()  # type: ignore[attr-defined]
+            self._admin.execute(f'DROP DATABASE IF EXISTS "{scratch.name}" WITH (FORCE)')
+            self._created.remove(scratch.name)
             return
-        self._free.append((name, conn))
+        self._free.append(scratch)
 
     def close(self) -> None:
-        for _name, conn in self._free:
-            conn.close()  # type: ignore[attr-defined]
+        for scratch in self._free:
+            scratch.conn.close()  # type: ignore[attr-defined]
         for name in self._created:
             self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._admin.close()
