@@ -48,7 +48,11 @@ def needs_native() -> None:
         pytest.skip(NATIVE_MISSING)
 
 
-ENGINES = ("sqlite", "postgresql")
+# PALYRA_TEST_ENGINES=sqlite runs the SQLite half alone (.ci/run: the sanitizer and no-compiler
+# runs, whose subject is the C extension and the pure fallback, not the engine).
+ENGINES = tuple(os.environ.get("PALYRA_TEST_ENGINES", "sqlite,postgresql").replace(" ", "").split(","))
+if not set(ENGINES) <= {"sqlite", "postgresql"} or "sqlite" not in ENGINES:
+    raise pytest.UsageError(f"PALYRA_TEST_ENGINES must be sqlite or sqlite,postgresql, got {ENGINES!r}")
 REQUIRE_POSTGRES = os.environ.get("PALYRA_TEST_REQUIRE_POSTGRES") == "1"
 
 
@@ -68,7 +72,18 @@ def postgres_missing() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(config, items):
+    """Without the PostgreSQL engine (PALYRA_TEST_ENGINES=sqlite), the cross-engine tests go too."""
+    if "postgresql" not in ENGINES:
+        kept = [i for i in items if i.get_closest_marker("postgresql") is None]
+        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("postgresql")])
+        items[:] = kept
+
+
 def pytest_report_header(config):
+    if "postgresql" not in ENGINES:
+        return [f"palyra-journal kernels: {'native and python' if NATIVE else NATIVE_MISSING}",
+                "palyra-journal engines: sqlite only (PALYRA_TEST_ENGINES=sqlite)"]
     missing = postgres_missing()
     if missing is None:
         where = os.environ.get(pg_cluster.DSN_VARIABLE) or f"a throwaway cluster ({pg_cluster.find_bindir()})"
@@ -92,7 +107,7 @@ def pytest_generate_tests(metafunc):
     if "engine" not in metafunc.fixturenames:
         return
     cases = [pytest.param("sqlite", id="sqlite")]
-    if metafunc.definition.get_closest_marker("sqlite_only") is None:
+    if "postgresql" in ENGINES and metafunc.definition.get_closest_marker("sqlite_only") is None:
         cases.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql))
     metafunc.parametrize("engine", cases, indirect=True)
 

@@ -13,7 +13,8 @@ the suite's thousands of small transactions do not wait for the disk. Never use 
 a server whose data matters.
 
 ``python tests/pg_cluster.py -- COMMAND...`` runs COMMAND with ``PALYRA_TEST_POSTGRES_DSN`` set to
-a fresh cluster and removes the cluster after it (exit status: COMMAND's).
+a fresh cluster and removes the cluster after it (exit status: COMMAND's);
+``python tests/pg_cluster.py --bindir`` prints where the server binaries are (exit 1: nowhere).
 """
 
 from __future__ import annotations
@@ -325,6 +326,13 @@ class ScratchDatabases:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--bindir"]:  # .ci/run: are the server binaries here? (exit 1 when not)
+        try:
+            print(find_bindir())
+        except ClusterUnavailable as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        return 0
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
