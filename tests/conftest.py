@@ -54,6 +54,13 @@ ENGINES = tuple(os.environ.get("PALYRA_TEST_ENGINES", "sqlite,postgresql").repla
 if not set(ENGINES) <= {"sqlite", "postgresql"} or "sqlite" not in ENGINES:
     raise pytest.UsageError(f"PALYRA_TEST_ENGINES must be sqlite or sqlite,postgresql, got {ENGINES!r}")
 REQUIRE_POSTGRES = os.environ.get("PALYRA_TEST_REQUIRE_POSTGRES") == "1"
+# A test of the engine runs on one kernel backend: the native one where it is built (else the
+# pure one). The engine code is the same Python on either backend, the two backends are proven
+# byte-identical on SQLite and, across engines, by tests/test_cross_engine.py (both backends), and
+# the PostgreSQL half on both would double its time (docs/postgres.md, "How the tests run").
+# PALYRA_TEST_POSTGRES_ALL_BACKENDS=1 runs it on both.
+POSTGRES_BACKEND = "native" if NATIVE else "python"
+POSTGRES_ALL_BACKENDS = os.environ.get("PALYRA_TEST_POSTGRES_ALL_BACKENDS") == "1"
 
 
 def postgres_missing() -> str | None:
@@ -72,12 +79,23 @@ def postgres_missing() -> str | None:
     return None
 
 
+def _deselected(item) -> bool:
+    if item.get_closest_marker("postgresql") is None:
+        return False
+    if "postgresql" not in ENGINES:  # the cross-engine tests go too
+        return True
+    params = getattr(item, "callspec", None)
+    params = params.params if params else {}
+    return (params.get("engine") == "postgresql" and not POSTGRES_ALL_BACKENDS
+            and params.get("backend", POSTGRES_BACKEND) != POSTGRES_BACKEND)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Without the PostgreSQL engine (PALYRA_TEST_ENGINES=sqlite), the cross-engine tests go too."""
-    if "postgresql" not in ENGINES:
-        kept = [i for i in items if i.get_closest_marker("postgresql") is None]
-        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("postgresql")])
-        items[:] = kept
+    """The PostgreSQL half runs on one kernel backend (see :data:`POSTGRES_BACKEND`)."""
+    dropped = [i for i in items if _deselected(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if not _deselected(i)]
 
 
 def pytest_report_header(config):
