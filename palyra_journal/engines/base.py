@@ -76,6 +76,28 @@ class Dialect:
         """A condition ``column``'s JSON object holds ``key: value`` (SQL and its parameters)."""
         raise NotImplementedError
 
+    def text_bytes(self, expr: str) -> str:
+        """The length in UTF-8 bytes of a text expression."""
+        raise NotImplementedError
+
+    def json_array_has(self, column: str) -> str:
+        """A condition: ``column``'s JSON array holds the (one ``?``) string parameter."""
+        raise NotImplementedError
+
+    def fts_match(self, terms: list[str]) -> str | None:
+        """The full-text query parameter for search terms (None: nothing to search for)."""
+        raise NotImplementedError
+
+    def lexical_sql(self, where: str) -> str:
+        """``(memory_id, score, created_at_unix_ms)`` of the best rows matching the
+        :meth:`fts_match` parameter (the first ``?``) within ``where`` (its parameters next),
+        best first, ties by memory_id, ``LIMIT ?`` last."""
+        raise NotImplementedError
+
+    #: True when the store is a local file beside which derived files (the memory vector
+    #: snapshot ``<db>-vectors``) can be kept.
+    local_files: bool = False
+
     def data_version(self, conn: Any) -> int | None:
         """A number that changes when another connection committed (None: not known, read the
         memory generation row instead)."""

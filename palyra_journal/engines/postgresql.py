@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 #: A schema name we create and put on the search path (an unquoted SQL identifier).
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LOCK_HEAD = "SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE"
-#: ``?`` placeholders and ``%`` outside string literals, quoted identifiers and comments.
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%")
+#: ``?`` and ``:name`` placeholders and ``%`` outside string literals, quoted identifiers and
+#: comments (``::`` is PostgreSQL's cast, not a placeholder).
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%|::|:[A-Za-z_]\w*")
 _PG_SQL: dict[str, str] = {}
 _PG_SQL_MAX = 4096
 
@@ -53,11 +54,18 @@ def _driver() -> Any:
 
 def _token(m: "re.Match[str]") -> str:
     t = m.group()
-    return "%s" if t == "?" else "%%" if t == "%" else t
+    if t == "?":
+        return "%s"
+    if t == "%":
+        return "%%"
+    if t[0] == ":" and t != "::":
+        return f"%({t[1:]})s"
+    return t.replace("%", "%%")  # psycopg reads % everywhere, in literals and comments too
 
 
 def pg_sql(sql: str) -> str:
-    """``sql`` with ``?`` placeholders as ``%s`` and literal ``%`` doubled (cached per text)."""
+    """``sql`` with ``?`` placeholders as ``%s``, ``:name`` as ``%(name)s`` and literal ``%``
+    doubled (cached per text)."""
     out = _PG_SQL.get(sql)
     if out is None:
         out = _TOKENS.sub(_token, sql)
@@ -144,6 +152,24 @@ class PostgresDialect(Dialect):
 
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"({column}::jsonb -> ?) = ?::jsonb", (key, json.dumps(value))
+
+    def text_bytes(self, expr: str) -> str:
+        return f"octet_length({expr})"
+
+    def json_array_has(self, column: str) -> str:
+        return f"({column}::jsonb @> jsonb_build_array(?::text))"
+
+    def fts_match(self, terms: list[str]) -> str | None:
+        # Terms hold only letters, digits and marks (memory/fts.py): quoted, they can never be
+        # tsquery syntax. A quoted term the parser splits becomes a phrase of its parts.
+        return " | ".join(f"'{t}'" for t in terms) if terms else None
+
+    def lexical_sql(self, where: str) -> str:
+        # the tsvector column of memory_items (GIN, 'simple' configuration), ranked by ts_rank
+        return ("SELECT i.memory_id, ts_rank(i.content_tsv, q) AS s, i.created_at_unix_ms "
+                "FROM memory_items i, to_tsquery('simple', ?) q "
+                f"WHERE i.content_tsv @@ q AND {where} "
+                "ORDER BY s DESC, i.memory_id LIMIT ?")
 
 
 POSTGRESQL = PostgresDialect()

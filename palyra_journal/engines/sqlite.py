@@ -60,6 +60,28 @@ class SQLiteDialect(Dialect):
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"json_extract({column}, ?) = ?", (f'$."{key}"', value)
 
+    def text_bytes(self, expr: str) -> str:
+        return f"length(CAST({expr} AS BLOB))"
+
+    def json_array_has(self, column: str) -> str:
+        return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)"
+
+    def fts_match(self, terms: list[str]) -> str | None:
+        """``"t1" OR "t2" ...`` for an FTS5 MATCH (terms hold only letters, digits and marks,
+        memory/fts.py: quoted, they are never FTS5 syntax), or None when there is none."""
+        if not terms:
+            return None
+        return " OR ".join(f'"{t}"' for t in terms)
+
+    def lexical_sql(self, where: str) -> str:
+        # FTS5 over memory_items, tokenizer unicode61 (remove_diacritics 2), ranked by bm25
+        return ("SELECT i.memory_id, -bm25(memory_items_fts) AS s, i.created_at_unix_ms "
+                "FROM memory_items_fts JOIN memory_items i ON i.rowid = memory_items_fts.rowid "
+                f"WHERE memory_items_fts MATCH ? AND {where} "
+                "ORDER BY s DESC, i.memory_id LIMIT ?")
+
+    local_files = True
+
     def data_version(self, conn: Any) -> int | None:
         return conn.execute("PRAGMA data_version").fetchone()[0]
 
