@@ -255,6 +255,22 @@ def db_path(engine, tmp_path, request) -> Path | str:
 
 
 @pytest.fixture
+def db_factory(engine, tmp_path, request):
+    """More stores for one test, on its engine: each call gives a new empty file or database."""
+    made = []
+
+    def make() -> Path | str:
+        if engine == "sqlite":
+            made.append(tmp_path / f"journal-{len(made) + 1}.db")
+            return made[-1]
+        databases = request.getfixturevalue("postgres_databases")
+        made.append(databases.acquire())
+        request.addfinalizer(lambda scratch=made[-1]: databases.release(scratch))
+        return made[-1].url
+    return make
+
+
+@pytest.fixture
 def store(db_path, backend):
     from palyra_journal import JournalStore
     s = JournalStore.open(db_path)

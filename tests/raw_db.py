@@ -3,10 +3,11 @@
 Tests that tamper with stored rows (as an attacker with write access would) or read them without
 the library open ``raw_db.connect(db_path)``: ``sqlite3`` on a file path, psycopg on a
 ``postgresql://`` URL with the store's schema on the search path. Both take the same ``?`` SQL
-(rewritten for psycopg by the engine's own rewriting), ``execute``/``executemany`` return a
-cursor, and ``with conn:`` commits (or rolls back on an error) like ``sqlite3``'s.
-What differs between the engines' DDL is a function here (:func:`drop_trigger`), not an ``if`` in
-a test.
+(rewritten for psycopg by the engine's own rewriting) and ``execute``/``executemany`` return a
+cursor. On PostgreSQL every statement commits at once (autocommit: a refused statement leaves the
+connection usable, as a failed statement does in ``sqlite3``), so ``commit`` has nothing left to do.
+The two SQLite spellings the tamper tests use are rewritten for PostgreSQL here, once:
+``DROP TRIGGER [IF EXISTS] name`` (PostgreSQL names the trigger's table too) and ``zeroblob(n)``.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ class PgRaw:
         from palyra_journal.engines.postgresql import pg_sql  # noqa: PLC0415
 
         self._sql = pg_sql
-        self.raw = psycopg.connect(url, options=f"-c search_path={schema}")
+        self.raw = psycopg.connect(url, options=f"-c search_path={schema}", autocommit=True)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
-        return self.raw.execute(self._sql(sql), params)
+        drop = _DROP_TRIGGER.match(sql)
+        if drop:
+            drop_trigger(self, drop.group(1))
+            return None
+        return self.raw.execute(self._sql(_ZEROBLOB.sub(r"decode(repeat('00', \1), 'hex')", sql)), params)
 
     def executemany(self, sql: str, seq: Any) -> Any:
         cur = self.raw.cursor()
@@ -43,10 +48,7 @@ class PgRaw:
         return cur
 
     def commit(self) -> None:
-        self.raw.commit()
-
-    def rollback(self) -> None:
-        self.raw.rollback()
+        pass
 
     def close(self) -> None:
         self.raw.close()
@@ -54,11 +56,12 @@ class PgRaw:
     def __enter__(self) -> PgRaw:
         return self
 
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.rollback()
+    def __exit__(self, *_: Any) -> None:
+        pass
+
+
+_DROP_TRIGGER = re.compile(r"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.IGNORECASE)
+_ZEROBLOB = re.compile(r"\bzeroblob\((\d+)\)", re.IGNORECASE)
 
 
 def connect(target: Any, schema: str = "palyra") -> Any:
@@ -72,16 +75,34 @@ def engine_of(conn: Any) -> str:
     return getattr(conn, "engine", "sqlite")
 
 
+def refused_error(conn: Any) -> type[BaseException]:
+    """What the engine's driver raises when an append-only trigger refuses a statement."""
+    if engine_of(conn) == "sqlite":
+        return sqlite3.IntegrityError
+    import psycopg  # noqa: PLC0415
+    return psycopg.errors.RestrictViolation
+
+
+def trigger_sql(conn: Any) -> list[str]:
+    """The ``CREATE TRIGGER`` statement of every trigger of the store, as the engine keeps it."""
+    if engine_of(conn) == "sqlite":
+        return [sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")]
+    return [sql for (sql,) in conn.execute(
+        "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND NOT t.tgisinternal ORDER BY t.tgname")]
+
+
 def drop_trigger(conn: Any, name: str) -> None:
     """``DROP TRIGGER IF EXISTS name`` (PostgreSQL names the trigger's table too)."""
     if engine_of(conn) == "sqlite":
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
         return
-    for (table,) in conn.execute(
+    for (table,) in conn.raw.execute(
             "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE t.tgname = ? AND n.nspname = current_schema()", (name,)).fetchall():
-        conn.execute(f'DROP TRIGGER IF EXISTS {name} ON "{table}"')
+            "WHERE t.tgname = %s AND n.nspname = current_schema()", (name,)).fetchall():
+        conn.raw.execute(f'DROP TRIGGER IF EXISTS {name} ON "{table}"')
 
 
 def drop_append_only_triggers(conn: Any, table: str) -> None:
@@ -105,3 +126,19 @@ def trigger_statements(conn: Any, table: str) -> list[str]:
     return [st for st in statements
             if " ".join(st.split()).upper().startswith("CREATE TRIGGER")
             and f" ON {table.upper()} " in " ".join(st.split()).upper()]
+
+
+def contents(target: Any, schema: str = "palyra") -> Any:
+    """Everything the store holds, to prove a refused call left it untouched: a file's bytes, or
+    every row of every table of the schema and its triggers, in a fixed order."""
+    if not is_url(target):
+        return open(os.fspath(target), "rb").read()
+    conn = PgRaw(target, schema)
+    try:
+        tables = [t for (t,) in conn.raw.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname", (schema,))]
+        rows = {t: sorted(map(repr, conn.raw.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
+        return rows, trigger_sql(conn)
+    finally:
+        conn.close()
