@@ -467,7 +467,7 @@ class CronStore:
             # (due time, job row) of due slots, then of due pending retries / queued runs
             due = [(r.next_run_at_unix_ms, r) for r in _jobs(
                 conn, _JOB_SELECT + " WHERE enabled = 1 AND next_run_at_unix_ms <= ? "
-                "ORDER BY next_run_at_unix_ms LIMIT ?", (now, limit))]
+                "ORDER BY next_run_at_unix_ms LIMIT ?" + store.dialect.claim_lock, (now, limit))]
             pending = conn.execute(
                 "SELECT job_id, MIN(due_at_unix_ms) FROM cron_pending WHERE due_at_unix_ms <= ? "
                 "GROUP BY job_id ORDER BY 2 LIMIT ?", (now, limit)).fetchall()

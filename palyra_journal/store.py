@@ -334,8 +334,7 @@ class JournalStore:
         if mode not in modes:
             raise JournalError(f"checkpoint mode must be one of {modes}, got {mode!r}")
         with self.read() as conn:
-            row = conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
-        busy, log, checkpointed = row
+            busy, log, checkpointed = self.dialect.wal_checkpoint(conn, mode)
         return int(busy), int(log), int(checkpointed)
 
     def vacuum(self) -> None:

@@ -72,6 +72,13 @@ class Dialect:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ queries
+    #: Appended to the query that picks due cron jobs to claim: the row locks of a claim.
+    claim_lock: str = ""
+
+    def wal_checkpoint(self, conn: Any, mode: str) -> tuple[int, int, int]:
+        """``store.checkpoint``: (busy, wal_frames, checkpointed_frames)."""
+        raise NotImplementedError
+
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         """A condition ``column``'s JSON object holds ``key: value`` (SQL and its parameters)."""
         raise NotImplementedError

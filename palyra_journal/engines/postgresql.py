@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import migrations
-from ..errors import EngineUnavailableError, InvalidPayloadError, NotAJournalError
+from ..errors import EngineUnavailableError, InvalidPayloadError, JournalError, NotAJournalError
 from ..postgres_errors import duplicate_value, is_unique_violation, translate_postgres_error
 from .base import Dialect
 
@@ -149,6 +149,13 @@ class PostgresDialect(Dialect):
             "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = ? AND NOT t.tgisinternal", (conn.schema,))}
+
+    # the due jobs a claim takes are locked, and rows another claimer holds are passed over
+    claim_lock = " FOR UPDATE SKIP LOCKED"
+
+    def wal_checkpoint(self, conn: Any, mode: str) -> tuple[int, int, int]:
+        raise JournalError("checkpoint copies a SQLite file's WAL into it; a PostgreSQL server "
+                           "checkpoints its own WAL (nothing to do for this store)")
 
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"({column}::jsonb -> ?) = ?::jsonb", (key, json.dumps(value))

@@ -57,6 +57,9 @@ class SQLiteDialect(Dialect):
     def trigger_names(self, conn: Any) -> set[str]:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
 
+    def wal_checkpoint(self, conn: Any, mode: str) -> tuple[int, int, int]:
+        return conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
+
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"json_extract({column}, ?) = ?", (f'$."{key}"', value)
 

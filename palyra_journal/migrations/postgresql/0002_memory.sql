@@ -1,7 +1,10 @@
 -- Memory (docs/memory.md), PostgreSQL twin of ../0002_memory.sql. Full text is a tsvector column
 -- in the 'simple' configuration (every language matched as written, no stemming) with a GIN index,
 -- kept in step by PostgreSQL itself (a generated column) where SQLite needs an FTS5 table and
--- triggers. rowid columns stand for SQLite's implicit rowid: the insertion order of the rows.
+-- triggers. ASCII punctuation is made a separator first, so that e-mail addresses, host names,
+-- URLs and dotted numbers are indexed word by word as FTS5's unicode61 does (PostgreSQL's parser
+-- would keep each as one token). rowid columns stand for SQLite's implicit rowid: the insertion
+-- order of the rows.
 CREATE TABLE memory_items (
     memory_id          TEXT PRIMARY KEY,
     principal          TEXT NOT NULL,
@@ -16,7 +19,9 @@ CREATE TABLE memory_items (
     created_at_unix_ms BIGINT NOT NULL,
     updated_at_unix_ms BIGINT NOT NULL,
     rowid              BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-    content_tsv        TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED
+    content_tsv        TSVECTOR GENERATED ALWAYS AS
+                           (to_tsvector('simple', regexp_replace(content, '[[:punct:]]+', ' ', 'g')))
+                           STORED
 );
 CREATE INDEX memory_items_scope ON memory_items(principal, channel, session_id, created_at_unix_ms DESC);
 CREATE INDEX memory_items_ttl ON memory_items(ttl_unix_ms);

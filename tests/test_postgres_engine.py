@@ -1,0 +1,361 @@
+"""The PostgreSQL engine's own rules: error translation, the missing extra, placeholders, schema
+creation and advisory-locked migrations, a lost connection, and identical bytes across engines.
+
+The tests that need a server run against ``PALYRA_TEST_POSTGRES_DSN`` (a URL to a database the
+tests may create schemas in); each uses a fresh schema, dropped after.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import sys
+import uuid
+
+import pytest
+
+import palyra_journal as pj
+from palyra_journal.engines import is_server_url, postgresql as pg_engine
+from palyra_journal.errors import (
+    ConcurrencyError, DuplicateIdError, EngineUnavailableError, IntegrityError,
+    InvalidPayloadError, NotAJournalError, StorageError,
+)
+from palyra_journal.postgres_errors import translate_postgres_error
+
+psycopg = pytest.importorskip("psycopg")
+
+DSN = os.environ.get("PALYRA_TEST_POSTGRES_DSN")
+needs_server = pytest.mark.skipif(not DSN, reason="PALYRA_TEST_POSTGRES_DSN is not set")
+
+
+@pytest.fixture
+def pg_schema():
+    """A fresh schema name, dropped after the test."""
+    name = "pjt_" + uuid.uuid4().hex[:12]
+    yield name
+    with psycopg.connect(DSN, autocommit=True) as c:
+        c.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _admin(sql: str, params=None):
+    with psycopg.connect(DSN, autocommit=True) as c:
+        cur = c.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+# ---------------------------------------------------------------------------------------- no server
+@pytest.mark.parametrize("target, expected", [
+    ("postgresql://u@h/db", True), ("postgres://h/db", True), ("POSTGRESQL://h/db", True),
+    ("journal.db", False), ("postgresql.db", False), (":memory:", False), (b"postgres://x", False),
+])
+def test_the_engine_is_selected_by_the_url_scheme(target, expected):
+    assert is_server_url(target) is expected
+
+
+def test_a_url_without_the_extra_raises_a_journal_error_naming_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now raises ImportError
+    with pytest.raises(EngineUnavailableError, match=r"palyra-journal\[postgres\]") as info:
+        pj.JournalStore.open("postgresql://nobody@127.0.0.1:1/none")
+    assert isinstance(info.value, pj.JournalError)
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = %s AND c = %s"),
+    ("INSERT INTO t VALUES (:id, :name)", "INSERT INTO t VALUES (%(id)s, %(name)s)"),
+    ("SELECT x::jsonb, '?', 'a:b' FROM t WHERE y LIKE '10%' AND z = ?",
+     "SELECT x::jsonb, '?', 'a:b' FROM t WHERE y LIKE '10%%' AND z = %s"),
+    ('SELECT "we?ird" FROM t -- what?\nWHERE a % 2 = ?',
+     'SELECT "we?ird" FROM t -- what?\nWHERE a %% 2 = %s'),
+])
+def test_placeholders_are_rewritten_outside_literals(sql, expected):
+    assert pg_engine.pg_sql(sql) == expected
+
+
+@pytest.mark.parametrize("cls, expected", [
+    (psycopg.errors.UniqueViolation, DuplicateIdError),
+    (psycopg.errors.SerializationFailure, ConcurrencyError),
+    (psycopg.errors.DeadlockDetected, ConcurrencyError),
+    (psycopg.errors.LockNotAvailable, ConcurrencyError),
+    (psycopg.errors.AdminShutdown, ConcurrencyError),
+    (psycopg.OperationalError, ConcurrencyError),
+    (psycopg.errors.DiskFull, pj.StorageFullError),
+    (psycopg.errors.ReadOnlySqlTransaction, pj.ReadOnlyError),
+    (psycopg.errors.UndefinedTable, StorageError),
+    (psycopg.errors.DivisionByZero, StorageError),
+])
+def test_psycopg_errors_become_journal_errors(cls, expected):
+    err = translate_postgres_error(cls("the server's words"), "db")
+    assert type(err) is expected
+    assert str(err).startswith("db: ") and "the server's words" in str(err)
+
+
+def test_other_exceptions_pass_through_translation():
+    exc = ValueError("not a driver error")
+    assert translate_postgres_error(exc) is exc
+
+
+def test_a_lost_connection_says_nothing_was_written():
+    err = translate_postgres_error(psycopg.OperationalError("server closed the connection"))
+    assert isinstance(err, ConcurrencyError) and "nothing of it was written" in str(err)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://alice:s3cret@db.example:5433/app", "postgresql://alice@db.example:5433/app"),
+    ("postgresql://alice@db/app", "postgresql://alice@db/app"),
+])
+def test_the_password_never_appears_in_the_store_path(url, shown):
+    assert pg_engine.redact_url(url) == shown
+
+
+@pytest.mark.parametrize("schema", ["Palyra", "1abc", "a-b", "x" * 64, "", 'p"; DROP'])
+def test_a_schema_name_must_be_a_plain_identifier(schema):
+    with pytest.raises(InvalidPayloadError, match="schema must be"):
+        pj.JournalStore.open("postgresql://nobody@127.0.0.1:1/none", schema=schema)
+
+
+# ---------------------------------------------------------------------------------------- a server
+@needs_server
+def test_open_creates_the_schema_and_migrates_it(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        assert store.engine == "postgresql"
+        assert pg_schema in store.path
+        store.append("k", {"a": 1})
+    versions = _admin(f'SELECT version, name FROM "{pg_schema}".schema_migrations ORDER BY version')
+    from palyra_journal import schema
+    assert [(v, n) for v, n in versions] == [(m.version, m.name) for m in schema.MIGRATIONS]
+
+
+def _open_and_append(dsn: str, schema: str, barrier, n: int) -> None:
+    barrier.wait()
+    with pj.JournalStore.open(dsn, schema=schema) as store:
+        store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(n)])
+
+
+@needs_server
+def test_many_processes_opening_a_fresh_schema_migrate_it_once(pg_schema):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_open_and_append, args=(DSN, pg_schema, barrier, 50))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    rows = _admin(f'SELECT version, count(*) FROM "{pg_schema}".schema_migrations GROUP BY version')
+    assert all(count == 1 for _, count in rows) and len(rows) == len(pj.schema.MIGRATIONS)
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        report = store.verify()
+        assert report.ok and report.checked == 200 and store.head().seq == 200
+
+
+@needs_server
+def test_a_read_only_open_of_a_missing_schema_creates_nothing(pg_schema):
+    with pytest.raises(NotAJournalError, match="no such schema"):
+        pj.JournalStore.open(DSN, schema=pg_schema, read_only=True)
+    assert _admin("SELECT 1 FROM pg_namespace WHERE nspname = %s", (pg_schema,)) == []
+
+
+@needs_server
+def test_a_schema_of_another_application_is_left_untouched(pg_schema):
+    _admin(f'CREATE SCHEMA "{pg_schema}"; CREATE TABLE "{pg_schema}".orders (id int)')
+    with pytest.raises(NotAJournalError, match="PostgreSQL schema of another application"):
+        pj.JournalStore.open(DSN, schema=pg_schema)
+    tables = _admin("SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,))
+    assert tables == [("orders",)]
+
+
+@needs_server
+def test_the_journal_is_append_only_and_a_dropped_guard_refuses_writing(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        store.append("k")
+        for sql in ("UPDATE journal_events SET kind = 'x'", "DELETE FROM journal_events",
+                    "TRUNCATE journal_events"):
+            with pytest.raises(StorageError, match="journal_events is append-only"):
+                with store.write() as conn:
+                    conn.execute(sql)
+        assert store.verify().ok
+    _admin(f'DROP TRIGGER journal_events_no_update ON "{pg_schema}".journal_events')
+    with pytest.raises(IntegrityError, match="journal_events_no_update"):
+        pj.JournalStore.open(DSN, schema=pg_schema)
+    with pj.JournalStore.open(DSN, schema=pg_schema, read_only=True) as store:
+        assert store.verify().reason == "triggers_missing"
+
+
+@needs_server
+def test_a_duplicate_event_id_names_the_event_and_writes_nothing(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        first = store.append("k", event_id="e-1")
+        with pytest.raises(DuplicateIdError, match=r"events\[1\]\.event_id 'e-1' already exists"):
+            store.append_many([{"kind": "k", "event_id": "e-2"}, {"kind": "k", "event_id": "e-1"}])
+        with pytest.raises(DuplicateIdError, match="'e-1' already exists"):
+            store.append("k", event_id="e-1")
+        assert store.head() == (first.seq, first.hash)
+        assert store.append("k").seq == 2  # the aborted transactions left the store usable
+
+
+def _backend_pid(store) -> int:
+    with store.read() as conn:
+        return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+@needs_server
+def test_a_lost_connection_mid_transaction_raises_concurrency_error_and_writes_nothing(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        store.append("before")
+        head = store.head()
+        pid = _backend_pid(store)
+        with pytest.raises(ConcurrencyError, match="connection to PostgreSQL was lost"):
+            with store.write():
+                store.append("half", {"n": 1})
+                store.append_many([{"kind": "half", "payload": {"n": 2}}])
+                _admin("SELECT pg_terminate_backend(%s)", (pid,))
+                store.append("half", {"n": 3})
+        assert store.head() == head  # nothing of the transaction is stored
+        assert [e.kind for e in store.events()] == ["before"]
+        after = store.append("after")  # the store reconnected
+        assert after.seq == head.seq + 1 and after.prev_hash == head.hash
+        assert store.verify().ok
+
+
+@needs_server
+def test_a_connection_lost_while_idle_is_replaced_before_the_next_call(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        store.append("one")
+        _admin("SELECT pg_terminate_backend(%s)", (_backend_pid(store),))
+        assert store.append("two").seq == 2
+        assert [e.kind for e in store.events()] == ["one", "two"]
+
+
+def _fixed_events(n: int) -> list[dict]:
+    return [{"kind": f"kind.{i % 3}", "event_id": f"ev-{i:05d}", "timestamp_unix_ms": 1_700_000_000_000 + i,
+             "actor": "tester", "session_id": f"s{i % 2}" if i % 4 else None,
+             "payload": {"i": i, "text": "héllo ✓ " * (i % 3), "token": "sk-live-abcdef0123456789",
+                         "nested": {"x": [1, 2.5, None, True]}}}
+            for i in range(n)]
+
+
+def _rows(store) -> list[tuple]:
+    return [(e.seq, e.event_id, e.payload_json, e.redacted, e.hash, e.prev_hash)
+            for e in store.iter_events()]
+
+
+@needs_server
+def test_the_same_events_give_the_same_bytes_and_head_on_both_engines(pg_schema, tmp_path, backend):
+    clock = lambda: 1_800_000_000_000  # noqa: E731 - the created_at column too
+    with pj.JournalStore.open(tmp_path / "a.db", clock=clock) as lite, \
+            pj.JournalStore.open(DSN, schema=pg_schema, clock=clock) as server:
+        for store in (lite, server):
+            store.append("single", {"password": "hunter2"}, event_id="one",
+                         timestamp_unix_ms=1_700_000_000_000)
+            store.append_many(_fixed_events(700))  # crosses two full Merkle tiles
+        assert _rows(lite) == _rows(server)
+        assert any(r[3] for r in _rows(server))  # redaction ran before hashing on both
+        assert lite.head() == server.head()
+        assert lite.tree_head() == server.tree_head()
+        assert lite.inclusion_proof(300) == server.inclusion_proof(300)
+
+
+@needs_server
+@pytest.mark.parametrize("direction", ["sqlite_to_postgresql", "postgresql_to_sqlite"])
+def test_an_export_ingested_into_the_other_engine_reproduces_the_head(pg_schema, tmp_path,
+                                                                      direction):
+    lite = pj.JournalStore.open(tmp_path / "a.db")
+    server = pj.JournalStore.open(DSN, schema=pg_schema)
+    with lite, server:
+        source, target = (lite, server) if direction == "sqlite_to_postgresql" else (server, lite)
+        source.append_many(_fixed_events(300))
+        export = tmp_path / "export.jsonl"
+        assert source.export_jsonl(export) == 300
+        assert target.ingest_jsonl(export) == 300
+        assert target.head() == source.head()
+        assert target.verify().ok
+        # the stored payloads, hashes and links are the same; ``redacted`` says whether this
+        # ingest changed the payload (it arrives redacted already), as on one engine alone
+        assert [r[:3] + r[4:] for r in _rows(target)] == [r[:3] + r[4:] for r in _rows(source)]
+
+
+@needs_server
+def test_top_k_vector_hits_are_identical_on_both_engines(pg_schema, tmp_path, backend):
+    texts = [f"note {i} about {'deploys' if i % 3 else 'billing'} and item {i * 7 % 11}"
+             for i in range(120)]
+    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
+            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+        for store in (lite, server):
+            store.memory.ingest_many([{"content": t, "principal": "p", "memory_id": f"m{i}",
+                                       "tags": ["even"] if i % 2 == 0 else []}
+                                      for i, t in enumerate(texts)])
+        for query in ("deploys item 3", "billing", "note 42"):
+            for tags in ((), ("even",)):
+                a = lite.memory.search(query, principal="p", top_k=10, mode="vector", tags=tags)
+                b = server.memory.search(query, principal="p", top_k=10, mode="vector", tags=tags)
+                assert [(h.item.memory_id, h.vector_score) for h in a] == \
+                       [(h.item.memory_id, h.vector_score) for h in b]
+                assert a
+
+
+@needs_server
+def test_another_hosts_memory_write_is_seen_by_the_next_search(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as a, \
+            pj.JournalStore.open(DSN, schema=pg_schema) as b:
+        a.memory.ingest("the first note", principal="p", memory_id="one")
+        assert [h.item.memory_id for h in b.memory.search("note", principal="p", mode="vector")] == ["one"]
+        a.memory.ingest("a second note", principal="p", memory_id="two")
+        a.memory.delete("one", principal="p")
+        assert [h.item.memory_id for h in b.memory.search("note", principal="p", mode="vector")] == ["two"]
+        assert [h.item.memory_id for h in b.memory.search("second", principal="p", mode="lexical")] == \
+            ["two"]
+
+
+def test_sqlite_files_are_still_plain_sqlite(tmp_path):
+    with pj.JournalStore.open(tmp_path / "a.db") as store:
+        assert store.engine == "sqlite"
+        store.append("k")
+    assert sqlite3.connect(tmp_path / "a.db").execute("SELECT count(*) FROM journal_events"
+                                                      ).fetchone() == (1,)
+
+
+_TOKEN_DOCS = {"b": "the foo-bar plan", "c": "mail alice@example.com today",
+               "d": "pi is 3.14 exactly", "e": "snake_case_name here", "g": "don't stop",
+               "h": "see https://example.org/docs/page now", "i": "Straße und Ärger",
+               "j": "v2.0 release", "k": "ÉCOLE normale"}
+
+
+@needs_server
+@pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
+                                   "snake_case_name", "t", "example.org", "docs", "straße",
+                                   "ärger", "v2", "0", "école", "Release"])
+def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
+    """Punctuation separates words on both engines (docs/memory.md "PostgreSQL")."""
+    found = []
+    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
+            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+        for store in (lite, server):
+            store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
+                                      for k, c in _TOKEN_DOCS.items()])
+            found.append(sorted(h.item.memory_id
+                                for h in store.memory.search(query, principal="p", mode="lexical")))
+    assert found[0] == found[1] and found[0]
+
+
+@needs_server
+@pytest.mark.parametrize("query, fts5_only", [("ecole", "k"), ("arger", "i")])
+def test_diacritics_are_folded_by_fts5_only(pg_schema, tmp_path, query, fts5_only):
+    """The one documented difference: unicode61 remove_diacritics folds, 'simple' does not."""
+    found = []
+    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
+            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+        for store in (lite, server):
+            store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
+                                      for k, c in _TOKEN_DOCS.items()])
+            found.append([h.item.memory_id
+                          for h in store.memory.search(query, principal="p", mode="lexical")])
+    assert found == [[fts5_only], []]
+
+
+@needs_server
+def test_checkpoint_is_refused_with_a_reason_on_a_server(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+        with pytest.raises(pj.JournalError, match="PostgreSQL server checkpoints its own WAL"):
+            store.checkpoint()
