@@ -6,8 +6,9 @@ the library open ``raw_db.connect(db_path)``: ``sqlite3`` on a file path, psycop
 (rewritten for psycopg by the engine's own rewriting) and ``execute``/``executemany`` return a
 cursor. On PostgreSQL every statement commits at once (autocommit: a refused statement leaves the
 connection usable, as a failed statement does in ``sqlite3``), so ``commit`` has nothing left to do.
-The two SQLite spellings the tamper tests use are rewritten for PostgreSQL here, once:
-``DROP TRIGGER [IF EXISTS] name`` (PostgreSQL names the trigger's table too) and ``zeroblob(n)``.
+The SQLite spellings the tamper tests use are rewritten for PostgreSQL here, once:
+``DROP TRIGGER [IF EXISTS] name`` (PostgreSQL names the trigger's table too), ``zeroblob(n)``, and
+``PRAGMA wal_checkpoint`` (nothing to do: a server has no WAL file to fold into the database).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 
@@ -36,6 +38,8 @@ class PgRaw:
         self.raw = psycopg.connect(url, options=f"-c search_path={schema}", autocommit=True)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
+        if _WAL_CHECKPOINT.match(sql):  # a server has no WAL file to fold into the database
+            return None
         drop = _DROP_TRIGGER.match(sql)
         if drop:
             drop_trigger(self, drop.group(1))
@@ -61,13 +65,17 @@ class PgRaw:
 
 
 _DROP_TRIGGER = re.compile(r"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.IGNORECASE)
+_WAL_CHECKPOINT = re.compile(r"^\s*PRAGMA\s+wal_checkpoint\b", re.IGNORECASE)
 _ZEROBLOB = re.compile(r"\bzeroblob\((\d+)\)", re.IGNORECASE)
 
 
-def connect(target: Any, schema: str = "palyra") -> Any:
-    """``sqlite3.connect(path)``, or its PostgreSQL twin for a URL."""
+def connect(target: Any, schema: str = "palyra", *, autocommit: bool = False) -> Any:
+    """``sqlite3.connect(path)`` (``autocommit``: ``isolation_level=None``), or its PostgreSQL
+    twin for a URL (always autocommit)."""
     if is_url(target):
         return PgRaw(target, schema)
+    if autocommit:
+        return sqlite3.connect(os.fspath(target), isolation_level=None)
     return sqlite3.connect(os.fspath(target))
 
 
@@ -128,17 +136,49 @@ def trigger_statements(conn: Any, table: str) -> list[str]:
             and f" ON {table.upper()} " in " ".join(st.split()).upper()]
 
 
+def integrity_check(conn: Any) -> str:
+    """``"ok"`` when the store's storage is sound: SQLite's ``PRAGMA integrity_check`` on a file;
+    on PostgreSQL the server owns the pages, so reading every row of every table is the check."""
+    if engine_of(conn) == "sqlite":
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    for (table,) in conn.raw.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
+                                     "n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                                     "AND c.relkind = 'r'").fetchall():
+        conn.raw.execute(f'SELECT * FROM "{table}"').fetchall()
+    return "ok"
+
+
+def table_rows(target: Any, schema: str = "palyra") -> dict[str, list[tuple]]:
+    """Every row of every table, sorted, read on a separate connection (read-only on a file;
+    FTS5 shadow tables included, the virtual table itself left out)."""
+    if is_url(target):
+        conn = PgRaw(target, schema)
+        try:
+            tables = [t for (t,) in conn.raw.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname", (schema,))]
+            return {t: sorted(conn.raw.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+                    for t in tables}
+        finally:
+            conn.close()
+    uri = Path(os.path.abspath(target)).as_uri() + "?mode=ro"
+    lite = sqlite3.connect(uri, uri=True)
+    try:
+        names = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {name: sorted(lite.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+                for name in names if not (name.endswith("_fts") and not name.startswith("sqlite_"))}
+    finally:
+        lite.close()
+
+
 def contents(target: Any, schema: str = "palyra") -> Any:
     """Everything the store holds, to prove a refused call left it untouched: a file's bytes, or
-    every row of every table of the schema and its triggers, in a fixed order."""
+    every row of every table of the schema and its triggers."""
     if not is_url(target):
-        return open(os.fspath(target), "rb").read()
+        return Path(target).read_bytes()
     conn = PgRaw(target, schema)
     try:
-        tables = [t for (t,) in conn.raw.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname", (schema,))]
-        rows = {t: sorted(map(repr, conn.raw.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
-        return rows, trigger_sql(conn)
+        triggers = trigger_sql(conn)
     finally:
         conn.close()
+    return table_rows(target, schema), triggers

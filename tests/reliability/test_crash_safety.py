@@ -227,6 +227,7 @@ def test_cron_claim_due_survives_sigkill(db_path, backend, capsys):
 
 
 @pytest.mark.parametrize("level, pragma", [("normal", 1), ("full", 2), ("FULL", 2)])
+@pytest.mark.sqlite_only  # PRAGMA synchronous of the file
 def test_synchronous_option_sets_the_durability_level(db_path, level, pragma):
     """The crash rounds alternate both levels; this pins that the option reaches SQLite."""
     with JournalStore.open(db_path, synchronous=level) as store:
@@ -235,6 +236,7 @@ def test_synchronous_option_sets_the_durability_level(db_path, level, pragma):
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.sqlite_only  # no file is created
 def test_unknown_synchronous_level_is_refused(db_path):
     from palyra_journal import JournalError
     with pytest.raises(JournalError, match="synchronous"):
