@@ -182,3 +182,20 @@ def contents(target: Any, schema: str = "palyra") -> Any:
     finally:
         conn.close()
     return table_rows(target, schema), triggers
+
+
+def fts_check(conn: Any) -> None:
+    """FTS5's own integrity check of the memory full-text table (raises when it is out of step).
+    On PostgreSQL the index is a generated ``tsvector`` column of the row itself, which cannot
+    drift from the content; there is nothing separate to check."""
+    if engine_of(conn) == "sqlite":
+        conn.execute("INSERT INTO memory_items_fts(memory_items_fts) VALUES ('integrity-check')")
+
+
+def fts_rowids(conn: Any, token: str) -> list[tuple]:
+    """The ``rowid`` of every memory item the full-text index finds for one plain token."""
+    if engine_of(conn) == "sqlite":
+        return conn.execute("SELECT rowid FROM memory_items_fts WHERE memory_items_fts MATCH ?",
+                            (token,)).fetchall()
+    return conn.execute("SELECT rowid FROM memory_items WHERE content_tsv @@ to_tsquery('simple', ?)",
+                        (token,)).fetchall()
