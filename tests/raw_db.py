@@ -199,3 +199,14 @@ def fts_rowids(conn: Any, token: str) -> list[tuple]:
                             (token,)).fetchall()
     return conn.execute("SELECT rowid FROM memory_items WHERE content_tsv @@ to_tsquery('simple', ?)",
                         (token,)).fetchall()
+
+
+def hold_write_lock(conn: Any) -> None:
+    """Open a transaction holding the lock every writer of the store takes first (SQLite: the
+    file's write lock, ``BEGIN IMMEDIATE``; PostgreSQL: the journal head row, ``FOR UPDATE``),
+    until ``conn.execute("ROLLBACK")``."""
+    if engine_of(conn) == "sqlite":
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    conn.execute("BEGIN")
+    conn.execute("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
