@@ -185,7 +185,7 @@ def test_get_list_update_delete_purge(store):
     assert [i.memory_id for i in m.list(principal="q")] == ["d"]
 
 
-@pytest.mark.sqlite_only  # the FTS5 shadow table and its integrity-check (on PostgreSQL the lexical index is a column of memory_items)
+@pytest.mark.sqlite_only  # the FTS5 table and its integrity-check (PostgreSQL: a column of memory_items)
 def test_delete_and_purge_keep_fts_and_vectors_in_step(store, db_path):
     m = store.memory
     for i in range(10):
