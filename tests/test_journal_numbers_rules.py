@@ -101,6 +101,7 @@ def test_rules_version_recorded_per_seq_range(db_path, backend):
     assert ranges == [(1, 1, "2"), (2, 3, "2+custom"), (4, None, "2")]
 
 
+@pytest.mark.sqlite_only  # journals from before rules v2 exist only as SQLite files
 def test_journal_written_before_rules_v2_is_recorded_as_v1(db_path):
     with pj.JournalStore.open(db_path) as store:
         store.append_many([{"kind": "old"}] * 3)
