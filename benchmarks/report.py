@@ -34,6 +34,7 @@ SECTIONS = {
     5: "5. Canvas, cron",
     6: "6. Verifiable journal (Merkle tiles, proofs, migration)",
     7: "7. Recall at scale (store search, int8 tier, open, batches, ingest)",
+    8: "8. PostgreSQL (the same store on a local server; raw psycopg as the floor)",
 }
 
 # (section, workload pattern, ours impl, against: "floor" | "best peer" | an impl name, min ratio,
@@ -70,6 +71,12 @@ TARGETS = [
      "search_many ≥ 1.0 × numpy Q @ M.T + argpartition per row"),
     (7, r"^ingest_many ", "palyra native", "floor", 0.8,
      "memory.ingest_many ≥ 0.8 × raw executemany"),
+    (8, r"^pg append_many$", "palyra native", "floor", 0.80,
+     "PostgreSQL append_many ≥ 0.80 × raw psycopg executemany (pipeline)"),
+    (8, r"^pg writers$", "palyra native", "floor", 0.90,
+     "PostgreSQL: 4 concurrent writers ≥ 0.90 × one writer's total throughput"),
+    (8, r"^pg claim_due$", "palyra native", "floor", 0.5,
+     "PostgreSQL claim_due, 4 workers ≥ 0.5 × raw FOR UPDATE SKIP LOCKED claiming"),
     (0, r"^canonicalize tool event", "palyra native", "orjson", 0.5,
      "canonicalize (redaction on, one call) ≤ 2 × orjson's time"),
     (0, r"^canonicalize tool event", "palyra native batch", "orjson", 0.5,

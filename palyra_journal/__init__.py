@@ -15,7 +15,7 @@ from .errors import (
     InvalidScheduleError, InvalidStateError, JournalError, NotADatabaseError, NotAJournalError,
     NotFoundError, PayloadTooLargeError, ProofError, ReadOnlyError, SchemaError, SchemaTooNewError, StorageError,
     StorageFullError, VersionConflictError,
-    CanvasClosedError, IntegrityError,
+    CanvasClosedError, EngineUnavailableError, IntegrityError,
 )
 from .kernels import backend_name
 from .kernels.rules import RedactionRules
@@ -59,5 +59,5 @@ __all__ = [
     "NotADatabaseError", "NotAJournalError", "SchemaTooNewError", "ReadOnlyError", "StorageError",
     "StorageFullError",
     "CorruptVectorError", "BackendUnavailableError", "CanvasClosedError", "IntegrityError",
-    "ProofError", "tlog", *_LAZY,
+    "ProofError", "EngineUnavailableError", "tlog", *_LAZY,
 ]

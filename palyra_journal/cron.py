@@ -225,6 +225,23 @@ class _Tick:
 
 
 # ---------------------------------------------------------------------------------------- store
+class _ClaimWrites:
+    """The rows one ``claim_due`` batch writes, sent together (one ``executemany`` per statement)
+    once every job of the batch was decided."""
+
+    __slots__ = ("runs", "jobs")
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[Any, ...]] = []             # _RUN_INSERT parameters
+        self.jobs: dict[str, list[tuple[Any, ...]]] = {}  # job UPDATE statement -> parameters
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        if self.runs:
+            conn.executemany(_RUN_INSERT, self.runs)
+        for sql, params in self.jobs.items():
+            conn.executemany(sql, params)
+
+
 class CronStore:
     """``store.cron``: the cron facade of a JournalStore (docs/api.md "Cron")."""
 
@@ -467,7 +484,7 @@ class CronStore:
             # (due time, job row) of due slots, then of due pending retries / queued runs
             due = [(r.next_run_at_unix_ms, r) for r in _jobs(
                 conn, _JOB_SELECT + " WHERE enabled = 1 AND next_run_at_unix_ms <= ? "
-                "ORDER BY next_run_at_unix_ms LIMIT ?", (now, limit))]
+                "ORDER BY next_run_at_unix_ms LIMIT ?" + store.dialect.claim_lock, (now, limit))]
             pending = conn.execute(
                 "SELECT job_id, MIN(due_at_unix_ms) FROM cron_pending WHERE due_at_unix_ms <= ? "
                 "GROUP BY job_id ORDER BY 2 LIMIT ?", (now, limit)).fetchall()
@@ -481,11 +498,17 @@ class CronStore:
                         if row is not None:
                             due.append((at, row))
                 due.sort(key=lambda d: (d[0], d[1].job_id))
-            for _, row in due[:limit]:
+            chosen = [row for _, row in due[:limit]]
+            # read and written once per batch, not per job: on a server each statement is a round
+            # trip, and the batch runs while every other writer waits for the head row
+            active = self._active_by_job(conn, [row.job_id for row in chosen], now)
+            writes = _ClaimWrites()
+            for row in chosen:
                 if len(claims) >= limit:
                     break
                 claims.extend(self._claim_job(conn, row, row.job_id in pending_jobs, worker_id, now,
-                                              lease_ms, events))
+                                              lease_ms, events, active.get(row.job_id, []), writes))
+            writes.flush(conn)
             if events:
                 store.record_events(events)
         return claims
@@ -543,9 +566,22 @@ class CronStore:
         return _runs(conn, _RUN_SELECT + f" WHERE job_id = ? AND {_ACTIVE} "
                      "AND lease_expires_at_unix_ms > ?", (job_id, now)).fetchall()
 
+    def _active_by_job(self, conn: sqlite3.Connection, job_ids: list[str],
+                       now: int) -> dict[str, list[CronRunRecord]]:
+        """The active runs (:meth:`_active_runs`) of many jobs, by job."""
+        out: dict[str, list[CronRunRecord]] = {}
+        for start in range(0, len(job_ids), 500):
+            chunk = job_ids[start:start + 500]
+            for run in _runs(conn, _RUN_SELECT + f" WHERE job_id IN ({', '.join('?' * len(chunk))})"
+                             f" AND {_ACTIVE} AND lease_expires_at_unix_ms > ?", (*chunk, now)):
+                out.setdefault(run.job_id, []).append(run)
+        return out
+
     def _claim_job(self, conn: sqlite3.Connection, row: Any, has_pending: bool, worker_id: str,
-                   now: int, lease_ms: int, events: list[dict[str, Any]]) -> list[CronClaim]:
-        """Decide one due job (misfire, concurrency), write its runs; events go to ``events``."""
+                   now: int, lease_ms: int, events: list[dict[str, Any]],
+                   active: list[CronRunRecord], writes: "_ClaimWrites") -> list[CronClaim]:
+        """Decide one due job (misfire, concurrency) given its ``active`` runs; its new runs and
+        job update go to ``writes``, its events to ``events``."""
         job = _job_from_row(row)
         job_id = job.job_id
         next_slot = row.next_slot_unix_ms
@@ -567,7 +603,6 @@ class CronStore:
             job_cols["next_slot_unix_ms"] = nxt
             job_cols["next_run_at_unix_ms"] = (None if nxt is None
                                                else nxt + jitter_delay(job_id, nxt, job.jitter_ms))
-        active = self._active_runs(conn, job_id, now)
         claims: list[CronRunRecord] = []     # accepted runs, claimed by this worker
         finished: list[CronRunRecord] = []   # runs created or moved straight to a final status
 
@@ -581,7 +616,7 @@ class CronStore:
                 finished_at_unix_ms=now if final else None, session_id=None,
                 orchestrator_run_id=None, error_kind=error_kind, error_message=error_message,
                 model_tokens_in=0, model_tokens_out=0, tool_calls=0, tool_denies=0)
-            conn.execute(_RUN_INSERT, (*(getattr(run, c) for c in RUN_COLUMNS), now))
+            writes.runs.append((*(getattr(run, c) for c in RUN_COLUMNS), now))
             (finished if final else claims).append(run)
             return run
 
@@ -617,8 +652,8 @@ class CronStore:
         if job_cols:
             job_cols["updated_at_unix_ms"] = now
             sets = ", ".join(f"{k} = ?" for k in job_cols)
-            conn.execute(f"UPDATE cron_jobs SET {sets} WHERE job_id = ?",
-                         (*job_cols.values(), job_id))
+            writes.jobs.setdefault(f"UPDATE cron_jobs SET {sets} WHERE job_id = ?", []).append(
+                (*job_cols.values(), job_id))
             job = replace(job, **{k: v for k, v in job_cols.items() if k != "next_slot_unix_ms"})
         for run in finished:
             events.append(self._run_event_dict("cron.run_finished", job, run, now))

@@ -124,6 +124,11 @@ class BackendUnavailableError(JournalError, ImportError):
     """PALYRA_JOURNAL_BACKEND=native was asked for but the extension is not built."""
 
 
+class EngineUnavailableError(JournalError, ImportError):
+    """A ``postgresql://`` URL was opened but the PostgreSQL driver is not installed (the
+    ``palyra-journal[postgres]`` extra: psycopg 3 and psycopg_pool)."""
+
+
 class IdSpaceExhaustedError(JournalError):
     """No ULID is left after the last one at the largest time (2^48 - 1 ms, the year 10889)."""
 

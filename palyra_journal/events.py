@@ -34,7 +34,7 @@ from .fields import (
 )
 from .ids import new_ulid, new_ulids
 from .progress import Progress
-from .sqlite_errors import is_unique_violation
+from .engines import dialect_of, is_unique_violation
 from .tlog.log import TreeCheck
 from .tlog.tiles import TILE_WIDTH, TailLeaves, batch_leaf_count, record_leaves
 
@@ -441,7 +441,7 @@ class Journal:
                 rules_log.record(conn, seq, version, now)
             try:
                 conn.execute(_INSERT, row)
-            except sqlite3.IntegrityError as exc:
+            except Exception as exc:  # either engine's unique violation
                 if is_unique_violation(exc) and "event_id" in str(exc):
                     raise DuplicateIdError(f"event_id {event_id!r} already exists") from None
                 raise
@@ -745,9 +745,9 @@ class Journal:
                     rules_log.record(conn, first, version, b.now)
                 try:
                     conn.executemany(_INSERT, rows)
-                except sqlite3.IntegrityError as exc:
+                except Exception as exc:  # either engine's unique violation
                     if is_unique_violation(exc) and "event_id" in str(exc):
-                        raise self._duplicate_error(conn, b) from None
+                        raise self._duplicate_error(conn, b, exc) from None
                     raise
                 # the Merkle tiles these rows complete (tlog/tiles.py)
                 record_leaves(conn, rows, leaves or None, self._tail, chain)
@@ -764,8 +764,12 @@ class Journal:
         return list(map(_new_tuple, repeat(EventRecord, n), rows))
 
     @staticmethod
-    def _duplicate_error(conn: sqlite3.Connection, b: _Prepared) -> DuplicateIdError:
+    def _duplicate_error(conn: sqlite3.Connection, b: _Prepared,
+                         exc: BaseException) -> DuplicateIdError:
         index = {v: i for i, v in enumerate(b.ids)}
+        named = dialect_of(conn).duplicate_value(exc)  # PostgreSQL names it (its transaction
+        if named is not None and named in index:       # is aborted: no query can follow)
+            return DuplicateIdError(f"{b.labels(index[named])}.event_id {named!r} already exists")
         given = list(b.given_ids)
         for start in range(0, len(given), 500):
             chunk = given[start:start + 500]
@@ -818,9 +822,10 @@ class Journal:
         where = f"{_SELECT} WHERE kind = ?"
         with self.store.read() as conn:
             try:
-                row = conn.execute(f"{where} AND json_extract(payload_json, ?) = ? ORDER BY seq "
-                                   "LIMIT 1", (kind, f'$."{payload_key}"', payload_value)
-                                   ).fetchone()
+                cond, params = dialect_of(conn).json_field_equals("payload_json", payload_key,
+                                                                  payload_value)
+                row = conn.execute(f"{where} AND {cond} ORDER BY seq LIMIT 1",
+                                   (kind, *params)).fetchone()
                 return None if row is None else _new_tuple(EventRecord, row)
             except sqlite3.OperationalError:  # an SQLite built without the JSON functions
                 pass

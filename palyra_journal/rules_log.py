@@ -12,8 +12,10 @@ import sqlite3
 from typing import NamedTuple
 
 _LAST = "SELECT rules_version FROM journal_redaction_rules ORDER BY from_seq DESC LIMIT 1"
-_INSERT = ("INSERT OR REPLACE INTO journal_redaction_rules (from_seq, rules_version, "
-           "recorded_at_unix_ms) VALUES (?, ?, ?)")
+# An upsert both engines run (SQLite's INSERT OR REPLACE is not PostgreSQL's).
+_INSERT = ("INSERT INTO journal_redaction_rules (from_seq, rules_version, recorded_at_unix_ms) "
+           "VALUES (?, ?, ?) ON CONFLICT (from_seq) DO UPDATE SET "
+           "rules_version = excluded.rules_version, recorded_at_unix_ms = excluded.recorded_at_unix_ms")
 _ALL = "SELECT from_seq, rules_version FROM journal_redaction_rules ORDER BY from_seq"
 
 

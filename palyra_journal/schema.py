@@ -1,8 +1,9 @@
 """Ordered, numbered migrations, recorded in ``schema_migrations``.
 
-Each migration is a file ``migrations/NNNN_name.sql`` shipped with the package; it runs once, in its
-own ``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at the same time apply
-it exactly once (the second one re-reads the version inside its transaction and finds nothing to
+Each migration is a file ``migrations/NNNN_name.sql`` shipped with the package (its PostgreSQL twin
+in ``migrations/postgresql/``); it runs once, in its own transaction, exclusive among processes
+(SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock), so two processes opening a fresh store
+at the same time apply it exactly once (the second one re-reads the version inside its transaction and finds nothing to
 do). A file whose recorded version is newer than the newest migration known here is refused: an
 older library must not write into a schema it does not understand.
 
@@ -13,74 +14,23 @@ append-only triggers a migration created that are no longer in the file.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
-from dataclasses import dataclass
-from importlib import resources
+from typing import Any
 
-from .errors import SchemaTooNewError
+from .engines import dialect_of
+from .errors import IntegrityError, NotAJournalError, SchemaTooNewError
+from .migrations import Migration, load
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-#: A guard: a trigger that refuses an UPDATE or DELETE (append-only tables, final decisions).
-_GUARD = re.compile(r"CREATE\s+TRIGGER\s+(\w+)\s+BEFORE\s+(?:UPDATE|DELETE)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    def statements(self) -> list[str]:
-        """Split the script into statements (triggers keep their inner semicolons)."""
-        out, buf = [], ""
-        for line in self.sql.splitlines(keepends=True):
-            if not buf and (not line.strip() or line.lstrip().startswith("--")):
-                continue
-            buf += line
-            if sqlite3.complete_statement(buf):
-                out.append(buf.strip())
-                buf = ""
-        if buf.strip():
-            raise ValueError(f"migration {self.version:04d}_{self.name}: incomplete statement at end")
-        return out
-
-    def guards(self) -> tuple[str, ...]:
-        """The names of the BEFORE UPDATE/DELETE triggers this migration creates."""
-        return tuple(_GUARD.findall(self.sql))
-
-
-def _load() -> tuple[Migration, ...]:
-    found = []
-    for entry in resources.files("palyra_journal.migrations").iterdir():
-        m = _NAME.match(entry.name)
-        if m:
-            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda mig: mig.version)
-    versions = [mig.version for mig in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a number: {versions}")
-    return tuple(found)
-
-
-MIGRATIONS: tuple[Migration, ...] = _load()
+MIGRATIONS: tuple[Migration, ...] = load()
 LATEST_VERSION = MIGRATIONS[-1].version if MIGRATIONS else 0
 #: (migration version, trigger name) of every guard, found once at import.
 _GUARDS = tuple((mig.version, name) for mig in MIGRATIONS for name in mig.guards())
 
-_CREATE_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at_unix_ms INTEGER NOT NULL
-)"""
 
 
 def current_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-    ).fetchone()
-    if row is None:
+    if "schema_migrations" not in dialect_of(conn).user_tables(conn):
         return 0
     return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
 
@@ -90,10 +40,8 @@ OURS, EMPTY, FOREIGN = "ours", "empty", "foreign"
 
 
 def user_tables(conn: sqlite3.Connection) -> list[str]:
-    """Tables and views of the file, SQLite's internal ones left out."""
-    return [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+    """Tables and views of the store, the engine's internal ones left out."""
+    return dialect_of(conn).user_tables(conn)
 
 
 def identify(conn: sqlite3.Connection) -> str:
@@ -105,7 +53,7 @@ def identify(conn: sqlite3.Connection) -> str:
         return EMPTY
     if "schema_migrations" not in tables or not MIGRATIONS:
         return FOREIGN
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(schema_migrations)")}
+    columns = dialect_of(conn).table_columns(conn, "schema_migrations")
     if not {"version", "name", "applied_at_unix_ms"} <= columns:
         return FOREIGN
     row = conn.execute("SELECT name FROM schema_migrations WHERE version = ?",
@@ -119,7 +67,7 @@ def missing_guards(conn: sqlite3.Connection) -> list[str]:
     want = [name for mig_version, name in _GUARDS if mig_version <= version]
     if not want:
         return []
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    have = dialect_of(conn).trigger_names(conn)
     return [name for name in want if name not in have]
 
 
@@ -138,26 +86,71 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     version = check_not_newer(conn, path)
     if version == LATEST_VERSION:
         return version
-    for mig in MIGRATIONS:
+    dialect = dialect_of(conn)
+    for mig in dialect.migrations():
         if mig.version <= version:
             continue
-        conn.execute("BEGIN IMMEDIATE")
+        dialect.begin_migration(conn)
         try:
-            conn.execute(_CREATE_TABLE)
+            conn.execute(dialect.migrations_table)
             now = check_not_newer(conn, path)
             if now >= mig.version:  # another process applied it meanwhile
-                conn.execute("COMMIT")
+                dialect.commit(conn)
                 version = now
                 continue
-            for stmt in mig.statements():
-                conn.execute(stmt)
+            dialect.run_migration(conn, mig)
             conn.execute(
                 "INSERT INTO schema_migrations(version, name, applied_at_unix_ms) VALUES (?, ?, ?)",
                 (mig.version, mig.name, time.time_ns() // 1_000_000),
             )
-            conn.execute("COMMIT")
+            dialect.commit(conn)
         except BaseException:
-            conn.execute("ROLLBACK")
+            dialect.rollback(conn)
             raise
         version = mig.version
     return version
+
+
+def check_identity(conn: Any, text: str, *, read_only: bool, adopt: bool) -> None:
+    """Refuse, before anything is written, a file that is not ours (see :func:`identify`)."""
+    kind = identify(conn)
+    if kind == OURS:
+        return
+    if kind == EMPTY:
+        if read_only:
+            raise NotAJournalError(f"{text!r} is an empty database, not a palyra-journal one "
+                                   "(nothing to read)")
+        return  # a new or empty file is initialized
+    tables = user_tables(conn)
+    other = ("a SQLite database" if dialect_of(conn).name == "sqlite"
+             else "a PostgreSQL schema")
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    if read_only:
+        raise NotAJournalError(f"{text!r} is {other} of another application (tables "
+                               f"{shown}), not a palyra-journal one")
+    if not adopt:
+        raise NotAJournalError(
+            f"{text!r} is {other} of another application (tables {shown}), not a "
+            "palyra-journal one; it was left untouched. To add the journal's tables to it, open "
+            "it with adopt=True (CLI: --adopt)")
+
+
+def refuse_unguarded(conn: Any, where: str) -> None:
+    """Refuse to write a store whose append-only triggers were dropped."""
+    missing = missing_guards(conn)
+    if missing:
+        raise IntegrityError(
+            f"{where!r}: the append-only triggers {', '.join(missing)} are missing "
+            "(dropped outside palyra-journal), so stored rows could be rewritten; "
+            "refusing to write. Open it read-only to verify or export it, and restore "
+            "the file from a backup")
+
+
+def prepare(conn: Any, where: str, *, read_only: bool) -> None:
+    """After :func:`check_identity`: refuse a newer schema (read-only), or migrate and refuse a
+    store whose append-only triggers were dropped (writing)."""
+    if read_only:
+        check_not_newer(conn, where)
+    else:
+        migrate(conn, where)
+        refuse_unguarded(conn, where)

@@ -1,38 +1,34 @@
-"""JournalStore: the one object users hold. Opens the file, sets pragmas, applies migrations, owns
-the single writer connection and its transactions, and hands out the domain facades
-(``store.memory``, ``store.canvas``, ``store.cron``, ``store.approvals``).
+"""JournalStore: the one object users hold. Opens the store (a SQLite file, or a schema of a
+PostgreSQL database given by a ``postgresql://`` URL: ``palyra_journal.engines``), applies
+migrations, owns the single writer connection and its transactions, and hands out the domain
+facades (``store.memory``, ``store.canvas``, ``store.cron``, ``store.approvals``).
 
-Transactions: every public call that writes runs inside :meth:`JournalStore.write`, one
-``BEGIN IMMEDIATE`` transaction (re-entrant: a nested ``write()`` joins the outer one), so a call
-that raises has written nothing and concurrent writers in several processes are serialized by
-SQLite's lock. SQLite errors raised inside are translated to :class:`JournalError` subclasses.
+Transactions: every public call that writes runs inside :meth:`JournalStore.write`, one write
+transaction (re-entrant: a nested ``write()`` joins the outer one), so a call that raises has
+written nothing and concurrent writers in several processes are serialized: by SQLite's lock
+(``BEGIN IMMEDIATE``), or on PostgreSQL by the journal head row every write transaction locks
+first. The engine's errors raised inside are translated to :class:`JournalError` subclasses.
 
 Domain modules use only the public surface: ``write()`` (the transaction), ``in_transaction``,
 ``on_commit`` (work to do once the outermost transaction committed, e.g. an in-memory index
 update) and :meth:`JournalStore.record_events`, the one audit path: every domain event is
 appended by it inside the same ``write()`` block as the state change, so the journal's hash chain
-covers every transition.
+covers every transition. Where the engines' SQL differs, they ask ``store.dialect``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import stat
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import schema
-from .errors import (
-    IntegrityError, InvalidPathError, InvalidPayloadError,
-    JournalError, NotADatabaseError, NotAJournalError, ReadOnlyError, SchemaError,
-)
+from . import schema as schema_rules
+from .engines import Dialect, is_server_url, sqlite as sqlite_engine
+from .errors import IntegrityError, InvalidPayloadError, JournalError, ReadOnlyError
 from .kernels import RedactionRules
-from .sqlite_errors import translate_sqlite_error
 
 if TYPE_CHECKING:
     from .approvals import ApprovalStore
@@ -42,89 +38,6 @@ if TYPE_CHECKING:
     from .memory import MemoryStore
     from .tlog.log import InclusionProof, TreeHead
 
-_SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
-
-
-def _check_path(path: "str | os.PathLike[str]") -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidPathError(f"path must be str or os.PathLike, got {type(path).__name__}")
-    text = os.fspath(path)
-    if isinstance(text, bytes):
-        raise InvalidPathError(f"path must be text, got bytes {text!r}")
-    if text == ":memory:":
-        return text
-    if not text or "\x00" in text:
-        raise InvalidPathError(f"invalid database path {text!r}")
-    if ".." in PurePath(text).parts:
-        raise InvalidPathError(f"database path {text!r} contains a '..' component")
-    if os.path.isdir(text):
-        raise InvalidPathError(f"database path {text!r} is a directory")
-    return text
-
-
-def _make_parents(path: str) -> None:
-    """Create the missing parent directories of ``path``, each with mode 0700."""
-    parent = Path(path).parent
-    missing = []
-    p = parent
-    try:
-        while not p.exists():
-            missing.append(p)
-            if p.parent == p:
-                break
-            p = p.parent
-    except OSError as exc:  # a directory on the way cannot be entered
-        raise InvalidPathError(f"cannot reach directory {str(p)!r}: {exc.strerror}") from exc
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise InvalidPathError(f"cannot create directory {str(d)!r}: {exc.strerror}") from exc
-        os.chmod(d, 0o700)
-
-
-def _narrow_mode(path: str) -> None:
-    """Files holding the journal are readable by their owner only (0600 at most)."""
-    for suffix in ("", "-wal", "-shm"):
-        p = path + suffix
-        try:
-            mode = stat.S_IMODE(os.stat(p).st_mode)
-        except FileNotFoundError:
-            continue
-        if mode & ~0o600:
-            try:
-                os.chmod(p, mode & 0o600)
-            except PermissionError:
-                pass
-
-
-def _connect(text: str, *, read_only: bool, memory_db: bool, timeout: float,
-             immutable: bool = False) -> sqlite3.Connection:
-    """The connection: ``mode=ro`` when read-only (SQLite then creates nothing), else read-write,
-    creating the file 0600 (and its directories 0700) before SQLite does, so it is never wider."""
-    try:
-        if read_only:
-            uri = Path(os.path.abspath(text)).as_uri() + "?mode=ro" + ("&immutable=1" if immutable
-                                                                       else "")
-            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                                   timeout=timeout, cached_statements=512)
-        if not memory_db:
-            _make_parents(text)
-            if not os.path.exists(text):
-                fd = os.open(text, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
-        return sqlite3.connect(text, isolation_level=None, check_same_thread=False,
-                               timeout=timeout, cached_statements=512)
-    except sqlite3.Error as exc:
-        raise translate_sqlite_error(exc, text) from exc
-    except PermissionError as exc:
-        raise ReadOnlyError(f"cannot create {text!r}: {exc.strerror}") from exc
-    except OSError as exc:
-        raise InvalidPathError(f"cannot open {text!r}: {exc.strerror}") from exc
-
-
 def _damaged_json(path: str, exc: json.JSONDecodeError) -> IntegrityError:
     """Every JSON column is written by the store as canonical JSON: one that no longer parses was
     changed outside palyra-journal."""
@@ -132,57 +45,18 @@ def _damaged_json(path: str, exc: json.JSONDecodeError) -> IntegrityError:
                           "changed outside palyra-journal")
 
 
-def _sidecars_exist(path: str) -> bool:
-    return os.path.exists(path + "-wal") or os.path.exists(path + "-shm")
-
-
-def _remove_sidecars(path: str) -> None:
-    """Let SQLite remove the -wal/-shm files a read-only connection had to create (a read-only
-    connection cannot, so the file would be left with two new files beside it): the last
-    connection to close removes them, and with an empty WAL the database file is not written.
-    When another process still has the file open, SQLite keeps them for it."""
-    if not _sidecars_exist(path):
-        return
-    try:
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA schema_version").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        pass
-
-
-def _check_identity(conn: sqlite3.Connection, text: str, *, read_only: bool, adopt: bool) -> None:
-    """Refuse, before anything is written, a file that is not ours (see :func:`schema.identify`)."""
-    kind = schema.identify(conn)
-    if kind == schema.OURS:
-        return
-    if kind == schema.EMPTY:
-        if read_only:
-            raise NotAJournalError(f"{text!r} is an empty database, not a palyra-journal one "
-                                   "(nothing to read)")
-        return  # a new or empty file is initialized
-    tables = schema.user_tables(conn)
-    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
-    if read_only:
-        raise NotAJournalError(f"{text!r} is a SQLite database of another application (tables "
-                               f"{shown}), not a palyra-journal one")
-    if not adopt:
-        raise NotAJournalError(
-            f"{text!r} is a SQLite database of another application (tables {shown}), not a "
-            "palyra-journal one; it was left untouched. To add the journal's tables to it, open "
-            "it with adopt=True (CLI: --adopt)")
-
-
 class JournalStore:
-    """One SQLite file: journal, memory, canvas, cron and approvals. Use :meth:`open`."""
+    """One store (a SQLite file or a PostgreSQL schema): journal, memory, canvas, cron and
+    approvals. Use :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, *, hash_chain: bool,
+    def __init__(self, conn: Any, path: str, *, close: Callable[[], None], hash_chain: bool,
                  max_payload_bytes: int, embedding_provider: Any, busy_timeout_ms: int,
                  canvas_snapshot_interval: int, redaction: RedactionRules,
                  clock: Callable[[], int] | None, read_only: bool, options: dict[str, Any]):
         self._conn = conn
+        self._close_conn = close
+        #: The engine's named differences (docs/postgres.md); ``engine`` is its name.
+        self.dialect: Dialect = conn.dialect
         self.path = path
         self.hash_chain = hash_chain
         self.max_payload_bytes = max_payload_bytes
@@ -196,7 +70,6 @@ class JournalStore:
         self._tx_depth = 0
         self._on_commit: list[Callable[[], None]] = []
         self._closed = False
-        self._sidecars_to_clean = False
         self._embedding_provider = embedding_provider
         self._memory: MemoryStore | None = None
         self._canvas: CanvasStore | None = None
@@ -212,8 +85,13 @@ class JournalStore:
              busy_timeout_ms: int = 5_000, canvas_snapshot_interval: int = 32,
              redaction: RedactionRules | None = None, synchronous: str = "normal",
              read_only: bool = False, adopt: bool = False,
-             clock: Callable[[], int] | None = None, **options: Any) -> "JournalStore":
+             clock: Callable[[], int] | None = None, schema: str = "palyra",
+             **options: Any) -> "JournalStore":
         """Open the store at ``path``, creating it (and its missing directories) when writing.
+
+        ``path`` is a SQLite file, or a ``postgresql://`` (``postgres://``) URL: the same store
+        on a PostgreSQL server, in the schema ``schema`` (default ``palyra``), created and
+        migrated on open (docs/postgres.md). It needs the ``palyra-journal[postgres]`` extra.
 
         ``read_only=True`` never creates a directory, a file or a table: the file must already be
         a palyra-journal database (else :class:`InvalidPathError` "no database at ...", or
@@ -227,7 +105,6 @@ class JournalStore:
         Extra keyword ``options`` are kept for the domain modules (e.g. memory fusion weights).
         ``clock`` (a function returning Unix ms) replaces the wall clock, for tests and simulations.
         """
-        text = _check_path(path)
         if not isinstance(max_payload_bytes, int) or max_payload_bytes < 2:
             raise InvalidPayloadError(
                 f"max_payload_bytes must be an int >= 2, got {max_payload_bytes!r}")
@@ -236,76 +113,33 @@ class JournalStore:
         if not isinstance(canvas_snapshot_interval, int) or canvas_snapshot_interval < 1:
             raise InvalidPayloadError(
                 f"canvas_snapshot_interval must be an int >= 1, got {canvas_snapshot_interval!r}")
-        sync = _SYNCHRONOUS.get(str(synchronous).lower())
-        if sync is None:
+        sync = str(synchronous).lower()
+        if sync not in sqlite_engine.SYNCHRONOUS:
             raise InvalidPayloadError(
-                f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
+                f"synchronous must be one of {sorted(sqlite_engine.SYNCHRONOUS)}, got "
+                f"{synchronous!r}")
         rules = RedactionRules.coerce(redaction)
-        memory_db = text == ":memory:"
-        if read_only and memory_db:
-            raise InvalidPathError("read_only=True needs a database file, got ':memory:'")
-        if read_only and not os.path.exists(text):
-            raise InvalidPathError(f"no database at {text!r}")
-        had_sidecars = not memory_db and _sidecars_exist(text)
-        conn = _connect(text, read_only=read_only, memory_db=memory_db,
-                        timeout=busy_timeout_ms / 1000)
-        try:
-            try:
-                conn.execute("PRAGMA schema_version").fetchone()  # reads the header: is it SQLite?
-            except sqlite3.OperationalError as exc:
-                # A WAL file in a directory we cannot write: SQLite cannot make the -shm file a
-                # reader needs. With no -wal file no writer has it open, so it is read as
-                # immutable: this store sees the file as it was when opened.
-                if not (read_only and "readonly" in str(exc).lower()
-                        and not os.path.exists(text + "-wal")):
-                    raise
-                conn.close()
-                conn = _connect(text, read_only=True, memory_db=False,
-                                timeout=busy_timeout_ms / 1000, immutable=True)
-                conn.execute("PRAGMA schema_version").fetchone()
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            _check_identity(conn, text, read_only=read_only, adopt=adopt)
-            if not memory_db and not read_only:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise SchemaError(f"{text}: could not switch to WAL mode (got {mode})")
-            conn.execute(f"PRAGMA synchronous = {sync}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA temp_store = MEMORY")
-            conn.execute("PRAGMA cache_size = -65536")
-            conn.execute("PRAGMA mmap_size = 268435456")
-            if read_only:
-                schema.check_not_newer(conn, text)
-            else:
-                schema.migrate(conn, text)
-                missing = schema.missing_guards(conn)
-                if missing:
-                    raise IntegrityError(
-                        f"{text!r}: the append-only triggers {', '.join(missing)} are missing "
-                        "(dropped outside palyra-journal), so stored rows could be rewritten; "
-                        "refusing to write. Open it read-only to verify or export it, and restore "
-                        "the file from a backup")
-        except sqlite3.Error as exc:
-            conn.close()
-            if read_only and not had_sidecars:
-                _remove_sidecars(text)
-            err = translate_sqlite_error(exc, text)
-            if isinstance(err, NotADatabaseError):
-                err = NotADatabaseError(f"{text!r} is not a SQLite database")
-            raise err from exc
-        except BaseException:
-            conn.close()
-            if read_only and not had_sidecars:
-                _remove_sidecars(text)
-            raise
-        if not memory_db and not read_only:
-            _narrow_mode(text)
-        store = cls(conn, text, hash_chain=hash_chain, max_payload_bytes=max_payload_bytes,
-                   embedding_provider=embedding_provider, busy_timeout_ms=busy_timeout_ms,
+
+        def check(conn: Any, where: str) -> None:
+            schema_rules.check_identity(conn, where, read_only=read_only, adopt=adopt)
+
+        def prepare(conn: Any, where: str) -> None:
+            schema_rules.prepare(conn, where, read_only=read_only)
+        conn: Any
+        if is_server_url(path):
+            from .engines import postgresql
+            conn, text, close = postgresql.open_url(
+                str(path), schema=schema, read_only=read_only, busy_timeout_ms=busy_timeout_ms,
+                check=check, prepare=prepare)
+        else:  # ``schema`` names a PostgreSQL schema: a SQLite file has none
+            conn, text, close = sqlite_engine.open_file(
+                path, read_only=read_only, busy_timeout_ms=busy_timeout_ms, synchronous=sync,
+                check=check, prepare=prepare)
+        return cls(conn, text, close=close, hash_chain=hash_chain,
+                   max_payload_bytes=max_payload_bytes, embedding_provider=embedding_provider,
+                   busy_timeout_ms=busy_timeout_ms,
                    canvas_snapshot_interval=canvas_snapshot_interval, redaction=rules,
                    clock=clock, read_only=read_only, options=options)
-        store._sidecars_to_clean = read_only and not had_sidecars
-        return store
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -317,9 +151,7 @@ class JournalStore:
                 closer = getattr(facade, "_close", None)
                 if closer is not None:
                     closer()
-            self._conn.close()
-            if self._sidecars_to_clean:
-                _remove_sidecars(self.path)
+            self._close_conn()
 
     def __enter__(self) -> "JournalStore":
         return self
@@ -329,6 +161,11 @@ class JournalStore:
 
     def __repr__(self) -> str:
         return f"JournalStore({self.path!r}{', closed' if self._closed else ''})"
+
+    @property
+    def engine(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``: the engine holding this store."""
+        return self.dialect.name
 
     @property
     def closed(self) -> bool:
@@ -362,19 +199,21 @@ class JournalStore:
         self._on_commit.append(fn)
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[Any]:
         """The connection, under the store's lock, for reads (no transaction is opened)."""
         with self._lock:
             self._check_open()
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
-                raise translate_sqlite_error(exc, self.path) from exc
+            except self.dialect.error_types as exc:
+                raise self.dialect.translate_error(exc, self.path) from exc
             except json.JSONDecodeError as exc:  # what a read parses was stored by us as JSON
                 raise _damaged_json(self.path, exc) from None
 
     def write(self) -> "_Transaction":
-        """One ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on any exception.
+        """One write transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``BEGIN`` and the
+        journal head row locked ``FOR UPDATE``, the same one-writer-at-a-time across processes
+        and hosts); commits on success, rolls back on any exception.
 
         Re-entrant: a nested ``write()`` joins the outer transaction.
         """
@@ -462,8 +301,7 @@ class JournalStore:
         if mode not in modes:
             raise JournalError(f"checkpoint mode must be one of {modes}, got {mode!r}")
         with self.read() as conn:
-            row = conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
-        busy, log, checkpointed = row
+            busy, log, checkpointed = self.dialect.wal_checkpoint(conn, mode)
         return int(busy), int(log), int(checkpointed)
 
     def vacuum(self) -> None:
@@ -512,9 +350,10 @@ class _Transaction:
     """The context manager of :meth:`JournalStore.write`, as a class: ``append`` opens one per
     event, and a generator-based one costs several times the few attribute reads this does.
 
-    Entering takes the store lock (held until exit) and, outermost, runs ``BEGIN IMMEDIATE``;
+    Entering takes the store lock (held until exit) and, outermost, begins the engine's write
+    transaction;
     a nested one joins. The outermost exit commits, or on any exception rolls back and raises it
-    (an SQLite error translated, a JSON error of stored text as damage), then runs the
+    (an engine error translated, a JSON error of stored text as damage), then runs the
     ``on_commit`` callbacks after a commit, still under the lock."""
 
     __slots__ = ("_store", "_outer")
@@ -523,7 +362,7 @@ class _Transaction:
         self._store = store
         self._outer = False
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Any:
         store = self._store
         store._lock.acquire()
         try:
@@ -534,10 +373,11 @@ class _Transaction:
             if store._tx_depth:
                 store._tx_depth += 1
                 return conn
+            dialect = store.dialect
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise translate_sqlite_error(exc, store.path) from exc
+                dialect.begin_write(conn)
+            except dialect.error_types as exc:
+                raise dialect.translate_error(exc, store.path) from exc
         except BaseException:
             store._lock.release()
             raise
@@ -553,22 +393,23 @@ class _Transaction:
                 store._tx_depth -= 1
                 return
             conn = store._conn
+            dialect = store.dialect
             try:
                 if exc is None:
                     try:
-                        conn.execute("COMMIT")
+                        dialect.commit(conn)
                     except BaseException as commit_exc:
                         exc = commit_exc
                 if exc is not None:
                     try:
-                        conn.execute("ROLLBACK")
-                    except sqlite3.Error:
+                        dialect.rollback(conn)
+                    except dialect.error_types:
                         pass
-                    if isinstance(exc, sqlite3.Error):
-                        raise translate_sqlite_error(exc, store.path) from exc
+                    if isinstance(exc, dialect.error_types):
+                        raise dialect.translate_error(exc, store.path) from exc
                     if isinstance(exc, json.JSONDecodeError):
                         raise _damaged_json(store.path, exc) from None
-                    if exc_type is None:  # COMMIT itself failed without an SQLite error
+                    if exc_type is None:  # COMMIT itself failed without an engine error
                         raise exc
                     return
             finally:

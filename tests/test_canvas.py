@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 
 import pytest
+import raw_db
 
 from palyra_journal import JournalStore
 from palyra_journal.canvas import CanvasPatchRecord, CanvasSnapshot
@@ -254,8 +254,8 @@ def test_state_at_reports_a_stored_patch_that_no_longer_applies(db_path, backend
         cid = _new(store, {"n": 0}).canvas_id
         for i in range(1, 6):
             store.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": i}])
-    raw = sqlite3.connect(db_path)
-    raw.execute("DROP TRIGGER canvas_patches_no_update")
+    raw = raw_db.connect(db_path)
+    raw_db.drop_trigger(raw, "canvas_patches_no_update")
     raw.execute("UPDATE canvas_patches SET patch_json = '[{\"op\":\"remove\",\"path\":\"/gone\"}]' "
                 "WHERE canvas_id = ? AND version = 4", (cid,))
     raw.commit()
@@ -290,8 +290,8 @@ def test_replay_detects_a_snapshot_edited_behind_the_stores_back(db_path, backen
         for i in range(1, 10):
             store.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": i}])
         assert store.canvas.replay(cid).state == {"n": 9}
-    raw = sqlite3.connect(db_path)
-    raw.execute("DROP TRIGGER canvas_snapshots_no_update")
+    raw = raw_db.connect(db_path)
+    raw_db.drop_trigger(raw, "canvas_snapshots_no_update")
     raw.execute("UPDATE canvas_snapshots SET state_json = '{\"n\":99}' "
                 "WHERE canvas_id = ? AND version = 8", (cid,))
     raw.commit()
@@ -307,8 +307,8 @@ def test_replay_detects_an_edited_first_snapshot_and_latest_state(db_path, backe
         b = _new(store, {"n": 0}).canvas_id
         for cid in (a, b):
             store.canvas.apply_patch(cid, [{"op": "replace", "path": "/n", "value": 1}])
-    raw = sqlite3.connect(db_path)
-    raw.execute("DROP TRIGGER canvas_snapshots_no_update")
+    raw = raw_db.connect(db_path)
+    raw_db.drop_trigger(raw, "canvas_snapshots_no_update")
     raw.execute("UPDATE canvas_snapshots SET state_json = '{\"n\":5}' WHERE canvas_id = ?", (a,))
     raw.execute("UPDATE canvas_state SET state_json = '{\"n\":7}' WHERE canvas_id = ?", (b,))
     raw.commit()
@@ -320,16 +320,17 @@ def test_replay_detects_an_edited_first_snapshot_and_latest_state(db_path, backe
             store.canvas.replay(b)
 
 
-def test_patches_and_snapshots_are_append_only(store):
+def test_patches_and_snapshots_are_append_only(store, db_path):
     cid = _new(store).canvas_id
     store.canvas.apply_patch(cid, [{"op": "add", "path": "/a", "value": 1}])
-    with store.read() as conn:
-        for sql in ("UPDATE canvas_patches SET patch_json = '[]'",
-                    "DELETE FROM canvas_patches",
-                    "UPDATE canvas_snapshots SET state_json = '{}'",
-                    "DELETE FROM canvas_snapshots"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute(sql)
+    conn = raw_db.connect(db_path)  # another program's connection, not the store's
+    for sql in ("UPDATE canvas_patches SET patch_json = '[]'",
+                "DELETE FROM canvas_patches",
+                "UPDATE canvas_snapshots SET state_json = '{}'",
+                "DELETE FROM canvas_snapshots"):
+        with pytest.raises(raw_db.refused_error(conn), match="append-only"):
+            conn.execute(sql)
+    conn.close()
 
 
 def test_every_change_writes_its_journal_event_and_the_chain_verifies(store):

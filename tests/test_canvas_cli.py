@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+
+import raw_db
 
 from palyra_journal import JournalStore
 from palyra_journal.cli import main
@@ -48,8 +49,8 @@ def test_canvas_history_and_replay(db_path, backend, capsys):
     assert "add /tasks/-" in capsys.readouterr().out
     assert run_json(capsys, "canvas", "replay", db, cid) == {"ok": True, "canvas_id": cid,
                                                               "version": 4}
-    raw = sqlite3.connect(db_path)
-    raw.execute("DROP TRIGGER canvas_snapshots_no_update")
+    raw = raw_db.connect(db_path)
+    raw_db.drop_trigger(raw, "canvas_snapshots_no_update")
     raw.execute("UPDATE canvas_snapshots SET state_json = '{\"tasks\":[]}' WHERE version = 2")
     raw.commit()
     raw.close()

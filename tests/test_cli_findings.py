@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sqlite3
+
+import raw_db
 
 from palyra_journal import JournalStore
 from palyra_journal.cli import main
@@ -41,8 +42,8 @@ def test_expected_head_mismatch_names_expected_and_actual_hash(db_path):
 
 def test_dropped_triggers_are_reported_by_verify_and_doctor(db_path):
     journal(db_path)
-    conn = sqlite3.connect(db_path)
-    conn.execute("DROP TRIGGER journal_events_no_delete")
+    conn = raw_db.connect(db_path)
+    raw_db.drop_trigger(conn, "journal_events_no_delete")
     conn.commit()
     conn.close()
     code, out, _ = run("verify", db_path)

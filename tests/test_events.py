@@ -6,9 +6,9 @@ import hashlib
 import io
 import json
 import pickle
-import sqlite3
 
 import pytest
+import raw_db
 import rfc8785
 
 import palyra_journal as pj
@@ -20,7 +20,7 @@ GENESIS = "0" * 64
 
 def independent_hashes(path) -> list[tuple[int, str, str]]:
     """Recompute every hash with only sqlite3, hashlib and rfc8785: (seq, stored, recomputed)."""
-    conn = sqlite3.connect(path)
+    conn = raw_db.connect(path)
     out = []
     prev = GENESIS
     for row in conn.execute(
@@ -388,12 +388,13 @@ def test_unchained_store_stores_null_hashes_and_checks_seq_only(db_path, backend
         assert (report.ok, report.first_bad_seq, report.reason) == (False, 1, "unchained_row")
 
 
-def test_append_only_triggers(store):
+def test_append_only_triggers(store, db_path):
     store.append("k")
-    with store.read() as conn:
-        for sql in ("UPDATE journal_events SET kind = 'x'", "DELETE FROM journal_events"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute(sql)
+    conn = raw_db.connect(db_path)  # another program's connection, not the store's
+    for sql in ("UPDATE journal_events SET kind = 'x'", "DELETE FROM journal_events"):
+        with pytest.raises(raw_db.refused_error(conn), match="append-only"):
+            conn.execute(sql)
+    conn.close()
     assert store.verify().ok
 
 

@@ -126,6 +126,7 @@ def test_rules_ranges_of_interleaved_writers_and_a_rolled_back_append(db_path, b
                       (8, 9, "2"), (10, None, "2+custom")]
 
 
+@pytest.mark.sqlite_only  # journals from before rules v2 exist only as SQLite files
 def test_journal_written_before_rules_v2_is_recorded_as_v1(db_path):
     with pj.JournalStore.open(db_path) as store:
         store.append_many([{"kind": "old"}] * 3)

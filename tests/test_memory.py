@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import numpy as np
 import pytest
+import raw_db
 
 import palyra_journal as pj
 from palyra_journal.errors import DuplicateIdError, InvalidPayloadError, PayloadTooLargeError
 
 
 def count(db_path, table: str) -> int:
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     try:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:
@@ -29,7 +29,7 @@ def test_ingest_normalizes_content_and_stores_hash_tags_and_vector(store, db_pat
     assert item.confidence == 0.5 and item.source == "manual"
     assert item.created_at_unix_ms == item.updated_at_unix_ms
     assert store.memory.get(item.memory_id) == item
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     model, dims, version, blob = conn.execute(
         "SELECT model, dims, version, vector FROM memory_vectors WHERE memory_id = ?",
         (item.memory_id,)).fetchone()
@@ -56,7 +56,7 @@ def test_ingest_redacts_json_payloads_and_secret_text(store):
 def test_caller_embedding_is_normalized(store, db_path):
     vec = np.arange(64, dtype=np.float64)
     item = store.memory.ingest("x", principal="p", embedding=vec)
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     blob = conn.execute("SELECT vector FROM memory_vectors").fetchone()[0]
     conn.close()
     stored = np.frombuffer(blob, dtype="<f4")
@@ -185,6 +185,7 @@ def test_get_list_update_delete_purge(store):
     assert [i.memory_id for i in m.list(principal="q")] == ["d"]
 
 
+@pytest.mark.sqlite_only  # the FTS5 table and its integrity-check (PostgreSQL: a column of memory_items)
 def test_delete_and_purge_keep_fts_and_vectors_in_step(store, db_path):
     m = store.memory
     for i in range(10):
@@ -192,7 +193,7 @@ def test_delete_and_purge_keep_fts_and_vectors_in_step(store, db_path):
     assert len(m.search("shared", principal="p", top_k=20)) == 10
     m.delete("m3", principal="p")
     assert m.purge(principal="p", session_id=None, channel=None) == 9
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     fts = conn.execute("SELECT count(*) FROM memory_items_fts WHERE memory_items_fts MATCH 'shared'"
                        ).fetchone()[0]
     conn.execute("INSERT INTO memory_items_fts(memory_items_fts, rank) VALUES ('integrity-check', 1)")
@@ -222,7 +223,7 @@ def test_expired_items_are_invisible_and_maintain_deletes_them(db_path, backend)
 
 def test_stored_vector_of_wrong_length_is_an_error_not_zeros(store, db_path):
     store.memory.ingest("fine", principal="p", memory_id="m1")
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     conn.execute("UPDATE memory_vectors SET vector = zeroblob(12)")
     conn.commit()
     conn.close()

@@ -155,6 +155,7 @@ def _both_loads(conn, key, snapshot):
     return mapped, rows
 
 
+@pytest.mark.sqlite_only  # the <db>-vectors snapshot file
 def test_snapshot_load_equals_the_joined_row_read(db_path, backend):
     """Nulls, tags, expiry, every source, sparse rowids, vectors stored in another order than their
     items, items with another model's vector and odd ids: the mapped snapshot gives what the

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import numpy as np
 import pytest
+import raw_db
 
 import palyra_journal as pj
 from palyra_journal.cli import main
@@ -56,7 +56,7 @@ def test_maintain_byte_cap_and_vacuum(db_path, backend):
         assert r.deleted_for_bytes == 3 and r.entries_after == 2
         assert r.bytes_after == 2 * per_item and r.vacuumed
         assert [i.memory_id for i in m.list(principal="p")] == ["m3", "m4"]
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     row = conn.execute("SELECT deleted_for_bytes, entries_after, vacuumed FROM "
                        "memory_maintenance_state").fetchall()
     conn.close()
@@ -90,7 +90,7 @@ def test_reembed_switches_model_in_batches_and_resumes(db_path, backend):
         assert s.memory.reembed() == 0
         hits = s.memory.search("apple note 3", principal="p", mode="vector", top_k=10)
         assert len(hits) == 10 and hits[0].item.memory_id == "m03"
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     models = conn.execute("SELECT DISTINCT model, dims FROM memory_vectors").fetchall()
     conn.close()
     assert models == [(new.model_name, 32)]

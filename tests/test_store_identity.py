@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import stat
 
 import pytest
+import raw_db
 
 import palyra_journal as pj
 from palyra_journal import JournalStore
@@ -27,7 +27,7 @@ def state(directory) -> dict:
 
 
 def foreign(path, *, migrations_table=False):
-    conn = sqlite3.connect(path)
+    conn = raw_db.connect(path)
     conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
     conn.execute("INSERT INTO users (name) VALUES ('ada')")
     if migrations_table:  # another framework's own bookkeeping table of the same name
@@ -66,7 +66,7 @@ def test_adopt_adds_the_journal_to_an_application_database(tmp_path):
     with JournalStore.open(path, adopt=True) as store:
         store.append("k", {"a": 1})
         assert store.verify().ok
-    conn = sqlite3.connect(path)
+    conn = raw_db.connect(path)
     assert conn.execute("SELECT name FROM users").fetchall() == [("ada",)]
     conn.close()
     with JournalStore.open(path) as store:  # ours now: no adopt needed any more
@@ -115,7 +115,7 @@ def test_read_only_keeps_the_wal_of_a_live_writer(tmp_path):
 
 def raw(path, *statements):
     """Change the file behind the store's back, as another program (or an attacker) would."""
-    conn = sqlite3.connect(path)
+    conn = raw_db.connect(path)
     for sql in statements:
         conn.execute(sql)
     conn.commit()
@@ -128,10 +128,10 @@ def test_dropped_append_only_trigger_refuses_writing_and_fails_verify(db_path, t
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(5)])
     raw(db_path, f"DROP TRIGGER {trigger}")
-    before = db_path.read_bytes()
+    before = raw_db.contents(db_path)
     with pytest.raises(pj.IntegrityError, match=f"triggers {trigger} are missing.*refusing to write"):
         JournalStore.open(db_path)
-    assert db_path.read_bytes() == before
+    assert raw_db.contents(db_path) == before
     with JournalStore.open(db_path, read_only=True) as store:
         report = store.verify()
     assert (report.ok, report.reason, report.first_bad_seq, report.checked) == \

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 
 import pytest
+import raw_db
 
 import palyra_journal as pj
 from palyra_journal import JournalStore, schema
@@ -71,7 +71,7 @@ def test_not_a_database_is_refused_and_left_unchanged(tmp_path):
 def test_migrations_are_recorded_once(db_path):
     JournalStore.open(db_path).close()
     JournalStore.open(db_path).close()
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     conn.close()
     assert versions == [m.version for m in schema.MIGRATIONS]
@@ -79,7 +79,7 @@ def test_migrations_are_recorded_once(db_path):
 
 def test_newer_schema_is_refused(db_path):
     JournalStore.open(db_path).close()
-    conn = sqlite3.connect(db_path)
+    conn = raw_db.connect(db_path)
     conn.execute("INSERT INTO schema_migrations VALUES (?, 'from_the_future', 0)",
                  (schema.LATEST_VERSION + 1,))
     conn.commit()
@@ -102,6 +102,7 @@ def test_read_only_store_reads_and_refuses_writes(db_path):
         assert ro.head().seq == 1
 
 
+@pytest.mark.sqlite_only  # SQLite max_page_count fills the file
 def test_full_storage_raises_and_writes_nothing(db_path, backend):
     with JournalStore.open(db_path) as store:
         store.append("k", {"a": 1})

@@ -1,14 +1,14 @@
-"""Tampering with a real journal file through a second, raw sqlite3 connection is caught by verify().
+"""Tampering with a real journal through a second, raw connection (sqlite3 on the file, psycopg on
+the PostgreSQL schema: tests/raw_db.py) is caught by verify().
 
-Each case drops the append-only triggers first (as an attacker with write access to the file
-would), changes the file, and checks the reported ``first_bad_seq`` and ``reason``.
+Each case drops the append-only triggers first (as an attacker with write access to the database
+would), changes the rows, and checks the reported ``first_bad_seq`` and ``reason``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+import raw_db
 
 from palyra_journal import JournalStore, events, kernels
 
@@ -17,7 +17,7 @@ N = 20
 
 @pytest.fixture(params=[events.VERIFY_BATCH, 3], ids=["one-batch", "batches-of-3"])
 def journal(request, db_path, backend, monkeypatch):
-    """A closed journal file of N events, and the batch size verify() will use."""
+    """A closed journal of N events, and the batch size verify() will use."""
     monkeypatch.setattr(events, "VERIFY_BATCH", request.param)
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "tool.executed", "payload": {"i": i, "text": f"event {i} ü"},
@@ -27,9 +27,8 @@ def journal(request, db_path, backend, monkeypatch):
 
 
 def tamper(path, *statements, params=()):
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER IF EXISTS journal_events_no_update")
-    conn.execute("DROP TRIGGER IF EXISTS journal_events_no_delete")
+    conn = raw_db.connect(path)
+    raw_db.drop_append_only_triggers(conn, "journal_events")
     for i, sql in enumerate(statements):
         conn.execute(sql, params[i] if i < len(params) else ())
     conn.commit()
@@ -39,11 +38,9 @@ def tamper(path, *statements, params=()):
 def restore_triggers(path):
     """What a careful attacker does after tampering: put the append-only triggers back, so that
     verify() has only the chain (and a checkpoint kept elsewhere) to go by."""
-    from palyra_journal import schema
-    conn = sqlite3.connect(path)
-    for stmt in schema.MIGRATIONS[0].statements():
-        if stmt.upper().startswith("CREATE TRIGGER"):
-            conn.execute(stmt)
+    conn = raw_db.connect(path)
+    for stmt in raw_db.trigger_statements(conn, "journal_events"):
+        conn.execute(stmt)
     conn.commit()
     conn.close()
 
@@ -96,7 +93,7 @@ def test_swapped_payloads_only(journal):
 
 
 def test_forged_row_inserted_in_the_middle(journal):
-    conn = sqlite3.connect(journal)
+    conn = raw_db.connect(journal)
     prev = conn.execute("SELECT hash FROM journal_events WHERE seq = 7").fetchone()[0]
     conn.close()
     forged = (8, "forged-id", "tool.executed", "agent", None, None, None, None, None, 1, "{}")
@@ -132,7 +129,7 @@ def test_rewritten_history_with_recomputed_hashes_is_caught_with_expected_head(j
     hashes = kernels.chain_hashes(kernels.GENESIS_HASH, [r[:11] for r in rows])
     prevs = [kernels.GENESIS_HASH] + hashes[:-1]
     tamper(journal, "DELETE FROM journal_events")
-    conn = sqlite3.connect(journal)
+    conn = raw_db.connect(journal)
     conn.executemany("INSERT INTO journal_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      [r[:12] + (h, p) + r[14:] for r, h, p in zip(rows, hashes, prevs)])
     conn.commit()

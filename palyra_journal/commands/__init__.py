@@ -70,13 +70,14 @@ def add_db(p: argparse.ArgumentParser, mode: str, *, optional: bool = False) -> 
 
 def open_db(args: argparse.Namespace, mode: str | None = None, **kwargs: Any):
     """Open ``args.db`` as the subcommand's mode (or ``mode``); refusals are JournalErrors."""
+    from ..engines import is_server_url
     from ..errors import InvalidPathError, NotAJournalError
     from ..store import JournalStore
     mode = mode or args.db_mode
     path = args.db
     if mode == READ:
         return JournalStore.open(path, read_only=True, **kwargs)
-    if mode == WRITE and path != ":memory:":
+    if mode == WRITE and path != ":memory:" and not is_server_url(path):
         if not os.path.lexists(path):
             raise InvalidPathError(f"no database at {path!r}")
         if os.path.isfile(path) and os.path.getsize(path) == 0:

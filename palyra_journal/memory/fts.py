@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from ..engines import SQLITE
+
 #: Upper bound on the number of terms in one query, to bound the FTS work per search.
 MAX_TERMS = 64
 #: Longest term kept (longer runs are cut); FTS5 would not match anything longer usefully.
@@ -52,13 +54,7 @@ def query_terms(text: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def build_match(terms: list[str]) -> str | None:
-    """``"t1" OR "t2" ...`` for a MATCH, or None when there is nothing to search for."""
-    if not terms:
-        return None
-    return " OR ".join(f'"{t}"' for t in terms)
-
-
 def fts_query(text: str) -> str | None:
-    """The FTS5 MATCH expression for user ``text`` (None: no searchable term)."""
-    return build_match(query_terms(text))
+    """The FTS5 MATCH expression for user ``text`` (None: no searchable term); the engines build
+    theirs from :func:`query_terms` (``Dialect.fts_match``)."""
+    return SQLITE.fts_match(query_terms(text))

@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .. import kernels
+from ..engines import dialect_of
 from ..errors import CorruptVectorError
 from ..kernels.pure_vector import MAX_INT8_DIMS, Int8Tier
 from .snapshot import InvalidSnapshot, Snapshot, open_snapshot, write_snapshot
@@ -114,8 +115,9 @@ class VectorIndex:
         :attr:`snapshot_state` says which happened (``"mapped"``, ``"mapped + N rows"``,
         ``"rebuilt: <why>"`` or ``"none"``)."""
         own_tx = not conn.in_transaction
+        dialect = dialect_of(conn)
         if own_tx:
-            conn.execute("BEGIN")
+            dialect.begin_read(conn)
         try:
             if generation is None:
                 generation = conn.execute(
@@ -149,7 +151,7 @@ class VectorIndex:
                     self.snapshot_state = f"rebuilt: {why}"
         finally:
             if own_tx:
-                conn.execute("COMMIT")
+                dialect.commit(conn)
 
     def _set_snapshot(self, snap: Snapshot) -> None:
         self._clear()

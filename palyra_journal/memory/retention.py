@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..fields import check_int, check_number
 from .index import VectorIndex
+from ..engines import dialect_of
 from .ingest import check_provider_output
 from .mutation import delete_items, ids_sha256
 from .records import MaintenanceReport
@@ -26,8 +27,12 @@ if TYPE_CHECKING:
     from .store import MemoryStore
 
 _ORDER_OLDEST = "ORDER BY created_at_unix_ms, memory_id"
-_ITEM_BYTES = ("length(CAST(i.content AS BLOB)) + COALESCE((SELECT length(v.vector) FROM "
-               "memory_vectors v WHERE v.memory_id = i.memory_id), 0)")
+
+
+def _item_bytes(conn: Any) -> str:
+    """An item's size: its content's UTF-8 bytes and its vector's."""
+    return (f"{dialect_of(conn).text_bytes('i.content')} + COALESCE((SELECT length(v.vector) "
+            "FROM memory_vectors v WHERE v.memory_id = i.memory_id), 0)")
 
 
 def maintain(mem: "MemoryStore", *, now_unix_ms: int | None = None,
@@ -63,7 +68,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms: int | None = None,
                  (max(0, total - max_entries),))
         if max_bytes is not None:
             # newest first: keep items while the running total fits, drop the older rest
-            rows = conn.execute(f"SELECT i.memory_id, {_ITEM_BYTES} FROM memory_items i "
+            rows = conn.execute(f"SELECT i.memory_id, {_item_bytes(conn)} FROM memory_items i "
                                 "ORDER BY created_at_unix_ms DESC, memory_id DESC").fetchall()
             running, cut = 0, len(rows)
             for k, (_, size) in enumerate(rows):
@@ -76,7 +81,7 @@ def maintain(mem: "MemoryStore", *, now_unix_ms: int | None = None,
             deleted.extend(ids)
             counts["bytes"] = len(ids)
         entries_after, bytes_after = conn.execute(
-            f"SELECT count(*), COALESCE(sum({_ITEM_BYTES}), 0) FROM memory_items i").fetchone()
+            f"SELECT count(*), COALESCE(sum({_item_bytes(conn)}), 0) FROM memory_items i").fetchone()
         report = MaintenanceReport(
             ran_at_unix_ms=now, deleted_expired=counts.get("expired", 0),
             deleted_ttl=counts.get("ttl", 0), deleted_for_entries=counts.get("entries", 0),

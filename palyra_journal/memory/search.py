@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..engines import SQLITE, Dialect, dialect_of
 from .records import MemoryHit, MemoryItem
 
 MODES = ("hybrid", "lexical", "vector")
@@ -26,7 +27,7 @@ def candidate_limit(top_k: int) -> int:
 
 def scope_sql(*, principal: str, channel: str | None, session_id: str | None,
               sources: Sequence[str], tags: Sequence[str], now_ms: int,
-              alias: str = "i") -> tuple[str, list]:
+              alias: str = "i", dialect: Dialect = SQLITE) -> tuple[str, list]:
     """``WHERE`` conditions (without the keyword) and parameters for a scope over memory_items."""
     a = alias
     conds = [f"{a}.principal = ?", f"({a}.ttl_unix_ms IS NULL OR {a}.ttl_unix_ms > ?)"]
@@ -41,19 +42,17 @@ def scope_sql(*, principal: str, channel: str | None, session_id: str | None,
         conds.append(f"{a}.source IN ({', '.join('?' * len(sources))})")
         params.extend(sources)
     for tag in tags:
-        conds.append(f"EXISTS (SELECT 1 FROM json_each({a}.tags_json) WHERE value = ?)")
+        conds.append(dialect.json_array_has(f"{a}.tags_json"))
         params.append(tag)
     return " AND ".join(conds), params
 
 
 def lexical_candidates(conn: sqlite3.Connection, match: str, limit: int, where: str,
                        params: list) -> list[tuple[str, float, int]]:
-    """Best ``limit`` rows in scope by bm25: ``(memory_id, -bm25, created_at_unix_ms)`` best
-    first (the creation time is what fusion needs of a row it has not fetched)."""
-    sql = (f"SELECT i.memory_id, -bm25(memory_items_fts) AS s, i.created_at_unix_ms "
-           f"FROM memory_items_fts JOIN memory_items i ON i.rowid = memory_items_fts.rowid "
-           f"WHERE memory_items_fts MATCH ? AND {where} "
-           f"ORDER BY s DESC, i.memory_id LIMIT ?")
+    """Best ``limit`` rows in scope by the engine's full-text rank (SQLite: ``-bm25``):
+    ``(memory_id, score, created_at_unix_ms)`` best first (the creation time is what fusion
+    needs of a row it has not fetched). ``match`` is the engine's :meth:`fts_match`."""
+    sql = dialect_of(conn).lexical_sql(where)
     return [(mid, max(0.0, float(s)), created)
             for mid, s, created in conn.execute(sql, [match, *params, limit])]
 

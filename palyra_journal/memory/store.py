@@ -22,7 +22,7 @@ from ..errors import DuplicateIdError, InvalidPayloadError
 from ..fields import check_int, check_number, check_text, clamp_limit
 from ..ids import new_ulids
 from . import retention
-from .fts import build_match, query_terms
+from .fts import query_terms
 from .index import VectorIndex
 from .mutation import Mutation, delete_items, generation, ids_sha256, mutation
 from .ingest import (
@@ -103,23 +103,25 @@ class MemoryStore:
         if idx is None or idx.key != key:
             idx = self._index = VectorIndex(*key, precision=self.vector_precision)
         in_tx = self._store.in_transaction
-        dv = conn.execute("PRAGMA data_version").fetchone()[0]
+        dialect = self._store.dialect
+        dv = dialect.data_version(conn)  # None: the engine has none, the generation decides
         if idx.generation is not None and not idx.volatile and not in_tx:
-            if dv == idx.data_version:
+            if dv is not None and dv == idx.data_version:
                 return idx
             if generation(conn) == idx.generation:
                 idx.data_version = dv
                 return idx
         if not in_tx:
-            conn.execute("BEGIN")  # one snapshot for the counter and the rows
+            dialect.begin_read(conn)  # one snapshot for the counter and the rows
         try:
             gen = generation(conn)
             path = self._store.path
             idx.load(conn, generation=gen, write=not self._store.read_only,
-                     snapshot=None if path == ":memory:" or in_tx else snapshot_path(path))
+                     snapshot=None if path == ":memory:" or in_tx or not dialect.local_files
+                     else snapshot_path(path))
         finally:
             if not in_tx:
-                conn.execute("COMMIT")
+                dialect.commit(conn)
         idx.generation, idx.data_version, idx.volatile = gen, dv, in_tx
         return idx
 
@@ -259,7 +261,7 @@ class MemoryStore:
                          channel=check_text("channel", channel, nullable=True),
                          session_id=check_text("session_id", session_id, nullable=True),
                          sources=check_sources(sources), tags=check_tags(tags),
-                         now_ms=self._store.now_ms())
+                         now_ms=self._store.now_ms(), dialect=self._store.dialect)
 
     def _fetch(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, MemoryItem]:
         out: dict[str, MemoryItem] = {}
@@ -290,9 +292,9 @@ class MemoryStore:
         if mode != "lexical" and qvec is None:
             qvec = self._query_vector(q)
         terms = query_terms(q)
-        match = build_match(terms)
-        limit = candidate_limit(top_k)
         store = self._store
+        match = store.dialect.fts_match(terms)
+        limit = candidate_limit(top_k)
         now = store.now_ms()
         lexical: dict[str, float] = {}
         vector: dict[str, float] = {}
@@ -303,7 +305,7 @@ class MemoryStore:
             if mode != "vector" and match is not None:
                 where, params = scope_sql(principal=principal, channel=channel,
                                           session_id=session_id, sources=sources_t, tags=tags_t,
-                                          now_ms=now)
+                                          now_ms=now, dialect=store.dialect)
                 for mid, score, created_at in lexical_candidates(conn, match, limit, where, params):
                     lexical[mid] = score
                     created[mid] = created_at

@@ -12,12 +12,12 @@ import json
 import os
 import select
 import signal
-import sqlite3
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, TextIO
+
+import raw_db
 
 
 @dataclass
@@ -109,23 +109,11 @@ def report(out: TextIO, obj: Any) -> None:
 
 
 def table_snapshot(path: "str | os.PathLike[str]") -> dict[str, list[tuple]]:
-    """Every row of every table (FTS shadow tables included), read on a separate connection."""
-    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
-    try:
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        snap = {}
-        for name in names:
-            if name.endswith("_fts") and not name.startswith("sqlite_"):
-                continue  # the virtual table itself: its shadow tables hold the data
-            rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()
-            snap[name] = sorted(rows, key=repr)
-        return snap
-    finally:
-        conn.close()
+    """Every row of every table (FTS shadow tables included), read on a separate connection, on
+    either engine (tests/raw_db.py)."""
+    return raw_db.table_rows(path)
 
 
-def raw_connection(path: "str | os.PathLike[str]") -> sqlite3.Connection:
-    """A plain sqlite3 connection "behind the store's back" (autocommit)."""
-    return sqlite3.connect(os.fspath(path), isolation_level=None)
+def raw_connection(path: "str | os.PathLike[str]") -> Any:
+    """A plain connection "behind the store's back" (autocommit): sqlite3, or psycopg on a URL."""
+    return raw_db.connect(path, autocommit=True)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import time
 from collections import Counter
 
 import pytest
+import raw_db
 
 import palyra_journal as pj
 from palyra_journal import ConcurrencyError, JournalStore
@@ -135,12 +135,13 @@ def test_four_processes_twenty_seconds(db_path, backend, capsys):
 
 
 def test_lock_timeout_raises_concurrency_error_and_writes_nothing(db_path, backend):
-    """A writer that cannot get the lock within busy_timeout gets ConcurrencyError, not sqlite3's."""
-    from .harness import table_snapshot
+    """A writer that cannot get the lock within busy_timeout gets ConcurrencyError, not the
+    driver's error; the store works again once the lock is free."""
+    from .harness import raw_connection, table_snapshot
     with JournalStore.open(db_path, busy_timeout_ms=50) as store:
         store.append("before", {})
-        blocker = sqlite3.connect(str(db_path), isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
+        blocker = raw_connection(db_path)
+        raw_db.hold_write_lock(blocker)
         try:
             before = table_snapshot(db_path)
             with pytest.raises(ConcurrencyError, match="busy_timeout|lock"):

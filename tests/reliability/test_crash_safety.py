@@ -16,6 +16,7 @@ import random
 from collections import defaultdict
 
 import pytest
+import raw_db
 
 from palyra_journal import JournalStore
 from palyra_journal.tlog import tiles as tlog_tiles
@@ -142,11 +143,10 @@ def test_memory_ingest_many_survives_sigkill(db_path, backend, capsys):
                     f"round {rnd}: reported memory batch {r['batch']} missing or partial"
             for b, members in batches.items():  # unreported batches: complete as well
                 assert members == set(range(max(members) + 1)), f"batch {b} partial"
-            conn.execute("INSERT INTO memory_items_fts(memory_items_fts) VALUES ('integrity-check')")
+            raw_db.fts_check(conn)
             for rowid, mid, _, _ in items:  # FTS finds every item by its unique token, and only it
                 b, i = mid[1:].split("-")
-                hits = conn.execute("SELECT rowid FROM memory_items_fts WHERE memory_items_fts "
-                                    "MATCH ?", (f"uniqb{int(b)}i{i}",)).fetchall()
+                hits = raw_db.fts_rowids(conn, f"uniqb{int(b)}i{i}")
                 assert hits == [(rowid,)], f"round {rnd}: FTS out of step for {mid}: {hits}"
             vec = dict(conn.execute("SELECT memory_id, length(vector) FROM memory_vectors"))
             assert set(vec) == {mid for _, mid, _, _ in items}, f"round {rnd}: vectors out of step"
@@ -227,6 +227,7 @@ def test_cron_claim_due_survives_sigkill(db_path, backend, capsys):
 
 
 @pytest.mark.parametrize("level, pragma", [("normal", 1), ("full", 2), ("FULL", 2)])
+@pytest.mark.sqlite_only  # PRAGMA synchronous of the file
 def test_synchronous_option_sets_the_durability_level(db_path, level, pragma):
     """The crash rounds alternate both levels; this pins that the option reaches SQLite."""
     with JournalStore.open(db_path, synchronous=level) as store:
@@ -235,6 +236,7 @@ def test_synchronous_option_sets_the_durability_level(db_path, level, pragma):
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.sqlite_only  # no file is created
 def test_unknown_synchronous_level_is_refused(db_path):
     from palyra_journal import JournalError
     with pytest.raises(JournalError, match="synchronous"):

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import pytest
+import raw_db
 
 import palyra_journal as pj
 from palyra_journal import (
@@ -263,9 +264,8 @@ def test_sql_metacharacters_in_every_string_field_are_stored_verbatim(db_path, b
         assert store.verify().ok
     conn = raw_connection(db_path)
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"journal_events", "memory_items", "cron_jobs", "approvals"} <= tables
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert {"journal_events", "memory_items", "cron_jobs", "approvals"} <= set(raw_db.table_rows(db_path))
+        assert raw_db.integrity_check(conn) == "ok"
     finally:
         conn.close()
 
@@ -302,6 +302,7 @@ def test_path_with_dotdot_component_is_refused(path, tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == [], "a refused path created something"
 
 
+@pytest.mark.sqlite_only  # a file that is not SQLite
 def test_file_that_is_not_sqlite_is_refused_untouched(db_path):
     junk = b"this is not a database\n" * 400 + bytes(range(256)) * 8
     db_path.write_bytes(junk)
@@ -323,6 +324,7 @@ def _damage(data: bytes, how: str) -> bytes:
 
 
 @pytest.mark.parametrize("how", ["truncated_half", "header_only", "zeroed_page_2", "garbage_page_3"])
+@pytest.mark.sqlite_only  # damaged SQLite file bytes
 def test_damaged_sqlite_file_is_refused_untouched(db_path, how):
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i, "pad": "x" * 500}} for i in range(400)])
@@ -343,18 +345,17 @@ def test_database_from_a_newer_schema_is_refused_untouched(db_path):
                  "VALUES (9999, 'from_the_future', 0)")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    before = _bytes(db_path)
+    before = raw_db.contents(db_path)
     for ro in (False, True):
         with pytest.raises(SchemaTooNewError, match="9999"):
             JournalStore.open(db_path, read_only=ro)
-    assert _bytes(db_path) == before
+    assert raw_db.contents(db_path) == before
 
 
 def test_read_only_store_refuses_writes(db_path, backend):
     with JournalStore.open(db_path) as store:
         store.append("k", {"a": 1})
         store.memory.ingest("existing note", principal="p")
-        store.checkpoint("truncate")
     before = table_snapshot(db_path)
     with JournalStore.open(db_path, read_only=True) as ro:
         assert ro.verify().ok and [e.kind for e in ro.recent()] == ["memory.ingested", "k"]
@@ -436,6 +437,7 @@ def test_directory_that_cannot_be_entered(world_dir):
     assert os.listdir(locked) == []
 
 
+@pytest.mark.sqlite_only  # SQLite max_page_count fills the file
 def test_full_disk_raises_storage_full_and_writes_nothing(db_path, backend):
     with JournalStore.open(db_path) as store:
         _seed(store)
@@ -492,6 +494,7 @@ def test_new_directories_are_0700_and_files_0600(tmp_path):
         os.umask(old)
 
 
+@pytest.mark.sqlite_only  # file modes
 def test_existing_wide_file_is_narrowed_to_0600(db_path):
     JournalStore.open(db_path).close()
     os.chmod(db_path, 0o666)

@@ -53,6 +53,7 @@ def _as_older_file(path) -> None:
     conn.close()
 
 
+@pytest.mark.sqlite_only  # stores from before the tree exist only as SQLite files
 def test_an_older_file_is_migrated_resumably(db_path, backend, monkeypatch):
     with pj.JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(3000)])
@@ -81,6 +82,7 @@ def test_an_older_file_is_migrated_resumably(db_path, backend, monkeypatch):
         assert store.verify().ok
 
 
+@pytest.mark.sqlite_only  # stores from before the tree exist only as SQLite files
 def test_tree_reads_build_the_tiles_of_an_older_file_first(db_path, backend):
     with pj.JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(1000)])
@@ -94,6 +96,7 @@ def test_tree_reads_build_the_tiles_of_an_older_file_first(db_path, backend):
         assert ro.tree_head(999).size == 999
 
 
+@pytest.mark.sqlite_only  # stores from before the tree exist only as SQLite files
 def test_a_checkpoint_checks_an_unbuilt_file_from_its_leaves(db_path, backend):
     signer, verifier = pj.tlog.generate_key("k")
     with pj.JournalStore.open(db_path) as store:

@@ -5,9 +5,9 @@ still passes an old checkpoint by a consistency proof."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import pytest
+import raw_db
 import rfc8785
 
 import palyra_journal as pj
@@ -31,7 +31,7 @@ def _rewrite_history(path, seq: int, rebuild_tiles: bool) -> None:
     """An attacker with write access: edit event ``seq``, recompute every chain hash after it
     (with rfc8785 and hashlib, as anyone can), and, optionally, throw the tiles away so that
     the store rebuilds them from the forged leaves. The triggers are put back afterwards."""
-    conn = sqlite3.connect(path)
+    conn = raw_db.connect(path)
     triggers = _triggers(conn)
     for t in ("journal_events_no_update", "journal_events_no_delete", "tlog_tiles_no_delete"):
         conn.execute(f"DROP TRIGGER IF EXISTS {t}")
@@ -59,7 +59,7 @@ def _rewrite_history(path, seq: int, rebuild_tiles: bool) -> None:
 
 
 def _triggers(conn) -> list[str]:
-    return [sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")]
+    return raw_db.trigger_sql(conn)
 
 
 def _restore(conn, triggers: list[str]) -> None:
@@ -74,7 +74,7 @@ def _restore(conn, triggers: list[str]) -> None:
 def _raw(path, *statements: str) -> None:
     """Run ``statements`` on the file with plain sqlite3, as an attacker with write access who
     puts the dropped triggers back afterwards."""
-    conn = sqlite3.connect(path)
+    conn = raw_db.connect(path)
     triggers = _triggers(conn)
     for sql in statements:
         conn.execute(sql)
@@ -126,12 +126,12 @@ def test_truncation_is_caught(signed_file):
     assert rep.reason == "tree_mismatch"
 
 
-def test_a_checkpoint_from_the_future_is_a_mismatch(db_path, backend):
+def test_a_checkpoint_from_the_future_is_a_mismatch(db_path, db_factory, backend):
     signer, verifier = pj.tlog.generate_key("k")
     with pj.JournalStore.open(db_path) as store:
         store.append_many([{"kind": "k"} for _ in range(50)])
         note = store.sign_checkpoint(signer, ORIGIN)
-    with pj.JournalStore.open(db_path.with_name("other.db")) as other:
+    with pj.JournalStore.open(db_factory()) as other:
         other.append_many([{"kind": "k"} for _ in range(20)])
         rep = other.verify(checkpoint=note, verifier_key=verifier)
     assert (rep.ok, rep.reason, rep.first_bad_seq) == (False, "checkpoint_mismatch", 21)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import raw_db
 
 import palyra_journal as pj
 
@@ -103,10 +104,9 @@ def test_random_sizes_up_to_10000(store, backend):
         pj.tlog.verify_consistency(old, size, ref.mth(leaves[:old]), root, c)
 
 
-def test_tiles_are_written_with_the_events_that_complete_them(store, backend):
-    import sqlite3
+def test_tiles_are_written_with_the_events_that_complete_them(store, db_path, backend):
     _fill(store, 1000, 3)
-    conn = sqlite3.connect(store.path)
+    conn = raw_db.connect(db_path)
     try:
         tiles = conn.execute("SELECT level, idx, length(root), length(nodes) FROM tlog_tiles "
                              "ORDER BY level, idx").fetchall()
