@@ -1,17 +1,19 @@
-"""JournalStore: the one object users hold. Opens the file, sets pragmas, applies migrations, owns
-the single writer connection and its transactions, and hands out the domain facades
-(``store.memory``, ``store.canvas``, ``store.cron``, ``store.approvals``).
+"""JournalStore: the one object users hold. Opens the store (a SQLite file, or a schema of a
+PostgreSQL database given by a ``postgresql://`` URL: ``palyra_journal.engines``), applies
+migrations, owns the single writer connection and its transactions, and hands out the domain
+facades (``store.memory``, ``store.canvas``, ``store.cron``, ``store.approvals``).
 
-Transactions: every public call that writes runs inside :meth:`JournalStore.write`, one
-``BEGIN IMMEDIATE`` transaction (re-entrant: a nested ``write()`` joins the outer one), so a call
-that raises has written nothing and concurrent writers in several processes are serialized by
-SQLite's lock. SQLite errors raised inside are translated to :class:`JournalError` subclasses.
+Transactions: every public call that writes runs inside :meth:`JournalStore.write`, one write
+transaction (re-entrant: a nested ``write()`` joins the outer one), so a call that raises has
+written nothing and concurrent writers in several processes are serialized: by SQLite's lock
+(``BEGIN IMMEDIATE``), or on PostgreSQL by the journal head row every write transaction locks
+first. The engine's errors raised inside are translated to :class:`JournalError` subclasses.
 
 Domain modules use only the public surface: ``write()`` (the transaction), ``in_transaction``,
 ``on_commit`` (work to do once the outermost transaction committed, e.g. an in-memory index
 update) and :meth:`JournalStore.record_events`, the one audit path: every domain event is
 appended by it inside the same ``write()`` block as the state change, so the journal's hash chain
-covers every transition.
+covers every transition. Where the engines' SQL differs, they ask ``store.dialect``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def _damaged_json(path: str, exc: json.JSONDecodeError) -> IntegrityError:
 
 
 class JournalStore:
-    """One SQLite file: journal, memory, canvas, cron and approvals. Use :meth:`open`."""
+    """One store (a SQLite file or a PostgreSQL schema): journal, memory, canvas, cron and
+    approvals. Use :meth:`open`."""
 
     def __init__(self, conn: Any, path: str, *, close: Callable[[], None], hash_chain: bool,
                  max_payload_bytes: int, embedding_provider: Any, busy_timeout_ms: int,
@@ -122,6 +125,7 @@ class JournalStore:
 
         def prepare(conn: Any, where: str) -> None:
             schema_rules.prepare(conn, where, read_only=read_only)
+        conn: Any
         if is_server_url(path):
             from .engines import postgresql
             conn, text, close = postgresql.open_url(

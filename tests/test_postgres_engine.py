@@ -191,6 +191,10 @@ def test_a_duplicate_event_id_names_the_event_and_writes_nothing(pg_schema):
             store.append_many([{"kind": "k", "event_id": "e-2"}, {"kind": "k", "event_id": "e-1"}])
         with pytest.raises(DuplicateIdError, match="'e-1' already exists"):
             store.append("k", event_id="e-1")
+        big = [{"kind": "k", "event_id": f"b-{i}"} for i in range(pg_engine.COPY_MIN_ROWS * 2)]
+        big[100]["event_id"] = "e-1"  # a batch this large is sent as one COPY
+        with pytest.raises(DuplicateIdError, match=r"events\[100\]\.event_id 'e-1' already exists"):
+            store.append_many(big)
         assert store.head() == (first.seq, first.hash)
         assert store.append("k").seq == 2  # the aborted transactions left the store usable
 
@@ -322,12 +326,8 @@ _TOKEN_DOCS = {"b": "the foo-bar plan", "c": "mail alice@example.com today",
                "j": "v2.0 release", "k": "ÉCOLE normale"}
 
 
-@needs_server
-@pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
-                                   "snake_case_name", "t", "example.org", "docs", "straße",
-                                   "ärger", "v2", "0", "école", "Release"])
-def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
-    """Punctuation separates words on both engines (docs/memory.md "PostgreSQL")."""
+def _lexical_hits(pg_schema, tmp_path, query: str) -> list[list[str]]:
+    """The lexical hits of ``query`` over :data:`_TOKEN_DOCS`: [SQLite's, PostgreSQL's]."""
     found = []
     with pj.JournalStore.open(tmp_path / "a.db") as lite, \
             pj.JournalStore.open(DSN, schema=pg_schema) as server:
@@ -336,22 +336,24 @@ def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path,
                                       for k, c in _TOKEN_DOCS.items()])
             found.append(sorted(h.item.memory_id
                                 for h in store.memory.search(query, principal="p", mode="lexical")))
-    assert found[0] == found[1] and found[0]
+    return found
+
+
+@needs_server
+@pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
+                                   "snake_case_name", "t", "example.org", "docs", "straße",
+                                   "ärger", "v2", "0", "école", "Release"])
+def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
+    """Punctuation separates words on both engines (docs/memory.md "On PostgreSQL")."""
+    lite, server = _lexical_hits(pg_schema, tmp_path, query)
+    assert lite == server and lite
 
 
 @needs_server
 @pytest.mark.parametrize("query, fts5_only", [("ecole", "k"), ("arger", "i")])
 def test_diacritics_are_folded_by_fts5_only(pg_schema, tmp_path, query, fts5_only):
-    """The one documented difference: unicode61 remove_diacritics folds, 'simple' does not."""
-    found = []
-    with pj.JournalStore.open(tmp_path / "a.db") as lite, \
-            pj.JournalStore.open(DSN, schema=pg_schema) as server:
-        for store in (lite, server):
-            store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
-                                      for k, c in _TOKEN_DOCS.items()])
-            found.append([h.item.memory_id
-                          for h in store.memory.search(query, principal="p", mode="lexical")])
-    assert found == [[fts5_only], []]
+    """The documented difference: unicode61 remove_diacritics folds them, 'simple' does not."""
+    assert _lexical_hits(pg_schema, tmp_path, query) == [[fts5_only], []]
 
 
 @needs_server
@@ -359,3 +361,19 @@ def test_checkpoint_is_refused_with_a_reason_on_a_server(pg_schema):
     with pj.JournalStore.open(DSN, schema=pg_schema) as store:
         with pytest.raises(pj.JournalError, match="PostgreSQL server checkpoints its own WAL"):
             store.checkpoint()
+
+
+@needs_server
+def test_a_head_lock_timeout_is_a_concurrency_error_and_the_store_stays_usable(pg_schema):
+    with pj.JournalStore.open(DSN, schema=pg_schema) as holder, \
+            pj.JournalStore.open(DSN, schema=pg_schema, busy_timeout_ms=50) as waiter:
+        holder.append("first")
+        with holder.write():
+            holder.append("held")  # the holder keeps the head row locked
+            with pytest.raises(ConcurrencyError, match="held the lock"):
+                waiter.append("blocked")
+            with pytest.raises(ConcurrencyError):
+                waiter.memory.ingest("blocked note", principal="p")
+        assert waiter.append("after").seq == 3  # the failed BEGIN left no transaction behind
+        assert [e.kind for e in waiter.events()] == ["first", "held", "after"]
+        assert waiter.verify().ok

@@ -204,8 +204,7 @@ def _remove_sidecars(path: str) -> None:
 
 def open_file(path: "str | os.PathLike[str]", *, read_only: bool, busy_timeout_ms: int,
               synchronous: str, check: Callable[[Any, str], None],
-              prepare: Callable[[Any, str], None]) -> tuple[SQLiteConnection, str,
-                                                            Callable[[], None]]:
+              prepare: Callable[[Any, str], None]) -> tuple[Any, str, Callable[[], None]]:
     """Open the file (creating it when writing): ``(connection, path, close)``. ``check`` refuses
     a file that is not ours before anything is written to it; ``prepare`` migrates it (both from
     the engine-neutral :mod:`palyra_journal.schema`)."""
