@@ -90,8 +90,13 @@ def _deselected(item) -> bool:
             and params.get("backend", POSTGRES_BACKEND) != POSTGRES_BACKEND)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m reads the marks
 def pytest_collection_modifyitems(config, items):
-    """The PostgreSQL half runs on one kernel backend (see :data:`POSTGRES_BACKEND`)."""
+    """The PostgreSQL half runs on one kernel backend (see :data:`POSTGRES_BACKEND`); the test
+    modules about the engine itself (``test_postgres_*.py``) belong to that half (``-m postgresql``)."""
+    for item in items:
+        if item.path.name.startswith("test_postgres_"):
+            item.add_marker(pytest.mark.postgresql)
     dropped = [i for i in items if _deselected(i)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
