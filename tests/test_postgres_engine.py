@@ -1,17 +1,16 @@
 """The PostgreSQL engine's own rules: error translation, the missing extra, placeholders, schema
 creation and advisory-locked migrations, a lost connection, and identical bytes across engines.
 
-The tests that need a server run against ``PALYRA_TEST_POSTGRES_DSN`` (a URL to a database the
-tests may create schemas in); each uses a fresh schema, dropped after.
+The tests that need a server take ``pg``: an empty database of their own on the session's
+throwaway cluster (tests/conftest.py ``postgres_url``); the store lives in its default schema
+``palyra``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sqlite3
 import sys
-import uuid
 
 import pytest
 
@@ -25,21 +24,15 @@ from palyra_journal.postgres_errors import translate_postgres_error
 
 psycopg = pytest.importorskip("psycopg")
 
-DSN = os.environ.get("PALYRA_TEST_POSTGRES_DSN")
-needs_server = pytest.mark.skipif(not DSN, reason="PALYRA_TEST_POSTGRES_DSN is not set")
-
-
 @pytest.fixture
-def pg_schema():
-    """A fresh schema name, dropped after the test."""
-    name = "pjt_" + uuid.uuid4().hex[:12]
-    yield name
-    with psycopg.connect(DSN, autocommit=True) as c:
-        c.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+def pg(postgres_url) -> str:
+    """The URL of an empty database of this test's own."""
+    return postgres_url
 
 
-def _admin(sql: str, params=None):
-    with psycopg.connect(DSN, autocommit=True) as c:
+def _admin(url: str, sql: str, params=None):
+    """Run ``sql`` on the test's database from a connection of its own."""
+    with psycopg.connect(url, autocommit=True) as c:
         cur = c.execute(sql, params)
         return cur.fetchall() if cur.description else None
 
@@ -115,60 +108,55 @@ def test_a_schema_name_must_be_a_plain_identifier(schema):
 
 
 # ---------------------------------------------------------------------------------------- a server
-@needs_server
-def test_open_creates_the_schema_and_migrates_it(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+def test_open_creates_the_schema_and_migrates_it(pg):
+    with pj.JournalStore.open(pg) as store:
         assert store.engine == "postgresql"
-        assert pg_schema in store.path
+        assert store.path.endswith("(schema palyra)")
         store.append("k", {"a": 1})
-    versions = _admin(f'SELECT version, name FROM "{pg_schema}".schema_migrations ORDER BY version')
+    versions = _admin(pg, "SELECT version, name FROM palyra.schema_migrations ORDER BY version")
     from palyra_journal import schema
     assert [(v, n) for v, n in versions] == [(m.version, m.name) for m in schema.MIGRATIONS]
 
 
-def _open_and_append(dsn: str, schema: str, barrier, n: int) -> None:
+def _open_and_append(url: str, barrier, n: int) -> None:
     barrier.wait()
-    with pj.JournalStore.open(dsn, schema=schema) as store:
+    with pj.JournalStore.open(url) as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(n)])
 
 
-@needs_server
-def test_many_processes_opening_a_fresh_schema_migrate_it_once(pg_schema):
+def test_many_processes_opening_a_fresh_schema_migrate_it_once(pg):
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=_open_and_append, args=(DSN, pg_schema, barrier, 50))
+    procs = [ctx.Process(target=_open_and_append, args=(pg, barrier, 50))
              for _ in range(4)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    rows = _admin(f'SELECT version, count(*) FROM "{pg_schema}".schema_migrations GROUP BY version')
+    rows = _admin(pg, "SELECT version, count(*) FROM palyra.schema_migrations GROUP BY version")
     assert all(count == 1 for _, count in rows) and len(rows) == len(pj.schema.MIGRATIONS)
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+    with pj.JournalStore.open(pg) as store:
         report = store.verify()
         assert report.ok and report.checked == 200 and store.head().seq == 200
 
 
-@needs_server
-def test_a_read_only_open_of_a_missing_schema_creates_nothing(pg_schema):
+def test_a_read_only_open_of_a_missing_schema_creates_nothing(pg):
     with pytest.raises(NotAJournalError, match="no such schema"):
-        pj.JournalStore.open(DSN, schema=pg_schema, read_only=True)
-    assert _admin("SELECT 1 FROM pg_namespace WHERE nspname = %s", (pg_schema,)) == []
+        pj.JournalStore.open(pg, read_only=True)
+    assert _admin(pg, "SELECT 1 FROM pg_namespace WHERE nspname = 'palyra'") == []
 
 
-@needs_server
-def test_a_schema_of_another_application_is_left_untouched(pg_schema):
-    _admin(f'CREATE SCHEMA "{pg_schema}"; CREATE TABLE "{pg_schema}".orders (id int)')
+def test_a_schema_of_another_application_is_left_untouched(pg):
+    _admin(pg, "CREATE SCHEMA palyra; CREATE TABLE palyra.orders (id int)")
     with pytest.raises(NotAJournalError, match="PostgreSQL schema of another application"):
-        pj.JournalStore.open(DSN, schema=pg_schema)
-    tables = _admin("SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,))
+        pj.JournalStore.open(pg)
+    tables = _admin(pg, "SELECT tablename FROM pg_tables WHERE schemaname = 'palyra'")
     assert tables == [("orders",)]
 
 
-@needs_server
-def test_the_journal_is_append_only_and_a_dropped_guard_refuses_writing(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+def test_the_journal_is_append_only_and_a_dropped_guard_refuses_writing(pg):
+    with pj.JournalStore.open(pg) as store:
         store.append("k")
         for sql in ("UPDATE journal_events SET kind = 'x'", "DELETE FROM journal_events",
                     "TRUNCATE journal_events"):
@@ -176,16 +164,15 @@ def test_the_journal_is_append_only_and_a_dropped_guard_refuses_writing(pg_schem
                 with store.write() as conn:
                     conn.execute(sql)
         assert store.verify().ok
-    _admin(f'DROP TRIGGER journal_events_no_update ON "{pg_schema}".journal_events')
+    _admin(pg, "DROP TRIGGER journal_events_no_update ON palyra.journal_events")
     with pytest.raises(IntegrityError, match="journal_events_no_update"):
-        pj.JournalStore.open(DSN, schema=pg_schema)
-    with pj.JournalStore.open(DSN, schema=pg_schema, read_only=True) as store:
+        pj.JournalStore.open(pg)
+    with pj.JournalStore.open(pg, read_only=True) as store:
         assert store.verify().reason == "triggers_missing"
 
 
-@needs_server
-def test_a_duplicate_event_id_names_the_event_and_writes_nothing(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+def test_a_duplicate_event_id_names_the_event_and_writes_nothing(pg):
+    with pj.JournalStore.open(pg) as store:
         first = store.append("k", event_id="e-1")
         with pytest.raises(DuplicateIdError, match=r"events\[1\]\.event_id 'e-1' already exists"):
             store.append_many([{"kind": "k", "event_id": "e-2"}, {"kind": "k", "event_id": "e-1"}])
@@ -204,9 +191,8 @@ def _backend_pid(store) -> int:
         return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
 
 
-@needs_server
-def test_a_lost_connection_mid_transaction_raises_concurrency_error_and_writes_nothing(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+def test_a_lost_connection_mid_transaction_raises_concurrency_error_and_writes_nothing(pg):
+    with pj.JournalStore.open(pg) as store:
         store.append("before")
         head = store.head()
         pid = _backend_pid(store)
@@ -214,7 +200,7 @@ def test_a_lost_connection_mid_transaction_raises_concurrency_error_and_writes_n
             with store.write():
                 store.append("half", {"n": 1})
                 store.append_many([{"kind": "half", "payload": {"n": 2}}])
-                _admin("SELECT pg_terminate_backend(%s)", (pid,))
+                _admin(pg, "SELECT pg_terminate_backend(%s)", (pid,))
                 store.append("half", {"n": 3})
         assert store.head() == head  # nothing of the transaction is stored
         assert [e.kind for e in store.events()] == ["before"]
@@ -223,11 +209,10 @@ def test_a_lost_connection_mid_transaction_raises_concurrency_error_and_writes_n
         assert store.verify().ok
 
 
-@needs_server
-def test_a_connection_lost_while_idle_is_replaced_before_the_next_call(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+def test_a_connection_lost_while_idle_is_replaced_before_the_next_call(pg):
+    with pj.JournalStore.open(pg) as store:
         store.append("one")
-        _admin("SELECT pg_terminate_backend(%s)", (_backend_pid(store),))
+        _admin(pg, "SELECT pg_terminate_backend(%s)", (_backend_pid(store),))
         assert store.append("two").seq == 2
         assert [e.kind for e in store.events()] == ["one", "two"]
 
@@ -245,11 +230,10 @@ def _rows(store) -> list[tuple]:
             for e in store.iter_events()]
 
 
-@needs_server
-def test_the_same_events_give_the_same_bytes_and_head_on_both_engines(pg_schema, tmp_path, backend):
+def test_the_same_events_give_the_same_bytes_and_head_on_both_engines(pg, tmp_path, backend):
     clock = lambda: 1_800_000_000_000  # noqa: E731 - the created_at column too
     with pj.JournalStore.open(tmp_path / "a.db", clock=clock) as lite, \
-            pj.JournalStore.open(DSN, schema=pg_schema, clock=clock) as server:
+            pj.JournalStore.open(pg, clock=clock) as server:
         for store in (lite, server):
             store.append("single", {"password": "hunter2"}, event_id="one",
                          timestamp_unix_ms=1_700_000_000_000)
@@ -261,12 +245,11 @@ def test_the_same_events_give_the_same_bytes_and_head_on_both_engines(pg_schema,
         assert lite.inclusion_proof(300) == server.inclusion_proof(300)
 
 
-@needs_server
 @pytest.mark.parametrize("direction", ["sqlite_to_postgresql", "postgresql_to_sqlite"])
-def test_an_export_ingested_into_the_other_engine_reproduces_the_head(pg_schema, tmp_path,
+def test_an_export_ingested_into_the_other_engine_reproduces_the_head(pg, tmp_path,
                                                                       direction):
     lite = pj.JournalStore.open(tmp_path / "a.db")
-    server = pj.JournalStore.open(DSN, schema=pg_schema)
+    server = pj.JournalStore.open(pg)
     with lite, server:
         source, target = (lite, server) if direction == "sqlite_to_postgresql" else (server, lite)
         source.append_many(_fixed_events(300))
@@ -280,12 +263,11 @@ def test_an_export_ingested_into_the_other_engine_reproduces_the_head(pg_schema,
         assert [r[:3] + r[4:] for r in _rows(target)] == [r[:3] + r[4:] for r in _rows(source)]
 
 
-@needs_server
-def test_top_k_vector_hits_are_identical_on_both_engines(pg_schema, tmp_path, backend):
+def test_top_k_vector_hits_are_identical_on_both_engines(pg, tmp_path, backend):
     texts = [f"note {i} about {'deploys' if i % 3 else 'billing'} and item {i * 7 % 11}"
              for i in range(120)]
     with pj.JournalStore.open(tmp_path / "a.db") as lite, \
-            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+            pj.JournalStore.open(pg) as server:
         for store in (lite, server):
             store.memory.ingest_many([{"content": t, "principal": "p", "memory_id": f"m{i}",
                                        "tags": ["even"] if i % 2 == 0 else []}
@@ -299,10 +281,9 @@ def test_top_k_vector_hits_are_identical_on_both_engines(pg_schema, tmp_path, ba
                 assert a
 
 
-@needs_server
-def test_another_hosts_memory_write_is_seen_by_the_next_search(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as a, \
-            pj.JournalStore.open(DSN, schema=pg_schema) as b:
+def test_another_hosts_memory_write_is_seen_by_the_next_search(pg):
+    with pj.JournalStore.open(pg) as a, \
+            pj.JournalStore.open(pg) as b:
         a.memory.ingest("the first note", principal="p", memory_id="one")
         assert [h.item.memory_id for h in b.memory.search("note", principal="p", mode="vector")] == ["one"]
         a.memory.ingest("a second note", principal="p", memory_id="two")
@@ -326,11 +307,11 @@ _TOKEN_DOCS = {"b": "the foo-bar plan", "c": "mail alice@example.com today",
                "j": "v2.0 release", "k": "ÉCOLE normale"}
 
 
-def _lexical_hits(pg_schema, tmp_path, query: str) -> list[list[str]]:
+def _lexical_hits(pg, tmp_path, query: str) -> list[list[str]]:
     """The lexical hits of ``query`` over :data:`_TOKEN_DOCS`: [SQLite's, PostgreSQL's]."""
     found = []
     with pj.JournalStore.open(tmp_path / "a.db") as lite, \
-            pj.JournalStore.open(DSN, schema=pg_schema) as server:
+            pj.JournalStore.open(pg) as server:
         for store in (lite, server):
             store.memory.ingest_many([{"content": c, "principal": "p", "memory_id": k}
                                       for k, c in _TOKEN_DOCS.items()])
@@ -339,34 +320,30 @@ def _lexical_hits(pg_schema, tmp_path, query: str) -> list[list[str]]:
     return found
 
 
-@needs_server
 @pytest.mark.parametrize("query", ["foo-bar", "alice", "alice@example.com", "3.14", "14",
                                    "snake_case_name", "t", "example.org", "docs", "straße",
                                    "ärger", "v2", "0", "école", "Release"])
-def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg_schema, tmp_path, query):
+def test_lexical_hits_match_fts5_where_the_tokenizers_agree(pg, tmp_path, query):
     """Punctuation separates words on both engines (docs/memory.md "On PostgreSQL")."""
-    lite, server = _lexical_hits(pg_schema, tmp_path, query)
+    lite, server = _lexical_hits(pg, tmp_path, query)
     assert lite == server and lite
 
 
-@needs_server
 @pytest.mark.parametrize("query, fts5_only", [("ecole", "k"), ("arger", "i")])
-def test_diacritics_are_folded_by_fts5_only(pg_schema, tmp_path, query, fts5_only):
+def test_diacritics_are_folded_by_fts5_only(pg, tmp_path, query, fts5_only):
     """The documented difference: unicode61 remove_diacritics folds them, 'simple' does not."""
-    assert _lexical_hits(pg_schema, tmp_path, query) == [[fts5_only], []]
+    assert _lexical_hits(pg, tmp_path, query) == [[fts5_only], []]
 
 
-@needs_server
-def test_checkpoint_is_refused_with_a_reason_on_a_server(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as store:
+def test_checkpoint_is_refused_with_a_reason_on_a_server(pg):
+    with pj.JournalStore.open(pg) as store:
         with pytest.raises(pj.JournalError, match="PostgreSQL server checkpoints its own WAL"):
             store.checkpoint()
 
 
-@needs_server
-def test_a_head_lock_timeout_is_a_concurrency_error_and_the_store_stays_usable(pg_schema):
-    with pj.JournalStore.open(DSN, schema=pg_schema) as holder, \
-            pj.JournalStore.open(DSN, schema=pg_schema, busy_timeout_ms=50) as waiter:
+def test_a_head_lock_timeout_is_a_concurrency_error_and_the_store_stays_usable(pg):
+    with pj.JournalStore.open(pg) as holder, \
+            pj.JournalStore.open(pg, busy_timeout_ms=50) as waiter:
         holder.append("first")
         with holder.write():
             holder.append("held")  # the holder keeps the head row locked

@@ -190,7 +190,9 @@ class PostgresDialect(Dialect):
     def fts_match(self, terms: list[str]) -> str | None:
         # Terms hold only letters, digits and marks (memory/fts.py): quoted, they can never be
         # tsquery syntax. A quoted term the parser splits becomes a phrase of its parts.
-        return " | ".join(f"'{t}'" for t in terms) if terms else None
+        # lowercased here, by Unicode's rules, as the indexed text is (migration 0002): the
+        # server's own lowercasing follows the database's LC_CTYPE
+        return " | ".join(f"'{t.lower()}'" for t in terms) if terms else None
 
     def lexical_sql(self, where: str) -> str:
         # the tsvector column of memory_items (GIN, 'simple' configuration), ranked by ts_rank

@@ -18,11 +18,23 @@ CREATE TABLE memory_items (
     ttl_unix_ms        BIGINT,
     created_at_unix_ms BIGINT NOT NULL,
     updated_at_unix_ms BIGINT NOT NULL,
-    rowid              BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-    content_tsv        TSVECTOR GENERATED ALWAYS AS
-                           (to_tsvector('simple', regexp_replace(content, '[[:punct:]]+', ' ', 'g')))
-                           STORED
+    rowid              BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
 );
+-- The words are lowercased and punctuation is found by Unicode's rules (the ICU root collation)
+-- when the server has ICU, whatever the database's LC_CTYPE: under LC_CTYPE=C, lower() and the
+-- regular expression classes would leave every non-ASCII letter as it is.
+DO $$
+DECLARE
+    text_expr TEXT := 'content';
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') THEN
+        text_expr := 'content COLLATE "und-x-icu"';
+    END IF;
+    EXECUTE format($f$ALTER TABLE memory_items ADD COLUMN content_tsv TSVECTOR GENERATED ALWAYS AS
+                   (to_tsvector('simple', lower(regexp_replace(%s, '[[:punct:]]+', ' ', 'g'))))
+                   STORED$f$, text_expr);
+END
+$$;
 CREATE INDEX memory_items_scope ON memory_items(principal, channel, session_id, created_at_unix_ms DESC);
 CREATE INDEX memory_items_ttl ON memory_items(ttl_unix_ms);
 CREATE INDEX memory_items_source ON memory_items(source);
