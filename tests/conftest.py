@@ -90,8 +90,13 @@ def _deselected(item) -> bool:
             and params.get("backend", POSTGRES_BACKEND) != POSTGRES_BACKEND)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m reads the marks
 def pytest_collection_modifyitems(config, items):
-    """The PostgreSQL half runs on one kernel backend (see :data:`POSTGRES_BACKEND`)."""
+    """The PostgreSQL half runs on one kernel backend (see :data:`POSTGRES_BACKEND`); the test
+    modules about the engine itself (``test_postgres_*.py``) belong to that half (``-m postgresql``)."""
+    for item in items:
+        if item.path.name.startswith("test_postgres_"):
+            item.add_marker(pytest.mark.postgresql)
     dropped = [i for i in items if _deselected(i)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -104,8 +109,11 @@ def pytest_report_header(config):
                 "palyra-journal engines: sqlite only (PALYRA_TEST_ENGINES=sqlite)"]
     missing = postgres_missing()
     if missing is None:
-        where = os.environ.get(pg_cluster.DSN_VARIABLE) or f"a throwaway cluster ({pg_cluster.find_bindir()})"
-        engines = f"sqlite and postgresql on {where}"
+        from palyra_journal.engines.postgresql import redact_url  # noqa: PLC0415 - no password shown
+        dsn = os.environ.get(pg_cluster.DSN_VARIABLE)
+        where = redact_url(dsn) if dsn else f"a throwaway cluster ({pg_cluster.find_bindir()})"
+        backends = "both kernel backends" if POSTGRES_ALL_BACKENDS else f"the {POSTGRES_BACKEND} backend"
+        engines = f"sqlite, and postgresql on {where} with {backends}"
     else:
         engines = f"sqlite only: {missing}" + (" (PALYRA_TEST_REQUIRE_POSTGRES=1: a failure)"
                                                  if REQUIRE_POSTGRES else "")

@@ -104,6 +104,17 @@ def _as_server_user() -> list[str]:
     return [runuser, "-u", SUPERUSER, "--"]
 
 
+def _unwind_on_sigterm() -> None:
+    """SIGTERM (CI cancelling a job, ``kill``) unwinds like Ctrl-C, so that the ``finally`` and
+    ``atexit`` cleanups stop the server; by default it would end Python without running them and
+    leave the server behind. Only where nobody set a handler of their own, from the main thread."""
+    import threading  # noqa: PLC0415
+
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def _server_user_ids() -> tuple[int, int] | None:
     if os.geteuid() != 0:
         return None
@@ -152,6 +163,7 @@ class ThrowawayCluster:
     def start(cls, database: str = DATABASE, attempts: int = 3) -> ThrowawayCluster:
         bindir = find_bindir()
         ids = _server_user_ids()
+        _unwind_on_sigterm()
         root = Path(tempfile.mkdtemp(prefix="palyra-pg-"))
         cluster = cls(bindir=bindir, root=root, port=0, database=database)
         atexit.register(cluster.stop)
@@ -338,8 +350,6 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(f"usage: python {Path(__file__).name} -- COMMAND [ARG...]\n\n{__doc__}", file=sys.stderr)
         return 2
-    # SIGTERM (CI cancelling the job) unwinds like Ctrl-C, so the cluster is removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     with ThrowawayCluster.start() as cluster:
         print(f"pg_cluster: PostgreSQL at {cluster.dsn} ({cluster.bindir}, "
