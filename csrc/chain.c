@@ -273,6 +273,37 @@ static int is_ascii(const char *s, size_t n) {
     return 1;
 }
 
+/* One row's checks, in the reference's order (kernels/pure_chain.py verify_chain): seq_gap,
+ * unchained_row, prev_link_mismatch, hash_mismatch. Returns the finding (PJ_VERIFY_*) or 0; a
+ * packing error (invalid UTF-8, no memory) goes to *rc with its field. On a good row b->env holds
+ * its envelope and the chain moves on to its hash. */
+static int verify_row(batch *b, const row_text *r, int64_t seq, int64_t expect, int64_t ts,
+                      int *p_ascii, int *rc, int *err_field) {
+    const char *h = r->s[C_HASH];
+    if (seq != expect) return PJ_VERIFY_SEQ_GAP;
+    if (!h) return PJ_VERIFY_UNCHAINED_ROW;
+    if (!r->s[C_PREV] || r->len[C_PREV] != b->prev_len ||
+        memcmp(r->s[C_PREV], b->prev, b->prev_len) != 0)
+        return PJ_VERIFY_PREV_LINK_MISMATCH;
+    if (r->len[C_HASH] != 64 || !is_ascii(h, 64) || !*p_ascii)
+        return PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
+    int field = -1;
+    int e = put_envelope(&b->env, r, seq, ts, &field);
+    if (e == PJ_CHAIN_BAD_TYPE) return PJ_VERIFY_HASH_MISMATCH; /* a NULL payload */
+    if (e) {
+        *rc = e;
+        *err_field = field;
+        return 0;
+    }
+    char hex[64];
+    hash_hex(b->prev, b->prev_len, b->env.data, b->env.len, hex);
+    if (memcmp(hex, h, 64) != 0) return PJ_VERIFY_HASH_MISMATCH;
+    b->prev = h;
+    b->prev_len = 64;
+    *p_ascii = 1;
+    return 0;
+}
+
 int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
                     const int64_t *seq, const int64_t *ts, const char *const *text,
                     const size_t *text_len, int64_t *bad_index, int *reason, int *err_field) {
@@ -285,44 +316,144 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
     int rc = batch_open(&b, PJ_VERIFY_TEXT_COLUMNS, n, prev, prev_len, seq, ts, text, text_len,
                         bad_index, err_field);
     int p_ascii = is_ascii(b.prev, b.prev_len); /* b.prev: the previous row's stored hash */
-    for (size_t i = 0; i < n && !*reason && !rc; i++) {
+    for (size_t i = 0; i < n && !rc; i++) {
         row_text r;
         columns_next(&b.cols, PJ_VERIFY_TEXT_COLUMNS, &r);
-        const char *h = r.s[C_HASH];
-        int found = 0;
-        if (seq[i] != first_seq + (int64_t)i) {
-            found = PJ_VERIFY_SEQ_GAP;
-        } else if (!h) {
-            found = PJ_VERIFY_UNCHAINED_ROW;
-        } else if (!r.s[C_PREV] || r.len[C_PREV] != b.prev_len ||
-                   memcmp(r.s[C_PREV], b.prev, b.prev_len) != 0) {
-            found = PJ_VERIFY_PREV_LINK_MISMATCH;
-        } else if (r.len[C_HASH] != 64 || !is_ascii(h, 64) || !p_ascii) {
-            found = PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
-        } else {
-            int field = -1;
-            int e = put_envelope(&b.env, &r, seq[i], ts[i], &field);
-            if (e == PJ_CHAIN_BAD_TYPE) {
-                found = PJ_VERIFY_HASH_MISMATCH; /* a NULL payload: the row cannot hash right */
-            } else if (e) {
-                rc = e;
-                *bad_index = (int64_t)i;
-                *err_field = field;
-                break;
-            } else {
-                char hex[64];
-                hash_hex(b.prev, b.prev_len, b.env.data, b.env.len, hex);
-                if (memcmp(hex, h, 64) != 0) found = PJ_VERIFY_HASH_MISMATCH;
-            }
-        }
+        int found = verify_row(&b, &r, seq[i], first_seq + (int64_t)i, ts[i], &p_ascii, &rc,
+                               err_field);
+        if (rc) *bad_index = (int64_t)i;
         if (found) {
             *reason = found;
             *bad_index = (int64_t)i;
             break;
         }
-        b.prev = h;
-        b.prev_len = 64;
-        p_ascii = 1;
+    }
+    batch_close(&b);
+    return rc;
+}
+
+/* ---- verify_joined: columns as SQLite's group_concat hands them out ------------------------- */
+
+/* Each column's next value: values are separated by one NUL, the last one ends at the column's
+ * end. */
+typedef struct {
+    const char *p[PJ_VERIFY_COLUMNS], *end[PJ_VERIFY_COLUMNS];
+} joined;
+
+/* Checks that each column holds exactly n values (n - 1 separators). */
+static int joined_init(joined *j, size_t n, const char *const *cols, const size_t *col_len,
+                       int *field) {
+    for (int col = 0; col < PJ_VERIFY_COLUMNS; col++) {
+        const char *p = cols[col];
+        if (!p && col_len[col]) return PJ_CHAIN_BAD_ARGS;
+        const char *end = p ? p + col_len[col] : NULL;
+        j->p[col] = p;
+        j->end[col] = end;
+        size_t seps = 0;
+        while (p && p < end) {
+            const char *nul = memchr(p, '\0', (size_t)(end - p));
+            if (!nul) break;
+            seps++;
+            p = nul + 1;
+        }
+        if (seps != n - 1) {
+            *field = col;
+            return PJ_CHAIN_BAD_LAYOUT;
+        }
+    }
+    return PJ_CHAIN_OK;
+}
+
+static void joined_next(joined *j, int col, const char **s, size_t *len) {
+    const char *p = j->p[col], *end = j->end[col];
+    const char *nul = p && p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+    if (!nul) nul = end;
+    *s = p;
+    *len = (size_t)(nul - p);
+    j->p[col] = nul < end ? nul + 1 : end;
+}
+
+/* An int column's value as SQLite writes an INTEGER: "0" or an optional '-' and digits without a
+ * leading zero, within int64. Anything else (a REAL such as "1.0", text, NULL) returns -1. */
+static int parse_int(const char *s, size_t len, int64_t *out) {
+    size_t i;
+    int neg = len && s[0] == '-';
+    i = (size_t)neg;
+    if (i == len || len - i > 19 || (s[i] == '0' && len - i > 1) || (neg && s[i] == '0'))
+        return -1;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + (uint64_t)neg) return -1;
+    *out = neg ? -(int64_t)(v - 1) - 1 : (int64_t)v; /* v - 1 fits: -2**63 stays defined */
+    return 0;
+}
+
+int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
+                           const char *const *cols, const size_t *col_len, uint8_t *leaf_out,
+                           size_t leaf_count, int64_t *bad_index, int *reason, int *err_field,
+                           int64_t *nulls) {
+    *bad_index = -1;
+    *reason = 0;
+    *err_field = -1;
+    *nulls = 0;
+    if (!cols || !col_len || (prev_len && !prev) || leaf_count > n || (leaf_count && !leaf_out))
+        return PJ_CHAIN_BAD_ARGS;
+    if (n && first_seq >= 0 && (uint64_t)n - 1 > (uint64_t)(INT64_MAX - first_seq))
+        return PJ_CHAIN_BAD_ARGS;
+    if (!n) return PJ_CHAIN_OK;
+    joined j;
+    int rc = joined_init(&j, n, cols, col_len, err_field);
+    if (rc) return rc;
+    batch b;
+    pj_buf_init(&b.env);
+    b.prev = prev ? prev : "";
+    b.prev_len = prev_len;
+    int p_ascii = is_ascii(b.prev, b.prev_len);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *s;
+        size_t len;
+        int64_t ints[2];
+        static const int INT_COLS[2] = {F_SEQ, F_TS};
+        for (int k = 0; k < 2; k++) {
+            joined_next(&j, INT_COLS[k], &s, &len);
+            if (parse_int(s, len, &ints[k])) {
+                rc = PJ_CHAIN_BAD_TYPE;
+                *err_field = INT_COLS[k];
+            }
+        }
+        row_text r;
+        for (int col = 0; col < PJ_VERIFY_TEXT_COLUMNS; col++) {
+            joined_next(&j, FIELD_OF[col], &s, &len);
+            if (len == 1 && s[0] == '\x01') {
+                r.s[col] = NULL;
+                r.len[col] = 0;
+                ++*nulls;
+            } else {
+                r.s[col] = s;
+                r.len[col] = len;
+            }
+        }
+        if (!rc && r.s[C_PAYLOAD] &&
+            pj_utf8_valid_prefix(r.s[C_PAYLOAD], r.len[C_PAYLOAD]) != r.len[C_PAYLOAD]) {
+            rc = PJ_CHAIN_BAD_TEXT; /* spliced raw into the envelope: checked here */
+            *err_field = FIELD_OF[C_PAYLOAD];
+        }
+        if (rc) {
+            *bad_index = (int64_t)i;
+            break;
+        }
+        int found = verify_row(&b, &r, ints[0], first_seq + (int64_t)i, ints[1], &p_ascii, &rc,
+                               err_field);
+        if (rc) *bad_index = (int64_t)i;
+        if (found) {
+            *reason = found;
+            *bad_index = (int64_t)i;
+            break;
+        }
+        if (!rc && i < leaf_count) leaf_hash(b.env.data, b.env.len, leaf_out + 32 * i);
     }
     batch_close(&b);
     return rc;

@@ -37,6 +37,8 @@
 /* Text columns of a chain row and of a verification row. */
 #define PJ_CHAIN_TEXT_COLUMNS 9
 #define PJ_VERIFY_TEXT_COLUMNS 11
+/* Columns of a verification row (VERIFY_FIELDS): the text ones and seq, timestamp_unix_ms. */
+#define PJ_VERIFY_COLUMNS 13
 
 /* Each row's lowercase hex hash (64 bytes per row into out_hex), chaining from prev[0..prev_len). */
 int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
@@ -51,6 +53,23 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
                     const int64_t *seq, const int64_t *ts, const char *const *text,
                     const size_t *text_len, int64_t *bad_index, int *reason, int *err_field);
 
+/* pj_chain_verify over the 13 VERIFY_FIELDS columns as SQLite's
+ * group_concat(ifnull(column, X'01'), X'00') returns them, without any Python object per value:
+ * column c is col_len[c] bytes holding its n values separated by single NUL bytes, a value of the
+ * one byte 0x01 standing for NULL; seq and timestamp_unix_ms are decimal text as SQLite writes an
+ * INTEGER. Also writes the RFC 9162 leaf hash (as pj_chain_leaf_hashes) of each of the first
+ * leaf_count rows that verify good into leaf_out, and counts in *nulls the 0x01 values of the
+ * eleven text columns (the caller compares it with SQLite's count of NULLs: a stored text "\x01"
+ * would otherwise read as NULL).
+ *
+ * Values this layout cannot say exactly are a status, never a finding: PJ_CHAIN_BAD_LAYOUT (a
+ * column without n values: a text holding NUL), PJ_CHAIN_BAD_TYPE (an int column value that is
+ * not an INTEGER's text), PJ_CHAIN_BAD_TEXT (invalid UTF-8); the caller then reads those rows the
+ * ordinary way. */
+int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
+                           const char *const *cols, const size_t *col_len, uint8_t *leaf_out,
+                           size_t leaf_count, int64_t *bad_index, int *reason, int *err_field,
+                           int64_t *nulls);
 
 /* The RFC 9162 leaf hash of each row, SHA-256(0x00 || envelope), as 32 raw bytes per row into out
  * (the Merkle tree of kernels/pure_merkle.py); the columns are those of pj_chain_hashes. */
