@@ -2,12 +2,13 @@
 
 Two ways to read the chain, one answer:
 
-- **one connection** (journals under :data:`PARALLEL_MIN_ROWS` rows in the range, a journal in
+- **one connection** (fewer than :data:`PARALLEL_MIN_ROWS` rows in the range, a journal in
   memory, a connection inside a transaction, a store without hashes): rows are streamed on the
   store's connection in batches of :data:`VERIFY_BATCH`, each checked by one
   ``kernels.verify_chain`` call, chaining from the last good row;
-- **ranges** (everything else): the range is cut into seq ranges of :data:`VERIFY_BATCH` rows that
-  worker threads verify independently, each on its own read-only connection. A range is read as
+- **ranges** (everything else): the range is cut into seq ranges of at most
+  :data:`VERIFY_BATCH` rows, as many for each worker thread (one per core), that they verify
+  independently, each on its own read-only connection. A range is read as
   one result row (each column joined by SQLite, ``kernels.verify_joined``: no Python object per
   value; SQLite's step and the kernel both run without the GIL, so the threads use every core) and
   chains from the stored hash of the row before it, so the link between two ranges is checked as
@@ -40,10 +41,10 @@ from .tlog.log import TreeCheck
 
 #: Rows per batch (one connection) and per range (ranges).
 VERIFY_BATCH = 20_000
-#: Ranges (worker threads, own connections) from this many rows in the verified range on; below
-#: it, opening connections and starting threads costs more than a second core gives back (a
-#: range of 20 000 rows takes ~20 ms on one core).
-PARALLEL_MIN_ROWS = 50_000
+#: Ranges (worker threads, own connections) from this many rows in the verified range on. Below
+#: it the fixed cost (~1 ms to open a reader connection per worker and start the threads) would be
+#: more than a tenth of the work (~1.5 µs per row on one core), and the one-connection pass stays.
+PARALLEL_MIN_ROWS = 4_096
 
 _FIELDS = kernels.VERIFY_FIELDS
 _VERIFY_SELECT = (f"SELECT {', '.join(_FIELDS)} FROM journal_events "
@@ -62,6 +63,8 @@ _JOINED_SELECT = ("SELECT count(*), sum(" + _TYPES + "), "
                               for f in _FIELDS)
                   + " FROM journal_events WHERE seq >= ? AND seq <= ?")
 _HASH = _FIELDS.index("hash")
+#: The worker connections' memory map (the store's own connection maps as much).
+_MMAP_BYTES = 256 << 20
 
 
 class ChainHead(NamedTuple):
@@ -261,6 +264,7 @@ class _Readers:
         if conn is None:
             conn = sqlite3.connect(self.uri, uri=True, isolation_level=None,
                                    check_same_thread=False, timeout=self.timeout)
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")  # pages read in place, no copy
             with self.lock:
                 self.opened.append(conn)
             self.local.conn = conn
@@ -277,11 +281,22 @@ def _workers(ranges: int) -> int:
     return max(1, min(cores, ranges))
 
 
+def range_starts(from_seq: int, hi: int) -> tuple[list[int], int, int]:
+    """(first seq of each range, rows per range, worker threads) for ``[from_seq, hi]``: ranges of
+    at most :data:`VERIFY_BATCH` rows, as many for each worker, so that the cores end together."""
+    total = hi - from_seq + 1
+    workers = _workers(-(-total // VERIFY_BATCH))
+    count = -(-max(workers, -(-total // VERIFY_BATCH)) // workers) * workers
+    size = -(-total // count)
+    return list(range(from_seq, hi + 1, size)), size, workers
+
+
 def _ranges(conn: sqlite3.Connection, uri: str, busy_timeout_ms: int, from_seq: int, hi: int,
             tree: TreeCheck, bar: Progress) -> _Pass:
-    """The range ``[from_seq, hi]`` cut into ranges of :data:`VERIFY_BATCH` rows, verified by worker
-    threads on their own connections and joined in seq order (module docstring)."""
-    starts = list(range(from_seq, hi + 1, VERIFY_BATCH))
+    """The range ``[from_seq, hi]`` cut into ranges of at most :data:`VERIFY_BATCH` rows, as many for
+    each worker, verified by worker threads on their own connections and joined in seq order
+    (module docstring)."""
+    starts, size, workers = range_starts(from_seq, hi)
     first_prev = _start_hash(conn, from_seq)
     leaf_end = tree.leaves_until()
     readers = _Readers(uri, busy_timeout_ms)
@@ -291,14 +306,14 @@ def _ranges(conn: sqlite3.Connection, uri: str, busy_timeout_ms: int, from_seq: 
         if k > stop[0]:
             return None
         lo = starts[k]
-        return _verify_range(readers.get(), lo, min(lo + VERIFY_BATCH - 1, hi),
+        return _verify_range(readers.get(), lo, min(lo + size - 1, hi),
                              first_prev if k == 0 else None, leaf_end)
 
     checked = 0
     head: ChainHead | None = None
     bad: tuple[int, str] | None = None
     try:
-        with ThreadPoolExecutor(_workers(len(starts)), thread_name_prefix="pj-verify") as pool:
+        with ThreadPoolExecutor(workers, thread_name_prefix="pj-verify") as pool:
             futures: list[Future] = [pool.submit(job, k) for k in range(len(starts))]
             try:
                 for k, future in enumerate(futures):

@@ -192,10 +192,15 @@ TAMPER = {
 
 
 def _boundaries(batch: int) -> list[int]:
-    """Seqs at and around range boundaries (and the ends of the journal)."""
+    """Seqs at and around the boundaries of the ranges verify() cuts [1, N] into with ranges of at
+    most ``batch`` rows (and the ends of the journal)."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(verify, "VERIFY_BATCH", batch)
+    starts = verify.range_starts(1, N)[0]
+    mp.undo()
     out = {1, 2, N - 1, N}
-    for k in range(batch, N, batch):
-        out.update((k, k + 1))
+    for k in starts[1:]:
+        out.update((k - 1, k))
     return sorted(s for s in out if 1 <= s <= N)
 
 
