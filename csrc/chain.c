@@ -335,42 +335,31 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
 /* ---- verify_joined: columns as SQLite's group_concat hands them out ------------------------- */
 
 /* Each column's next value: values are separated by one NUL, the last one ends at the column's
- * end. */
+ * end. A column whose last value has been read is done. */
 typedef struct {
     const char *p[PJ_VERIFY_COLUMNS], *end[PJ_VERIFY_COLUMNS];
+    int done[PJ_VERIFY_COLUMNS];
 } joined;
 
-/* Checks that each column holds exactly n values (n - 1 separators). */
-static int joined_init(joined *j, size_t n, const char *const *cols, const size_t *col_len,
-                       int *field) {
-    for (int col = 0; col < PJ_VERIFY_COLUMNS; col++) {
-        const char *p = cols[col];
-        if (!p && col_len[col]) return PJ_CHAIN_BAD_ARGS;
-        const char *end = p ? p + col_len[col] : NULL;
-        j->p[col] = p;
-        j->end[col] = end;
-        size_t seps = 0;
-        while (p && p < end) {
-            const char *nul = memchr(p, '\0', (size_t)(end - p));
-            if (!nul) break;
-            seps++;
-            p = nul + 1;
-        }
-        if (seps != n - 1) {
-            *field = col;
-            return PJ_CHAIN_BAD_LAYOUT;
-        }
-    }
-    return PJ_CHAIN_OK;
-}
-
-static void joined_next(joined *j, int col, const char **s, size_t *len) {
+/* Column col's next value into *s, *len; -1 when it has none left (a column short of n values). */
+static int joined_next(joined *j, int col, const char **s, size_t *len) {
     const char *p = j->p[col], *end = j->end[col];
-    const char *nul = p && p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
-    if (!nul) nul = end;
+    if (j->done[col]) return -1;
+    if (!p) { /* an empty column: one empty value */
+        j->done[col] = 1;
+        *s = "";
+        *len = 0;
+        return 0;
+    }
+    const char *nul = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+    if (!nul) {
+        nul = end;
+        j->done[col] = 1;
+    }
     *s = p;
     *len = (size_t)(nul - p);
     j->p[col] = nul < end ? nul + 1 : end;
+    return 0;
 }
 
 /* An int column's value as SQLite writes an INTEGER: "0" or an optional '-' and digits without a
@@ -405,8 +394,13 @@ int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq,
         return PJ_CHAIN_BAD_ARGS;
     if (!n) return PJ_CHAIN_OK;
     joined j;
-    int rc = joined_init(&j, n, cols, col_len, err_field);
-    if (rc) return rc;
+    for (int col = 0; col < PJ_VERIFY_COLUMNS; col++) {
+        if (!cols[col] && col_len[col]) return PJ_CHAIN_BAD_ARGS;
+        j.p[col] = cols[col];
+        j.end[col] = cols[col] ? cols[col] + col_len[col] : NULL;
+        j.done[col] = 0;
+    }
+    int rc = PJ_CHAIN_OK;
     batch b;
     pj_buf_init(&b.env);
     b.prev = prev ? prev : "";
@@ -418,15 +412,22 @@ int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq,
         int64_t ints[2];
         static const int INT_COLS[2] = {F_SEQ, F_TS};
         for (int k = 0; k < 2; k++) {
-            joined_next(&j, INT_COLS[k], &s, &len);
-            if (parse_int(s, len, &ints[k])) {
+            if (joined_next(&j, INT_COLS[k], &s, &len)) {
+                rc = PJ_CHAIN_BAD_LAYOUT;
+                *err_field = INT_COLS[k];
+            } else if (parse_int(s, len, &ints[k])) {
                 rc = PJ_CHAIN_BAD_TYPE;
                 *err_field = INT_COLS[k];
             }
         }
         row_text r;
         for (int col = 0; col < PJ_VERIFY_TEXT_COLUMNS; col++) {
-            joined_next(&j, FIELD_OF[col], &s, &len);
+            if (joined_next(&j, FIELD_OF[col], &s, &len)) {
+                rc = PJ_CHAIN_BAD_LAYOUT;
+                *err_field = FIELD_OF[col];
+                s = "";
+                len = 0;
+            }
             if (len == 1 && s[0] == '\x01') {
                 r.s[col] = NULL;
                 r.len[col] = 0;
@@ -454,6 +455,12 @@ int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq,
             break;
         }
         if (!rc && i < leaf_count) leaf_hash(b.env.data, b.env.len, leaf_out + 32 * i);
+    }
+    for (int col = 0; col < PJ_VERIFY_COLUMNS && !rc && !*reason; col++) {
+        if (!j.done[col]) { /* values left over: a text holding NUL shifted the column */
+            rc = PJ_CHAIN_BAD_LAYOUT;
+            *err_field = col;
+        }
     }
     batch_close(&b);
     return rc;
