@@ -1,4 +1,4 @@
-"""``Journal.verify`` (docs/journal.md, "Verification"): the chain, the tree and the checkpoint.
+"""``Journal.verify`` (docs/journal.md, "Verifying"): the chain, the tree and the checkpoint.
 
 Two ways to read the chain, one answer:
 
