@@ -53,23 +53,22 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
                     const int64_t *seq, const int64_t *ts, const char *const *text,
                     const size_t *text_len, int64_t *bad_index, int *reason, int *err_field);
 
-/* pj_chain_verify over the 13 VERIFY_FIELDS columns as SQLite's
- * group_concat(ifnull(column, X'01'), X'00') returns them, without any Python object per value:
- * column c is col_len[c] bytes holding its n values separated by single NUL bytes, a value of the
- * one byte 0x01 standing for NULL; seq and timestamp_unix_ms are decimal text as SQLite writes an
- * INTEGER. Also writes the RFC 9162 leaf hash (as pj_chain_leaf_hashes) of each of the first
- * leaf_count rows that verify good into leaf_out, and counts in *nulls the 0x01 values of the
- * eleven text columns (the caller compares it with SQLite's count of NULLs: a stored text "\x01"
- * would otherwise read as NULL).
+/* pj_chain_verify over a range of n rows read as one result row by SQLite's aggregates, without a
+ * Python object per value: column c (VERIFY_FIELDS order) is col_len[c] bytes, json_group_array()
+ * of the column for every column but the payload (a JSON array of n tokens: an INTEGER as SQLite
+ * writes it, a TEXT as a JSON string, NULL as null), and for payload_json the n texts joined by
+ * single NUL bytes (group_concat). A text token is spliced into the envelope as it is, so it must
+ * be written exactly as RFC 8785 writes a string (SQLite's JSON quoting is); the hash columns'
+ * strings are compared by their content. Also writes the RFC 9162 leaf hash (as
+ * pj_chain_leaf_hashes) of each of the first leaf_count rows into leaf_out.
  *
- * Values this layout cannot say exactly are a status, never a finding: PJ_CHAIN_BAD_LAYOUT (a
- * column without n values: a text holding NUL), PJ_CHAIN_BAD_TYPE (an int column value that is
- * not an INTEGER's text), PJ_CHAIN_BAD_TEXT (invalid UTF-8); the caller then reads those rows the
- * ordinary way. */
+ * Values this form cannot say exactly are a status, never a finding: PJ_CHAIN_BAD_LAYOUT (a
+ * column without n values), PJ_CHAIN_BAD_TYPE (a number where text belongs, an int that is not an
+ * INTEGER's text, a string escaped otherwise than RFC 8785 would), PJ_CHAIN_BAD_TEXT (invalid
+ * UTF-8 in the payload); *err_field names the column. The caller then reads the rows. */
 int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
                            const char *const *cols, const size_t *col_len, uint8_t *leaf_out,
-                           size_t leaf_count, int64_t *bad_index, int *reason, int *err_field,
-                           int64_t *nulls);
+                           size_t leaf_count, int64_t *bad_index, int *reason, int *err_field);
 
 /* The RFC 9162 leaf hash of each row, SHA-256(0x00 || envelope), as 32 raw bytes per row into out
  * (the Merkle tree of kernels/pure_merkle.py); the columns are those of pj_chain_hashes. */

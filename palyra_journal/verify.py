@@ -8,12 +8,13 @@ Two ways to read the chain, one answer:
   ``kernels.verify_chain`` call, chaining from the last good row;
 - **ranges** (everything else): the range is cut into seq ranges of at most
   :data:`VERIFY_BATCH` rows, as many for each worker thread (one per core), that they verify
-  independently, each on its own read-only connection. A range is read as
-  one result row (each column joined by SQLite, ``kernels.verify_joined``: no Python object per
-  value; SQLite's step and the kernel both run without the GIL, so the threads use every core) and
-  chains from the stored hash of the row before it, so the link between two ranges is checked as
-  every other link is. A range the joined read does not prove good (a finding, or a value that
-  form cannot say exactly) is read again as rows and checked by ``kernels.verify_chain``, so a
+  independently, each on its own read-only connection. A range is read as one result row
+  (SQLite's ``json_group_array`` per column, the payloads joined by ``group_concat``;
+  ``kernels.verify_joined``: no Python object per value; SQLite's step and the kernel both run
+  without the GIL, so the threads use every core) and chains from the stored hash of the row
+  before it, so the link between two ranges is checked as every other link is. A range the joined
+  read does not prove good (a finding, or a value that form cannot say exactly: a BLOB, a number
+  where text belongs...) is read again as rows and checked by ``kernels.verify_chain``, so a
   finding is always the one-connection pass's own. Ranges are taken in seq order: the first range
   with a finding gives the report, later ones are dropped.
 
@@ -34,7 +35,6 @@ from typing import Any, NamedTuple
 
 from . import kernels, schema
 from .errors import InvalidPayloadError
-from .kernels.layout import CHAIN_INT_FIELDS
 from .progress import Progress
 from .tlog import hashing
 from .tlog.log import TreeCheck
@@ -51,15 +51,12 @@ _VERIFY_SELECT = (f"SELECT {', '.join(_FIELDS)} FROM journal_events "
                   "WHERE seq >= ? AND seq <= ? ORDER BY seq")
 _HASH_AT = "SELECT hash FROM journal_events WHERE seq = ?"
 _PREV_AT = "SELECT prev_hash FROM journal_events WHERE seq = ?"
-_TEXT_FIELDS = tuple(f for f in _FIELDS if f not in CHAIN_INT_FIELDS)
-#: A range's check of types: per row the count of NULL text values, plus _ODD for a value of a
-#: type the joined form could not tell apart (a BLOB, a number in a text column, a timestamp that
-#: is not an INTEGER); the ordinary read gives those rows to the reference.
-_ODD = 1 << 32
-_TYPES = " + ".join([f"CASE typeof({f}) WHEN 'text' THEN 0 WHEN 'null' THEN 1 ELSE {_ODD} END"
-                     for f in _TEXT_FIELDS] + [f"(typeof(timestamp_unix_ms) <> 'integer') * {_ODD}"])
-_JOINED_SELECT = ("SELECT count(*), sum(" + _TYPES + "), "
-                  + ", ".join(f"CAST(group_concat(ifnull({f}, X'01'), X'00') AS BLOB)"
+#: A range as one result row: the row count, the payloads' type (TEXT in every row, else 'blob',
+#: 'integer', 'null'... sorts first), every other column as a JSON array (types kept: a number or
+#: null where text belongs stays one; a BLOB makes SQLite raise) and the payloads joined by NUL.
+_JOINED_SELECT = ("SELECT count(*), min(typeof(payload_json)), "
+                  + ", ".join("CAST(group_concat(payload_json, char(0)) AS BLOB)"
+                              if f == "payload_json" else f"CAST(json_group_array({f}) AS BLOB)"
                               for f in _FIELDS)
                   + " FROM journal_events WHERE seq >= ? AND seq <= ?")
 _HASH = _FIELDS.index("hash")
@@ -342,12 +339,15 @@ def _verify_range(conn: sqlite3.Connection, lo: int, hi: int, prev: str | None,
     if prev is None:
         row = conn.execute(_HASH_AT, (lo - 1,)).fetchone()
         prev = row[0] if row is not None and isinstance(row[0], str) else kernels.GENESIS_HASH
-    n, types, *columns = conn.execute(_JOINED_SELECT, (lo, hi)).fetchone()
-    if n == hi - lo + 1 and types < _ODD:
-        leaf_count = max(0, min(n, leaf_end - lo + 1))
-        got = kernels.verify_joined(prev, lo, n, columns, leaf_count)
-        if got is not None and got[1] == types:  # as many NULLs as SQLite counts: no text "\x01"
-            return _Range(n, ChainHead(hi, columns[_HASH][-64:].decode("ascii")), None, got[0])
+    try:
+        n, payload_type, *columns = conn.execute(_JOINED_SELECT, (lo, hi)).fetchone()
+    except sqlite3.OperationalError:  # a BLOB value ("JSON cannot hold BLOB values"): rows decide
+        n = payload_type = None
+    if n == hi - lo + 1 and payload_type == "text":
+        leaves = kernels.verify_joined(prev, lo, n, columns, max(0, min(n, leaf_end - lo + 1)))
+        if leaves is not None:
+            last = columns[_HASH]  # ..."<64 hex>"]
+            return _Range(n, ChainHead(hi, last[-66:-2].decode("ascii")), None, leaves)
     return _range_rows(conn, lo, hi, prev, leaf_end)
 
 

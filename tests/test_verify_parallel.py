@@ -10,6 +10,7 @@ columns, and an intact journal must never need the row read on the range path.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 
@@ -28,46 +29,58 @@ BATCHES = (7, 64, 256, 1000)
 
 
 # ---------------------------------------------------------------------------- the joined kernel
+PAYLOAD = VERIFY_FIELDS.index("payload_json")
+
+
+def tokens(rows: list[tuple]) -> list[list[bytes]]:
+    """Each column's values as verify()'s range query writes them: a JSON token (json_group_array:
+    SQLite writes strings as RFC 8785 does), the payload as its raw text."""
+    return [[r[k].encode() if k == PAYLOAD else
+             json.dumps(r[k], ensure_ascii=False).encode() for r in rows]
+            for k in range(len(VERIFY_FIELDS))]
+
+
+def assemble(cols: list[list[bytes]]) -> list[bytes]:
+    return [b"\x00".join(c) if k == PAYLOAD else b"[" + b",".join(c) + b"]"
+            for k, c in enumerate(cols)]
+
+
 def joined(rows: list[tuple]) -> list[bytes]:
-    """The columns of VERIFY_FIELDS rows as SQLite's group_concat(ifnull(c, X'01'), X'00')
-    returns them (an INTEGER as its decimal text)."""
-    def text(v):
-        return b"\x01" if v is None else str(v).encode("utf-8", "surrogatepass")
-    return [b"\x00".join(text(row[k]) for row in rows) for k in range(len(VERIFY_FIELDS))]
+    return assemble(tokens(rows))
 
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 SEQ = st.integers(-(2**40), 2**40)
+#: What a tampered or unusual value looks like in the joined form.
+EDITS = {
+    "flip": None, "number": b"5", "real": b"1.0", "null": b"null", "string": b'"5"',
+    "escaped_slash": b'"a\\/b"', "u_escape": b'"\\u0061"', "upper_hex": b'"\\u001F"',
+    "short_form_as_u": b'"\\u000a"', "raw_control": b'"a\tb"', "bad_utf8": b'"\xff"',
+    "nul": b'"a\x00b"', "extra_value": b'"a","b"', "lead_zero": b"01", "minus_zero": b"-0",
+}
 
 
 @st.composite
 def joined_case(draw):
-    """Chained rows, their joined columns, and maybe one edit of the bytes."""
+    """Chained rows, their joined columns, and maybe one token replaced."""
     rows = draw(st.lists(chain_rows(ints=INT64), min_size=1, max_size=5))
     first = draw(SEQ)
     rows = [(first + i,) + r[1:] for i, r in enumerate(rows)]
     prev = draw(st.sampled_from([GENESIS_HASH, "ab" * 32]))
-    cols = joined(chained(prev, rows))
-    edit = draw(st.sampled_from(["none", "byte", "nul", "null", "int", "utf8"]))
+    cols = tokens(chained(prev, rows))
+    edit = draw(st.sampled_from(["none"] + sorted(EDITS)))
     k = draw(st.integers(0, len(cols) - 1))
-    c = bytearray(cols[k])
-    at = draw(st.integers(0, max(0, len(c) - 1)))
-    if edit == "byte" and c:
-        c[at] ^= draw(st.integers(1, 255))
-    elif edit == "nul":
-        c[at:at] = b"\x00"
-    elif edit == "null":
-        c = bytearray(b"\x01" + b"\x00".join(bytes(c).split(b"\x00")[1:]) if b"\x00" in c
-                      else b"\x01")
-    elif edit == "int":
-        c[at:at] = draw(st.sampled_from([b"0", b"-", b".0", b"e1", b" "]))
-    elif edit == "utf8":
-        c[at:at] = draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82"]))
-    cols[k] = bytes(c)
-    return prev, first, len(rows), cols, draw(st.integers(0, len(rows)))
+    j = draw(st.integers(0, len(rows) - 1))
+    if edit == "flip" and cols[k][j]:
+        t = bytearray(cols[k][j])
+        t[draw(st.integers(0, len(t) - 1))] ^= draw(st.integers(1, 255))
+        cols[k][j] = bytes(t)
+    elif edit != "none" and edit != "flip":
+        cols[k][j] = EDITS[edit]
+    return prev, first, len(rows), assemble(cols), draw(st.integers(0, len(rows)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(case=joined_case())
 def test_joined_kernel_matches_its_reference_and_proves_only_good_rows(case):
     prev, first, n, cols, leaf_count = case
@@ -77,20 +90,29 @@ def test_joined_kernel_matches_its_reference_and_proves_only_good_rows(case):
     if want is not None:  # good: the rows read back verify, and the leaves are theirs
         rows = pure_chain_joined.joined_rows(n, cols)
         assert rows is not None and pure_chain.verify_chain(prev, first, rows) is None
-        assert want[0] == pure_merkle.leaf_hashes(rows, 0, leaf_count)
-        assert want[1] == sum(v is None for r in rows for v in r)
+        assert want == pure_merkle.leaf_hashes(rows, 0, leaf_count)
 
 
-def test_joined_kernel_proves_intact_rows_with_their_leaves_and_nulls(kernel):
-
+def test_joined_kernel_proves_intact_rows_with_their_leaves(kernel):
     rows = chained(GENESIS_HASH, make_rows(50))
-    leaves, nulls = kernel.verify_joined(GENESIS_HASH, 1, 50, joined(rows), 20)
-    assert leaves == pure_merkle.leaf_hashes(rows, 0, 20)
-    assert nulls == sum(v is None for r in rows for v in r)
+    assert kernel.verify_joined(GENESIS_HASH, 1, 50, joined(rows), 20) == \
+        pure_merkle.leaf_hashes(rows, 0, 20)
     bad = joined(rows)
     bad[2] = bad[2].replace(b"tool.called", b"tool.calleD", 1)
     assert kernel.verify_joined(GENESIS_HASH, 1, 50, bad, 0) is None  # a finding: rows decide
     assert kernel.verify_joined(GENESIS_HASH, 2, 50, joined(rows), 0) is None  # seqs start at 1
+
+
+def test_joined_columns_are_what_sqlite_writes(db_path):
+    """The kernel's form is SQLite's own: json_group_array writes strings as RFC 8785 does."""
+    rows = chained(GENESIS_HASH, make_rows(30))
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"CREATE TABLE journal_events ({', '.join(VERIFY_FIELDS)})")
+    conn.executemany(f"INSERT INTO journal_events VALUES ({', '.join('?' * len(VERIFY_FIELDS))})",
+                     rows)
+    n, kind, *cols = conn.execute(verify._JOINED_SELECT, (1, 30)).fetchone()
+    conn.close()
+    assert (n, kind, cols) == (30, "text", joined(rows))
 
 
 # ---------------------------------------------------------------------------- the store, both ways

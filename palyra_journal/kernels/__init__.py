@@ -41,10 +41,10 @@ The interface (both backends implement exactly these names):
     ``leaf_count`` rows from the same envelopes (the Merkle tiles' input).
 ``verify_chain(prev_hash, first_seq, rows) -> (index, reason) | None``
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
-``verify_joined(prev_hash, first_seq, n, columns, leaf_count) -> (leaves, nulls) | None``
-    ``verify_chain`` of ``n`` rows read as joined columns (one bytes per :data:`VERIFY_FIELDS`
-    column, values NUL-separated, ``0x01`` for NULL): the leaf hashes of the first ``leaf_count``
-    rows and the count of NULL text values when every row is good, else None (read the rows).
+``verify_joined(prev_hash, first_seq, n, columns, leaf_count) -> bytes | None``
+    ``verify_chain`` of ``n`` rows read as one result row (per :data:`VERIFY_FIELDS` column, SQLite's
+    ``json_group_array``, the payloads joined by NUL): the leaf hashes of the first ``leaf_count``
+    rows when every row is good, else None (read the rows).
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
     Exact top-k by dot product, score desc then index asc, masked rows skipped.
 ``ulids(count, now_ms, last) -> (list[str], last)``
@@ -100,7 +100,7 @@ sha256: Callable[[Any], bytes]
 chain_hashes: Callable[[str, Any], list[str]]
 chain_columns: Callable[..., tuple[list[str], bytes]]
 verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
-verify_joined: Callable[[str, int, int, Any, int], "tuple[bytes, int] | None"]
+verify_joined: Callable[[str, int, int, Any, int], "bytes | None"]
 topk: Callable[..., Any]
 quantize_int8: Callable[..., Any]
 topk_int8: Callable[..., Any]

@@ -308,7 +308,7 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
 
 
 def verify_joined(prev_hash: str, first_seq: int, n: int, columns: Sequence[bytes],
-                  leaf_count: int) -> tuple[bytes, int] | None:
+                  leaf_count: int) -> bytes | None:
     """Same contract as :func:`.pure_chain_joined.verify_joined`: the columns go to C as they came
     from SQLite (``pj_chain_verify_joined``, GIL released), no value is a Python object."""
     if not (isinstance(prev_hash, str) and prev_hash.isascii() and type(n) is int and n >= 1
@@ -321,17 +321,15 @@ def verify_joined(prev_hash: str, first_seq: int, n: int, columns: Sequence[byte
     index = ffi.new("int64_t *")
     reason = ffi.new("int *")
     field = ffi.new("int *")
-    nulls = ffi.new("int64_t *")
     bufs = [ffi.from_buffer(c) for c in columns]
     rc = lib.pj_chain_verify_joined(prev, len(prev), first_seq, n, ffi.new("char *[]", bufs),
                                     ffi.new("size_t[]", [len(b) for b in bufs]),
-                                    ffi.from_buffer(leaves), leaf_count, index, reason, field,
-                                    nulls)
+                                    ffi.from_buffer(leaves), leaf_count, index, reason, field)
     if rc == lib.PJ_CHAIN_NO_MEMORY:
         raise MemoryError("out of memory while verifying the chain")
     if rc or reason[0]:
         return None
-    return bytes(leaves), nulls[0]
+    return bytes(leaves)
 
 
 __all__ = ["sha256", "chain_hashes", "chain_columns", "verify_chain", "verify_joined"]
