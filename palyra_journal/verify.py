@@ -26,8 +26,8 @@ rows before the first finding (tests/test_verify_parallel.py checks it on every 
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +152,9 @@ def verify_journal(store: Any, *, from_seq: int = 1, to_seq: int | None = None,
             if not total:
                 chain = _Pass(0, None, None)
             elif store.hash_chain and total >= PARALLEL_MIN_ROWS and (
-                    uri := _reader_uri(conn)) is not None:
-                chain = _ranges(conn, uri, store.busy_timeout_ms, from_seq, hi, tree, bar)
+                    uri := _reader_uri(conn)) is not None and (readers := _open_readers(
+                        uri, store.busy_timeout_ms, _workers(from_seq, hi))) is not None:
+                chain = _ranges(conn, readers, from_seq, hi, tree, bar)
             else:
                 chain = _one_connection(conn, store.hash_chain, from_seq, hi, tree, bar)
         bad = chain.bad
@@ -247,70 +248,70 @@ def _reader_uri(conn: sqlite3.Connection) -> str | None:
     return Path(path).as_uri() + "?mode=ro" if path else None
 
 
-class _Readers:
-    """One read-only connection per worker thread, all closed together."""
-
-    def __init__(self, uri: str, busy_timeout_ms: int):
-        self.uri, self.timeout = uri, busy_timeout_ms / 1000
-        self.local = threading.local()
-        self.opened: list[sqlite3.Connection] = []
-        self.lock = threading.Lock()
-
-    def get(self) -> sqlite3.Connection:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.uri, uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=self.timeout)
-            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")  # pages read in place, no copy
-            with self.lock:
-                self.opened.append(conn)
-            self.local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        for conn in self.opened:
+def _open_readers(uri: str, busy_timeout_ms: int, count: int) -> list[sqlite3.Connection] | None:
+    """``count`` read-only connections for the workers, each having read the schema, or None when
+    one cannot open (a file only readable as immutable, in a directory SQLite cannot write its
+    -shm file to): the one-connection pass then runs."""
+    conns: list[sqlite3.Connection] = []
+    try:
+        for _ in range(count):
+            conns.append(sqlite3.connect(uri, uri=True, isolation_level=None,
+                                         check_same_thread=False, timeout=busy_timeout_ms / 1000))
+            conns[-1].execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")  # pages read in place
+            conns[-1].execute("SELECT 1 FROM journal_events LIMIT 1").fetchall()
+    except sqlite3.Error:
+        for conn in conns:
             conn.close()
+        return None
+    return conns
 
 
-def _workers(ranges: int) -> int:
+def _workers(from_seq: int, hi: int) -> int:
+    """Worker threads for ``[from_seq, hi]``: one per core this process may run on, no more than
+    there are ranges of :data:`VERIFY_BATCH` rows."""
     affinity = getattr(os, "sched_getaffinity", None)
     cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-    return max(1, min(cores, ranges))
+    return max(1, min(cores, -(-(hi - from_seq + 1) // VERIFY_BATCH)))
 
 
-def range_starts(from_seq: int, hi: int) -> tuple[list[int], int, int]:
-    """(first seq of each range, rows per range, worker threads) for ``[from_seq, hi]``: ranges of
-    at most :data:`VERIFY_BATCH` rows, as many for each worker, so that the cores end together."""
+def range_starts(from_seq: int, hi: int) -> tuple[list[int], int]:
+    """(first seq of each range, rows per range) for ``[from_seq, hi]``: ranges of at most
+    :data:`VERIFY_BATCH` rows, as many for each worker, so that the cores end together."""
     total = hi - from_seq + 1
-    workers = _workers(-(-total // VERIFY_BATCH))
+    workers = _workers(from_seq, hi)
     count = -(-max(workers, -(-total // VERIFY_BATCH)) // workers) * workers
     size = -(-total // count)
-    return list(range(from_seq, hi + 1, size)), size, workers
+    return list(range(from_seq, hi + 1, size)), size
 
 
-def _ranges(conn: sqlite3.Connection, uri: str, busy_timeout_ms: int, from_seq: int, hi: int,
+def _ranges(conn: sqlite3.Connection, readers: list[sqlite3.Connection], from_seq: int, hi: int,
             tree: TreeCheck, bar: Progress) -> _Pass:
-    """The range ``[from_seq, hi]`` cut into ranges of at most :data:`VERIFY_BATCH` rows, as many for
-    each worker, verified by worker threads on their own connections and joined in seq order
-    (module docstring)."""
-    starts, size, workers = range_starts(from_seq, hi)
+    """The range ``[from_seq, hi]`` cut into ranges (:func:`range_starts`), verified by one worker
+    thread per reader connection and joined in seq order (module docstring)."""
+    starts, size = range_starts(from_seq, hi)
     first_prev = _start_hash(conn, from_seq)
     leaf_end = tree.leaves_until()
-    readers = _Readers(uri, busy_timeout_ms)
+    free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+    for reader in readers:
+        free.put(reader)
     stop = [len(starts)]  # ranges after a finding are not started
 
     def job(k: int) -> _Range | None:
         if k > stop[0]:
             return None
         lo = starts[k]
-        return _verify_range(readers.get(), lo, min(lo + size - 1, hi),
-                             first_prev if k == 0 else None, leaf_end)
+        reader = free.get()
+        try:
+            return _verify_range(reader, lo, min(lo + size - 1, hi),
+                                 first_prev if k == 0 else None, leaf_end)
+        finally:
+            free.put(reader)
 
     checked = 0
     head: ChainHead | None = None
     bad: tuple[int, str] | None = None
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="pj-verify") as pool:
+        with ThreadPoolExecutor(len(readers), thread_name_prefix="pj-verify") as pool:
             futures: list[Future] = [pool.submit(job, k) for k in range(len(starts))]
             try:
                 for k, future in enumerate(futures):
@@ -328,7 +329,8 @@ def _ranges(conn: sqlite3.Connection, uri: str, busy_timeout_ms: int, from_seq: 
                 for future in futures:
                     future.cancel()
     finally:
-        readers.close()
+        for reader in readers:
+            reader.close()
     return _Pass(checked, head, bad)
 
 

@@ -275,8 +275,8 @@ def test_intact_journal_never_needs_the_row_read_on_the_range_path(base_file, ba
     assert rep.ok and rep.checked == N and rep.head == head
 
 
-def test_small_ranges_and_memory_and_transactions_stay_on_one_connection(base_file, backend,
-                                                                        monkeypatch):
+def test_small_ranges_memory_transactions_unopenable_files_stay_on_one_connection(
+        base_file, backend, monkeypatch):
     def refuse(*args):
         raise AssertionError("ranges used")
     monkeypatch.setattr(verify, "_ranges", refuse)
@@ -286,6 +286,12 @@ def test_small_ranges_and_memory_and_transactions_stay_on_one_connection(base_fi
     with JournalStore.open(":memory:") as store:
         store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(30)])
         assert store.verify().ok
+    monkeypatch.setattr(verify, "_reader_uri", lambda conn: "file:/no/such/dir/x.db?mode=ro")
+    with JournalStore.open(base_file, read_only=True) as store:  # the workers cannot open it
+        assert store.verify().ok
+    monkeypatch.undo()
+    monkeypatch.setattr(verify, "_ranges", refuse)
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
     shutil.copy(base_file, base_file.with_name("tx.db"))
     with JournalStore.open(base_file.with_name("tx.db")) as store:
         with store.write():
