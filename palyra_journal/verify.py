@@ -43,7 +43,7 @@ from .tlog.log import TreeCheck
 VERIFY_BATCH = 20_000
 #: Ranges (worker threads, own connections) from this many rows in the verified range on. Below
 #: it the fixed cost (~1 ms to open a reader connection per worker and start the threads) would be
-#: more than a tenth of the work (~1.5 µs per row on one core), and the one-connection pass stays.
+#: more than a tenth of the work (~2 µs per row on one core), and the one-connection pass stays.
 PARALLEL_MIN_ROWS = 4_096
 
 _FIELDS = kernels.VERIFY_FIELDS
