@@ -133,6 +133,7 @@ def _outcome(path, ranges: bool, batch: int, kwargs: dict):
     """verify()'s report (or its error as (type, message)) with the path forced either way."""
     mp = pytest.MonkeyPatch()
     mp.setattr(verify, "VERIFY_BATCH", batch)
+    mp.setattr(verify, "RANGE_ROWS", batch)
     mp.setattr(verify, "PARALLEL_MIN_ROWS", 0 if ranges else 10**12)
     try:
         with JournalStore.open(path, read_only=True) as store:
@@ -217,7 +218,7 @@ def _boundaries(batch: int) -> list[int]:
     """Seqs at and around the boundaries of the ranges verify() cuts [1, N] into with ranges of at
     most ``batch`` rows (and the ends of the journal)."""
     mp = pytest.MonkeyPatch()
-    mp.setattr(verify, "VERIFY_BATCH", batch)
+    mp.setattr(verify, "RANGE_ROWS", batch)
     starts = verify.range_starts(1, N)[0]
     mp.undo()
     out = {1, 2, N - 1, N}
@@ -268,7 +269,7 @@ def test_intact_journal_never_needs_the_row_read_on_the_range_path(base_file, ba
     def refuse(*args):
         raise AssertionError("an intact range was read as rows")
     monkeypatch.setattr(verify, "_range_rows", refuse)
-    monkeypatch.setattr(verify, "VERIFY_BATCH", 100)
+    monkeypatch.setattr(verify, "RANGE_ROWS", 100)
     monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
     with JournalStore.open(base_file, read_only=True) as store:
         rep, head = store.verify(), store.head()
