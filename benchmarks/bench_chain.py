@@ -4,7 +4,9 @@ Workloads, each implementation on the same rows in the same run:
 ``chain_hashes 10000``: hash 10 000 events with ~330-byte canonical payloads: ours native (rows
 packed into column buffers, hashed in C), ours python, and a plain ``hashlib`` loop over preimages
 built beforehand (the hashing alone, no envelope work);
-``verify_chain 100000``: the kernel of ``verify()`` over 100 000 rows, native and python;
+``verify_chain 100000``: the kernel of ``verify()``'s one-connection pass over 100 000 rows (rows
+as tuples), native and python, and the kernel of its ranges (``verify_joined``: the same rows as
+SQLite's joined columns, chain and tile leaves hashed), native and python;
 ``sha256 <size>``: one digest of 64 B, 1 KiB, 1 MiB: native SHA-NI (when the CPU has it), native
 portable, ``hashlib``.
 """
@@ -17,7 +19,7 @@ import json
 import pytest
 
 from .common import describe
-from palyra_journal.kernels import GENESIS_HASH, native_chain, pure_chain
+from palyra_journal.kernels import GENESIS_HASH, native_chain, pure_chain, pure_chain_joined
 from palyra_journal.kernels.native_cpu import SHA_NAMES, set_sha_limit
 from palyra_journal._native import lib
 
@@ -94,6 +96,30 @@ def test_verify_chain(benchmark, verify_rows, impl):
     else:
         res = benchmark(native_chain.verify_chain, GENESIS_HASH, 1, verify_rows)
     assert res is None
+
+
+def _joined(rows: list[tuple]) -> list[bytes]:
+    """The rows' columns as verify()'s ranges read them: json_group_array(column) (SQLite writes
+    strings as RFC 8785 does), the payloads joined by NUL (group_concat)."""
+    payload = len(rows[0]) - 3
+    return [b"\x00".join(r[k].encode() for r in rows) if k == payload else
+            json.dumps([r[k] for r in rows], ensure_ascii=False, separators=(",", ":")).encode()
+            for k in range(len(rows[0]))]
+
+
+@pytest.mark.benchmark(group="verify_chain 100000")
+@pytest.mark.parametrize("impl", ["native", "python"])
+def test_verify_joined(benchmark, verify_rows, impl):
+    columns = _joined(verify_rows)
+    fn = {"native": native_chain.verify_joined, "python": pure_chain_joined.verify_joined}[impl]
+    describe(benchmark, section=0, workload=f"verify_chain {N_VERIFY}",
+             impl=f"palyra {impl} joined kernel (with leaves)", role="ours", items=N_VERIFY)
+    args = (GENESIS_HASH, 1, N_VERIFY, columns, N_VERIFY)
+    if impl == "python":
+        res = benchmark.pedantic(fn, args=args, rounds=1, iterations=1)
+    else:
+        res = benchmark(fn, *args)
+    assert res is not None and len(res) == 32 * N_VERIFY
 
 
 SIZES = {"64 B": 64, "1 KiB": 1024, "1 MiB": 1 << 20}

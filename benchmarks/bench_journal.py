@@ -5,9 +5,10 @@ and the real schema (indexes and triggers), so the floor pays what we pay in SQL
 
 - floor "raw sqlite3": the already-final rows (same columns, same bytes, precomputed hashes)
   inserted with the standard module: executemany per batch, or insert+commit per event;
-  for verify, a bare SELECT of the same columns fetched in the same batches;
+  for verify, one bare single-threaded SELECT of the same columns (fetchall);
 - peers: json.dumps + hashlib + sqlite3, orjson + hashlib + sqlite3 (no redaction: a lower bound
-  on their work), and a Python hashlib loop that recomputes the chain from the columns.
+  on their work), a Python hashlib loop that recomputes the chain from the columns, and our
+  verify() held to one connection (what verifying in ranges on both cores adds).
 
 Scaled for a shared 2-core machine: 5 000 events appended in batches (1 000 one transaction
 each) and 30 000 verified with --quick; PALYRA_BENCH_SCALE=full runs benchmarks/README.md's 100 000 and
@@ -26,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from .common import describe, scaled
-from palyra_journal import JournalStore, kernels
-from palyra_journal.events import COLUMNS, VERIFY_BATCH
+from palyra_journal import JournalStore, kernels, verify
+from palyra_journal.events import COLUMNS
 
 N_BATCH = scaled(5_000, 100_000)
 N_SINGLE = scaled(1_000, 20_000)
@@ -324,17 +325,28 @@ def test_verify_ours(benchmark, verify_db, ours):
     assert report.ok and report.checked == N_VERIFY
 
 
+def test_verify_one_connection(benchmark, verify_db, ours, monkeypatch):
+    """Our verify() held to the one-connection pass (rows streamed, one thread): what the ranges
+    on both cores (palyra_journal/verify.py) add. Native only: the pure pass is the loop above."""
+    if ours != "palyra native":
+        pytest.skip("the one-connection comparison is made on the native backend")
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", N_VERIFY + 1)
+    store = JournalStore.open(verify_db, read_only=True)
+    describe(benchmark, section=2, workload="verify", impl=f"{ours} one connection",
+             role="peer", items=N_VERIFY)
+    report = benchmark.pedantic(store.verify, rounds=ROUNDS, iterations=1)
+    store.close()
+    assert report.ok and report.checked == N_VERIFY
+
+
 def test_verify_floor(benchmark, verify_db):
+    """The floor: one bare single-threaded SELECT of the same columns, every row fetched."""
     conn = sqlite3.connect(f"file:{verify_db}?mode=ro", uri=True)
     sql = (f"SELECT {', '.join(kernels.VERIFY_FIELDS)} FROM journal_events WHERE seq >= ? "
            "AND seq <= ? ORDER BY seq")
 
     def job():
-        n = 0
-        cur = conn.execute(sql, (1, N_VERIFY))
-        while rows := cur.fetchmany(VERIFY_BATCH):
-            n += len(rows)
-        return n
+        return len(conn.execute(sql, (1, N_VERIFY)).fetchall())
     describe(benchmark, section=2, workload="verify", impl="raw sqlite3", role="floor",
              items=N_VERIFY)
     assert benchmark.pedantic(job, rounds=ROUNDS, iterations=1) == N_VERIFY

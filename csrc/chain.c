@@ -284,6 +284,37 @@ static int is_ascii(const char *s, size_t n) {
     return 1;
 }
 
+/* One row's checks, in the reference's order (kernels/pure_chain.py verify_chain): seq_gap,
+ * unchained_row, prev_link_mismatch, hash_mismatch. Returns the finding (PJ_VERIFY_*) or 0; a
+ * packing error (invalid UTF-8, no memory) goes to *rc with its field. On a good row b->env holds
+ * its envelope and the chain moves on to its hash. */
+static int verify_row(batch *b, const row_text *r, int64_t seq, int64_t expect, int64_t ts,
+                      int *p_ascii, int *rc, int *err_field) {
+    const char *h = r->s[C_HASH];
+    if (seq != expect) return PJ_VERIFY_SEQ_GAP;
+    if (!h) return PJ_VERIFY_UNCHAINED_ROW;
+    if (!r->s[C_PREV] || r->len[C_PREV] != b->prev_len ||
+        memcmp(r->s[C_PREV], b->prev, b->prev_len) != 0)
+        return PJ_VERIFY_PREV_LINK_MISMATCH;
+    if (r->len[C_HASH] != 64 || !is_ascii(h, 64) || !*p_ascii)
+        return PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
+    int field = -1;
+    int e = put_envelope(&b->env, r, seq, ts, &field);
+    if (e == PJ_CHAIN_BAD_TYPE) return PJ_VERIFY_HASH_MISMATCH; /* a NULL payload */
+    if (e) {
+        *rc = e;
+        *err_field = field;
+        return 0;
+    }
+    char hex[64];
+    hash_hex(b->prev, b->prev_len, b->env.data, b->env.len, hex);
+    if (memcmp(hex, h, 64) != 0) return PJ_VERIFY_HASH_MISMATCH;
+    b->prev = h;
+    b->prev_len = 64;
+    *p_ascii = 1;
+    return 0;
+}
+
 int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
                     const int64_t *seq, const int64_t *ts, const char *const *text,
                     const size_t *text_len, int64_t *bad_index, int *reason, int *err_field) {
@@ -296,45 +327,238 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
     int rc = batch_open(&b, PJ_VERIFY_TEXT_COLUMNS, n, prev, prev_len, seq, ts, text, text_len,
                         bad_index, err_field);
     int p_ascii = is_ascii(b.prev, b.prev_len); /* b.prev: the previous row's stored hash */
-    for (size_t i = 0; i < n && !*reason && !rc; i++) {
+    for (size_t i = 0; i < n && !rc; i++) {
         row_text r;
         columns_next(&b.cols, PJ_VERIFY_TEXT_COLUMNS, &r);
-        const char *h = r.s[C_HASH];
-        int found = 0;
-        if (seq[i] != first_seq + (int64_t)i) {
-            found = PJ_VERIFY_SEQ_GAP;
-        } else if (!h) {
-            found = PJ_VERIFY_UNCHAINED_ROW;
-        } else if (!r.s[C_PREV] || r.len[C_PREV] != b.prev_len ||
-                   memcmp(r.s[C_PREV], b.prev, b.prev_len) != 0) {
-            found = PJ_VERIFY_PREV_LINK_MISMATCH;
-        } else if (r.len[C_HASH] != 64 || !is_ascii(h, 64) || !p_ascii) {
-            found = PJ_VERIFY_HASH_MISMATCH; /* cannot equal a computed hash */
-        } else {
-            int field = -1;
-            int e = put_envelope(&b.env, &r, seq[i], ts[i], &field);
-            if (e == PJ_CHAIN_BAD_TYPE) {
-                found = PJ_VERIFY_HASH_MISMATCH; /* a NULL payload: the row cannot hash right */
-            } else if (e) {
-                rc = e;
-                *bad_index = (int64_t)i;
-                *err_field = field;
-                break;
-            } else {
-                char hex[64];
-                hash_hex(b.prev, b.prev_len, b.env.data, b.env.len, hex);
-                if (memcmp(hex, h, 64) != 0) found = PJ_VERIFY_HASH_MISMATCH;
-            }
-        }
+        int found = verify_row(&b, &r, seq[i], first_seq + (int64_t)i, ts[i], &p_ascii, &rc,
+                               err_field);
+        if (rc) *bad_index = (int64_t)i;
         if (found) {
             *reason = found;
             *bad_index = (int64_t)i;
             break;
         }
-        b.prev = h;
-        b.prev_len = 64;
-        p_ascii = 1;
     }
     batch_close(&b);
+    return rc;
+}
+
+/* An int value as SQLite writes an INTEGER: "0" or an optional '-' and digits without a leading
+ * zero, within int64. Anything else (a REAL such as "1.0", a string, null) returns -1. */
+static int parse_int(const char *s, size_t len, int64_t *out) {
+    size_t i;
+    int neg = len && s[0] == '-';
+    i = (size_t)neg;
+    if (i == len || len - i > 19 || (s[i] == '0' && len - i > 1) || (neg && s[i] == '0'))
+        return -1;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + (uint64_t)neg) return -1;
+    *out = neg ? -(int64_t)(v - 1) - 1 : (int64_t)v; /* v - 1 fits: -2**63 stays defined */
+    return 0;
+}
+
+/* ---- verify_joined: a range as SQLite's aggregates hand it out ------------------------------ */
+
+/* A JSON array column: its next token starts at p, the array's closing ']' is at end. */
+typedef struct {
+    const char *p, *end;
+} json_col;
+
+static int json_col_open(json_col *c, const char *s, size_t len) {
+    if (!s || len < 2 || s[0] != '[' || s[len - 1] != ']') return -1;
+    c->p = s + 1;
+    c->end = s + len - 1;
+    return 0;
+}
+
+/* Steps over the ',' before every token but the first; -1 when it is missing. */
+static int json_col_sep(json_col *c, size_t i) {
+    if (i == 0) return 0;
+    if (c->p >= c->end || *c->p != ',') return -1;
+    c->p++;
+    return 0;
+}
+
+/* The next token of a text column, as the envelope wants it: `null`, or a JSON string written
+ * exactly as RFC 8785 writes it (the short escapes \" \\ \b \f \n \r \t, \u00xx in lowercase for
+ * the other controls, nothing else escaped, valid UTF-8). Returns its length, or 0 when the next
+ * token is anything else (a number: a non-text value; an escape RFC 8785 would not write). */
+static size_t json_text_token(const json_col *c) {
+    const char *p = c->p, *end = c->end;
+    size_t avail = (size_t)(end - p);
+    if (avail >= 4 && memcmp(p, "null", 4) == 0) return 4;
+    if (!avail || *p != '"') return 0;
+    size_t i = 1;
+    for (;;) {
+        if (i >= avail) return 0;
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '"') break;
+        if (ch < 0x20) return 0;
+        if (ch != '\\') {
+            i++;
+            continue;
+        }
+        if (i + 1 >= avail) return 0;
+        char e = p[i + 1];
+        if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+            i += 2;
+            continue;
+        }
+        if (e != 'u' || avail - i < 6 || p[i + 2] != '0' || p[i + 3] != '0') return 0;
+        char h = p[i + 4], l = p[i + 5];
+        int lo = l >= '0' && l <= '9' ? l - '0' : (l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1);
+        if ((h != '0' && h != '1') || lo < 0) return 0;
+        int v = (h - '0') * 16 + lo;
+        if (v == 8 || v == 9 || v == 10 || v == 12 || v == 13) return 0; /* has a short form */
+        i += 6;
+    }
+    size_t len = i + 1;
+    return pj_utf8_valid_prefix(p, len) == len ? len : 0;
+}
+
+/* The next token of an int column: an INTEGER as SQLite writes it; -1 for anything else. */
+static int json_int_token(json_col *c, int64_t *out) {
+    const char *p = c->p;
+    while (c->p < c->end && *c->p != ',') c->p++;
+    return parse_int(p, (size_t)(c->p - p), out);
+}
+
+/* The payload column: n raw texts separated by single NUL bytes. */
+typedef struct {
+    const char *p, *end;
+    int done;
+} nul_col;
+
+static int nul_col_next(nul_col *c, const char **s, size_t *len) {
+    if (c->done) return -1;
+    const char *nul = c->p < c->end ? memchr(c->p, '\0', (size_t)(c->end - c->p)) : NULL;
+    if (!nul) {
+        nul = c->end;
+        c->done = 1;
+    }
+    *s = c->p;
+    *len = (size_t)(nul - c->p);
+    c->p = nul < c->end ? nul + 1 : c->end;
+    return 0;
+}
+
+/* Text columns in the envelope's order, and their VERIFY_FIELDS index. */
+static const int ENV_TEXT[] = {C_ACTOR, C_CHANNEL, C_DEVICE_ID, C_EVENT_ID, C_KIND};
+static const char *const ENV_NAMES[] = {"{\"actor\":", ",\"channel\":", ",\"device_id\":",
+                                        ",\"event_id\":", ",\"kind\":"};
+
+int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
+                           const char *const *cols, const size_t *col_len, uint8_t *leaf_out,
+                           size_t leaf_count, int64_t *bad_index, int *reason, int *err_field) {
+    *bad_index = -1;
+    *reason = 0;
+    *err_field = -1;
+    if (!cols || !col_len || (prev_len && !prev) || leaf_count > n || (leaf_count && !leaf_out))
+        return PJ_CHAIN_BAD_ARGS;
+    if (n && first_seq >= 0 && (uint64_t)n - 1 > (uint64_t)(INT64_MAX - first_seq))
+        return PJ_CHAIN_BAD_ARGS;
+    if (!n) return PJ_CHAIN_OK;
+    json_col jc[PJ_VERIFY_COLUMNS];
+    nul_col payload = {NULL, NULL, 0};
+    for (int col = 0; col < PJ_VERIFY_COLUMNS; col++) {
+        if (!cols[col] && col_len[col]) return PJ_CHAIN_BAD_ARGS;
+        if (col == 10) {
+            if (!cols[col]) return PJ_CHAIN_BAD_ARGS;
+            payload.p = cols[col];
+            payload.end = cols[col] + col_len[col];
+        } else if (json_col_open(&jc[col], cols[col], col_len[col])) {
+            *err_field = col;
+            return PJ_CHAIN_BAD_LAYOUT;
+        }
+    }
+    pj_buf env;
+    pj_buf_init(&env);
+    const char *p = prev ? prev : "";
+    size_t p_len = prev_len;
+    int p_ascii = is_ascii(p, p_len);
+    int rc = PJ_CHAIN_OK;
+    size_t tok[PJ_VERIFY_COLUMNS];
+    for (size_t i = 0; i < n && !rc && !*reason; i++) {
+        int64_t seq = 0, ts = 0;
+        const char *pl = NULL;
+        size_t pl_len = 0;
+        *bad_index = (int64_t)i;
+        for (int col = 0; col < PJ_VERIFY_COLUMNS && !rc; col++) {
+            if (col == 10) {
+                if (nul_col_next(&payload, &pl, &pl_len)) rc = PJ_CHAIN_BAD_LAYOUT;
+                else if (pj_utf8_valid_prefix(pl, pl_len) != pl_len) rc = PJ_CHAIN_BAD_TEXT;
+            } else if (json_col_sep(&jc[col], i)) {
+                rc = PJ_CHAIN_BAD_LAYOUT;
+            } else if (col == F_SEQ || col == F_TS) {
+                if (json_int_token(&jc[col], col == F_SEQ ? &seq : &ts)) rc = PJ_CHAIN_BAD_TYPE;
+            } else if ((tok[col] = json_text_token(&jc[col])) == 0) {
+                rc = PJ_CHAIN_BAD_TYPE; /* a number, or an escape RFC 8785 would not write */
+            } else {
+                jc[col].p += tok[col];
+            }
+            if (rc) *err_field = col;
+        }
+        if (rc) break;
+        /* The checks of verify_row, on tokens: a hash is its string's content. */
+        const char *h = jc[11].p - tok[11], *pv = jc[12].p - tok[12];
+        if (seq != first_seq + (int64_t)i) {
+            *reason = PJ_VERIFY_SEQ_GAP;
+        } else if (tok[11] == 4 && h[0] == 'n') {
+            *reason = PJ_VERIFY_UNCHAINED_ROW;
+        } else if (tok[12] != p_len + 2 || pv[0] != '"' || memcmp(pv + 1, p, p_len) != 0) {
+            *reason = PJ_VERIFY_PREV_LINK_MISMATCH;
+        } else if (tok[11] != 66 || !is_ascii(h + 1, 64) || !p_ascii) {
+            *reason = PJ_VERIFY_HASH_MISMATCH;
+        } else {
+            env.len = 0;
+            for (size_t k = 0; k < sizeof ENV_TEXT / sizeof ENV_TEXT[0]; k++) {
+                int col = FIELD_OF[ENV_TEXT[k]];
+                pj_buf_put(&env, ENV_NAMES[k], strlen(ENV_NAMES[k]));
+                pj_buf_put(&env, jc[col].p - tok[col], tok[col]);
+            }
+            LIT(&env, ",\"payload\":");
+            pj_buf_put(&env, pl, pl_len);
+            LIT(&env, ",\"principal\":");
+            pj_buf_put(&env, jc[6].p - tok[6], tok[6]);
+            LIT(&env, ",\"run_id\":");
+            pj_buf_put(&env, jc[5].p - tok[5], tok[5]);
+            LIT(&env, ",\"seq\":");
+            put_int(&env, seq);
+            LIT(&env, ",\"session_id\":");
+            pj_buf_put(&env, jc[4].p - tok[4], tok[4]);
+            LIT(&env, ",\"timestamp_unix_ms\":");
+            put_int(&env, ts);
+            pj_buf_putc(&env, '}');
+            if (env.failed) {
+                rc = PJ_CHAIN_NO_MEMORY;
+                break;
+            }
+            char hex[64];
+            hash_hex(p, p_len, env.data, env.len, hex);
+            if (memcmp(hex, h + 1, 64) != 0) {
+                *reason = PJ_VERIFY_HASH_MISMATCH;
+            } else {
+                if (i < leaf_count) leaf_hash(env.data, env.len, leaf_out + 32 * i);
+                p = h + 1;
+                p_len = 64;
+                p_ascii = 1;
+            }
+        }
+    }
+    if (!rc && !*reason) {
+        *bad_index = -1;
+        for (int col = 0; col < PJ_VERIFY_COLUMNS && !rc; col++) {
+            int left = col == 10 ? !payload.done : jc[col].p != jc[col].end;
+            if (left) { /* values left over */
+                rc = PJ_CHAIN_BAD_LAYOUT;
+                *err_field = col;
+            }
+        }
+    }
+    pj_buf_free(&env);
     return rc;
 }

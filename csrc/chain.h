@@ -37,6 +37,8 @@
 /* Text columns of a chain row and of a verification row. */
 #define PJ_CHAIN_TEXT_COLUMNS 9
 #define PJ_VERIFY_TEXT_COLUMNS 11
+/* Columns of a verification row (VERIFY_FIELDS): the text ones and seq, timestamp_unix_ms. */
+#define PJ_VERIFY_COLUMNS 13
 
 /* Each row's lowercase hex hash (64 bytes per row into out_hex), chaining from prev[0..prev_len). */
 int pj_chain_hashes(const char *prev, size_t prev_len, size_t n, const int64_t *seq,
@@ -51,6 +53,22 @@ int pj_chain_verify(const char *prev, size_t prev_len, int64_t first_seq, size_t
                     const int64_t *seq, const int64_t *ts, const char *const *text,
                     const size_t *text_len, int64_t *bad_index, int *reason, int *err_field);
 
+/* pj_chain_verify over a range of n rows read as one result row by SQLite's aggregates, without a
+ * Python object per value: column c (VERIFY_FIELDS order) is col_len[c] bytes, json_group_array()
+ * of the column for every column but the payload (a JSON array of n tokens: an INTEGER as SQLite
+ * writes it, a TEXT as a JSON string, NULL as null), and for payload_json the n texts joined by
+ * single NUL bytes (group_concat). A text token is spliced into the envelope as it is, so it must
+ * be written exactly as RFC 8785 writes a string (SQLite's JSON quoting is); the hash columns'
+ * strings are compared by their content. Also writes the RFC 9162 leaf hash (as
+ * pj_chain_leaf_hashes) of each of the first leaf_count rows into leaf_out.
+ *
+ * Values this form cannot say exactly are a status, never a finding: PJ_CHAIN_BAD_LAYOUT (a
+ * column without n values), PJ_CHAIN_BAD_TYPE (a number where text belongs, an int that is not an
+ * INTEGER's text, a string escaped otherwise than RFC 8785 would), PJ_CHAIN_BAD_TEXT (invalid
+ * UTF-8 in the payload); *err_field names the column. The caller then reads the rows. */
+int pj_chain_verify_joined(const char *prev, size_t prev_len, int64_t first_seq, size_t n,
+                           const char *const *cols, const size_t *col_len, uint8_t *leaf_out,
+                           size_t leaf_count, int64_t *bad_index, int *reason, int *err_field);
 
 /* The RFC 9162 leaf hash of each row, SHA-256(0x00 || envelope), as 32 raw bytes per row into out
  * (the Merkle tree of kernels/pure_merkle.py); the columns are those of pj_chain_hashes. */

@@ -20,12 +20,11 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
-from . import kernels, rules_log, schema
+from . import kernels, rules_log
 from .errors import (
     DuplicateIdError, IntegrityError, InvalidPathError, InvalidPayloadError, JournalError, PayloadTooLargeError,
 )
@@ -35,8 +34,8 @@ from .fields import (
 from .ids import new_ulid, new_ulids
 from .progress import Progress
 from .engines import dialect_of, is_unique_violation
-from .tlog.log import TreeCheck
 from .tlog.tiles import TILE_WIDTH, TailLeaves, batch_leaf_count, record_leaves
+from .verify import ChainHead, VerifyReport, verify_journal  # ChainHead, VerifyReport: re-exported
 
 GENESIS_HASH = kernels.GENESIS_HASH
 
@@ -53,13 +52,10 @@ COLUMNS = ("seq", "event_id", "kind", "actor", "session_id", "run_id", "principa
 _COLS = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO journal_events ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLS} FROM journal_events"
-_VERIFY_SELECT = (f"SELECT {', '.join(kernels.VERIFY_FIELDS)} FROM journal_events "
-                  "WHERE seq >= ? AND seq <= ? ORDER BY seq")
 _TAIL = "SELECT seq, hash FROM journal_events ORDER BY seq DESC LIMIT 1"
 
 #: seq & _TILE_MASK is 0 for the row that completes a Merkle tile.
 _TILE_MASK = TILE_WIDTH - 1
-VERIFY_BATCH = 20_000
 PAGE = 1_000
 
 _new_tuple = tuple.__new__
@@ -134,42 +130,6 @@ class EventRecord(tuple):
         inner = ", ".join(f"{name}={bool(value) if name == 'redacted' else value!r}"
                           for name, value in zip(COLUMNS, self))
         return f"EventRecord({inner})"
-
-
-class ChainHead(NamedTuple):
-    """The last event's position and hash: a checkpoint to keep elsewhere."""
-
-    seq: int
-    hash: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash}
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """The result of :meth:`Journal.verify`: ``ok``, or the first bad seq and why.
-
-    ``missing_triggers`` names the append-only triggers the file lost (reason
-    ``triggers_missing`` when the chain itself verifies: rows can be rewritten from now on).
-    For ``head_mismatch``, ``expected_hash`` is the checkpoint's and ``actual_hash`` what the
-    journal holds at that seq (None when it has no such row).
-    """
-
-    ok: bool
-    checked: int
-    first_bad_seq: int | None
-    reason: str | None
-    head: ChainHead | None
-    missing_triggers: tuple[str, ...] = ()
-    expected_hash: str | None = None
-    actual_hash: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "first_bad_seq": self.first_bad_seq,
-                "reason": self.reason, "head": None if self.head is None else self.head.to_dict(),
-                "missing_triggers": list(self.missing_triggers),
-                "expected_hash": self.expected_hash, "actual_hash": self.actual_hash}
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -904,114 +864,17 @@ class Journal:
                verifier_key: str | None = None) -> VerifyReport:
         """Recompute the chain over ``[from_seq, to_seq]`` and report the first problem.
 
-        Rows are streamed in batches of :data:`VERIFY_BATCH`, each checked by one
-        ``kernels.verify_chain`` call. With ``from_seq`` N > 1 the chain starts from row N-1's
-        stored hash (or, when that row is gone or unchained, from row N's own ``prev_hash``: the
-        range is then checked on its own). ``expected_head=(seq, hash)`` fails with
-        ``head_mismatch`` when that row is missing or its hash differs. ``head`` is the last row
-        verified good. In a store opened with ``hash_chain=False`` only the seq sequence can be
-        checked (there are no hashes): gaps are reported, ``head.hash`` is the stored value.
-        The Merkle tiles and a signed ``checkpoint`` are checked by ``tlog.log.TreeCheck``
-        (``tree_mismatch``, ``checkpoint_mismatch``, ``bad_signature``; docs/verifiable.md).
+        With ``from_seq`` N > 1 the chain starts from row N-1's stored hash (or, when that row is
+        gone or unchained, from row N's own ``prev_hash``: the range is then checked on its own),
+        so verifying from a trusted head reads only the rows after it. ``expected_head=(seq,
+        hash)`` fails with ``head_mismatch`` when that row is missing or its hash differs.
+        ``head`` is the last row verified good. In a store opened with ``hash_chain=False`` only
+        the seq sequence can be checked (there are no hashes): gaps are reported, ``head.hash`` is
+        the stored value. The Merkle tiles and a signed ``checkpoint`` are checked by
+        ``tlog.log.TreeCheck`` (``tree_mismatch``, ``checkpoint_mismatch``, ``bad_signature``;
+        docs/verifiable.md). Large ranges are verified as seq ranges on both cores
+        (:mod:`palyra_journal.verify`, docs/journal.md), with the same report.
         """
-        if type(from_seq) is not int or from_seq < 1:
-            raise InvalidPayloadError(f"from_seq must be an int >= 1, got {from_seq!r:.60}")
-        if to_seq is not None and (type(to_seq) is not int or to_seq < from_seq):
-            raise InvalidPayloadError(
-                f"to_seq must be None or an int >= from_seq ({from_seq}), got {to_seq!r:.60}")
-        want = None
-        if expected_head is not None:
-            try:
-                h_seq, h_hash = expected_head
-            except (TypeError, ValueError):
-                raise InvalidPayloadError(
-                    f"expected_head must be (seq, hash), got {expected_head!r:.80}") from None
-            if type(h_seq) is not int or h_seq < 1 or not isinstance(h_hash, str):
-                raise InvalidPayloadError(
-                    f"expected_head must be (seq >= 1, hash str), got {expected_head!r:.80}")
-            want = (h_seq, h_hash.lower())
-        store = self.store
-        chained = store.hash_chain
-        with store.read() as conn:
-            tail = conn.execute(_TAIL).fetchone()
-            last_seq = tail[0] if tail else 0
-            hi = last_seq if to_seq is None else min(to_seq, last_seq)
-            head_bad: int | None = None
-            expected_hash = actual_hash = None
-            if want is not None:
-                expected_hash = want[1]
-                row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
-                                   (want[0],)).fetchone()
-                actual_hash = None if row is None else row[0]
-                if actual_hash != want[1]:
-                    head_bad = want[0]
-            missing = tuple(schema.missing_guards(conn))
-            prev = GENESIS_HASH
-            if from_seq > 1:
-                row = conn.execute("SELECT hash FROM journal_events WHERE seq = ?",
-                                   (from_seq - 1,)).fetchone()
-                if row is not None and row[0] is not None:
-                    prev = row[0]
-                else:
-                    row = conn.execute("SELECT prev_hash FROM journal_events WHERE seq = ?",
-                                       (from_seq,)).fetchone()
-                    prev = row[0] if row is not None and row[0] is not None else GENESIS_HASH
-            checked = 0
-            bad: tuple[int, str] | None = None
-            head: ChainHead | None = None
-            total = max(0, hi - from_seq + 1)
-            tree = TreeCheck(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
-            with Progress("verify", total, enabled=progress) as bar:
-                if total:
-                    cur = conn.execute(_VERIFY_SELECT, (from_seq, hi))
-                    expect = from_seq
-                    verify_chain = kernels.verify_chain
-                    while True:
-                        rows = cur.fetchmany(VERIFY_BATCH)
-                        if not rows:
-                            break
-                        tree.feed(rows)  # the Merkle tiles' leaves, hashed beside the chain
-                        if chained:
-                            res = verify_chain(prev, expect, rows)
-                        else:
-                            res = _seq_only(expect, rows)
-                        if res is not None:
-                            i, reason = res
-                            bad = (expect + i, reason)
-                            checked += i
-                            if i:
-                                head = ChainHead(rows[i - 1][0], rows[i - 1][11])
-                            break
-                        last = rows[-1]
-                        prev = last[11]
-                        head = ChainHead(last[0], last[11])
-                        expect += len(rows)
-                        checked += len(rows)
-                        bar.update(len(rows))
-                    cur.close()
-                    if bad is None and expect <= hi:  # rows missing at the end of the range
-                        bad = (expect, "seq_gap")
-            tree_bad = tree.result(None if bad is None else bad[0])
-        if head_bad is not None and (bad is None or head_bad < bad[0]):
-            bad = (head_bad, "head_mismatch")
-        finding: tuple[int | None, str] | None = bad
-        if tree_bad is not None and (bad is None or tree_bad[0] is None or tree_bad[0] < bad[0]):
-            finding = tree_bad
-        if finding is None:
-            if missing:
-                return VerifyReport(False, checked, None, "triggers_missing", head, missing)
-            return VerifyReport(True, checked, None, None, head)
-        if finding[1] == "head_mismatch":
-            return VerifyReport(False, checked, finding[0], finding[1], head, missing, expected_hash,
-                                actual_hash)
-        return VerifyReport(False, checked, finding[0], finding[1], head, missing)
-
-
-def _seq_only(expect: int, rows: list[tuple]) -> tuple[int, str] | None:
-    """The seq check alone, for journals written without a hash chain."""
-    if rows[0][0] == expect and rows[-1][0] == expect + len(rows) - 1:
-        return None
-    for i, row in enumerate(rows):
-        if row[0] != expect + i:
-            return i, "seq_gap"
-    return None
+        return verify_journal(self.store, from_seq=from_seq, to_seq=to_seq,
+                              expected_head=expected_head, progress=progress,
+                              checkpoint=checkpoint, verifier_key=verifier_key)

@@ -10,15 +10,20 @@ from __future__ import annotations
 import pytest
 import raw_db
 
-from palyra_journal import JournalStore, events, kernels
+from palyra_journal import JournalStore, kernels, verify
 
 N = 20
 
 
-@pytest.fixture(params=[events.VERIFY_BATCH, 3], ids=["one-batch", "batches-of-3"])
+@pytest.fixture(params=[(verify.VERIFY_BATCH, False), (3, False), (3, True), (7, True)],
+                ids=["one-batch", "batches-of-3", "ranges-of-3", "ranges-of-7"])
 def journal(request, db_path, backend, monkeypatch):
-    """A closed journal of N events, and the batch size verify() will use."""
-    monkeypatch.setattr(events, "VERIFY_BATCH", request.param)
+    """A closed journal of N events; the batch (or range) size verify() will use, and whether
+    it reads on one connection or in ranges on worker threads (palyra_journal/verify.py)."""
+    batch, ranges = request.param
+    monkeypatch.setattr(verify, "VERIFY_BATCH", batch)
+    monkeypatch.setattr(verify, "RANGE_ROWS", batch)
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0 if ranges else 10**12)
     with JournalStore.open(db_path) as store:
         store.append_many([{"kind": "tool.executed", "payload": {"i": i, "text": f"event {i} ü"},
                             "session_id": f"s{i % 2}"} for i in range(N)])

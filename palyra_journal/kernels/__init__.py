@@ -48,6 +48,10 @@ pack=False)``
     ``append``'s call: one row's hash (as ``chain_hashes``) and its RFC 9162 leaf hash.
 ``verify_chain(prev_hash, first_seq, rows) -> (index, reason) | None``
     ``rows``: tuples in :data:`VERIFY_FIELDS` order; the first bad row's index and reason.
+``verify_joined(prev_hash, first_seq, n, columns, leaf_count) -> bytes | None``
+    ``verify_chain`` of ``n`` rows read as one result row (per :data:`VERIFY_FIELDS` column, SQLite's
+    ``json_group_array``, the payloads joined by NUL): the leaf hashes of the first ``leaf_count``
+    rows when every row is good, else None (read the rows).
 ``topk(matrix, query, k, mask=None) -> (indices int64, scores float64)``
     Exact top-k by dot product, score desc then index asc, masked rows skipped.
 ``ulids(count, now_ms, last) -> (list[str], last)``
@@ -88,8 +92,9 @@ from .pure_jcs import loads_canonical
 from .rules import DEFAULT_RULES, REDACTED, RULES_VERSION, RedactionRules
 
 _EXPORTED = ("canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-             "chain_hashes", "chain_columns", "chain_row", "verify_chain", "topk", "quantize_int8",
-             "topk_int8", "topk_int8_many", "int8_candidates", "topk_rows", "ulids", "cpu_info")
+             "chain_hashes", "chain_columns", "chain_row", "verify_chain", "verify_joined", "topk",
+             "quantize_int8", "topk_int8", "topk_int8_many",
+             "int8_candidates", "topk_rows", "ulids", "cpu_info")
 
 _active: ModuleType | None = None
 
@@ -103,6 +108,7 @@ chain_hashes: Callable[[str, Any], list[str]]
 chain_columns: Callable[..., tuple[list[str], bytes]]
 chain_row: Callable[[str, Any], tuple[str, bytes]]
 verify_chain: Callable[[str, int, Any], "tuple[int, str] | None"]
+verify_joined: Callable[[str, int, int, Any, int], "bytes | None"]
 topk: Callable[..., Any]
 quantize_int8: Callable[..., Any]
 topk_int8: Callable[..., Any]

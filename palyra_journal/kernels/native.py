@@ -12,7 +12,7 @@ import json
 
 from . import pure_chain
 from .layout import CHAIN_FIELDS, EVENT_LINE_IGNORED_KEYS, EVENT_LINE_KEYS, GENESIS_HASH
-from .native_chain import chain_columns, chain_hashes, chain_row, sha256, verify_chain
+from .native_chain import chain_columns, chain_hashes, chain_row, sha256, verify_chain, verify_joined
 from .native_cpu import cpu_info
 from .native_jcs import canonicalize, canonicalize_many, canonicalize_text, event_lines
 from .native_vector import int8_candidates, quantize_int8, topk, topk_int8, topk_int8_many, topk_rows
@@ -49,5 +49,6 @@ def _check_layout() -> None:
 _check_layout()
 
 __all__ = ["canonicalize", "canonicalize_text", "canonicalize_many", "event_lines", "sha256",
-           "chain_hashes", "chain_columns", "chain_row", "verify_chain", "topk", "quantize_int8", "topk_int8",
+           "chain_hashes", "chain_columns", "chain_row", "verify_chain", "verify_joined", "topk",
+           "quantize_int8", "topk_int8",
            "topk_int8_many", "int8_candidates", "topk_rows", "ulids", "cpu_info"]

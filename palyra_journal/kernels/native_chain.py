@@ -17,7 +17,7 @@ from typing import Sequence, cast
 
 from .._native import ffi, lib
 from ..errors import InvalidPayloadError
-from . import pure_chain, pure_merkle
+from . import pure_chain, pure_chain_joined, pure_merkle
 from .layout import CHAIN_FIELDS, VERIFY_FIELDS
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -304,4 +304,29 @@ def verify_chain(prev_hash: str, first_seq: int, rows: Sequence[Sequence]) -> tu
     return index[0], _REASONS[reason[0]]
 
 
-__all__ = ["sha256", "chain_hashes", "chain_columns", "chain_row", "verify_chain"]
+def verify_joined(prev_hash: str, first_seq: int, n: int, columns: Sequence[bytes],
+                  leaf_count: int) -> bytes | None:
+    """Same contract as :func:`.pure_chain_joined.verify_joined`: the columns go to C as they came
+    from SQLite (``pj_chain_verify_joined``, GIL released), no value is a Python object."""
+    if not (isinstance(prev_hash, str) and prev_hash.isascii() and type(n) is int and n >= 1
+            and len(columns) == lib.PJ_VERIFY_COLUMNS and type(first_seq) is int
+            and _INT64_MIN <= first_seq and first_seq + n <= _INT64_MAX
+            and type(leaf_count) is int and 0 <= leaf_count <= n):
+        return pure_chain_joined.verify_joined(prev_hash, first_seq, n, columns, leaf_count)
+    prev = prev_hash.encode("ascii")
+    leaves = bytearray(32 * leaf_count)
+    index = ffi.new("int64_t *")
+    reason = ffi.new("int *")
+    field = ffi.new("int *")
+    bufs = [ffi.from_buffer(c) for c in columns]
+    rc = lib.pj_chain_verify_joined(prev, len(prev), first_seq, n, ffi.new("char *[]", bufs),
+                                    ffi.new("size_t[]", [len(b) for b in bufs]),
+                                    ffi.from_buffer(leaves), leaf_count, index, reason, field)
+    if rc == lib.PJ_CHAIN_NO_MEMORY:
+        raise MemoryError("out of memory while verifying the chain")
+    if rc or reason[0]:
+        return None
+    return bytes(leaves)
+
+
+__all__ = ["sha256", "chain_hashes", "chain_columns", "chain_row", "verify_chain", "verify_joined"]

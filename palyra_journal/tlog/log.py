@@ -182,6 +182,19 @@ class TreeCheck:
         else:
             self.chunks.append((first, _Done(_hash_or_none(rows, n))))
 
+    def leaves_until(self) -> int:
+        """The last seq whose leaf hash the chain pass hands over with :meth:`feed_leaves` (0 for
+        none): the tiles to check end there."""
+        return self.end_leaf if self.next_leaf < self.end_leaf else 0
+
+    def feed_leaves(self, leaves: bytes) -> None:
+        """Leaf hashes the chain pass already made (``verify``'s ranges hash them with the chain),
+        of the rows from seq ``next_leaf + 1`` on; those past :meth:`leaves_until` are ignored."""
+        n = min(len(leaves) // hashing.HASH_SIZE, self.end_leaf - self.next_leaf)
+        if n > 0:
+            self.chunks.append((self.next_leaf, _Done(bytes(leaves[:n * hashing.HASH_SIZE]))))
+            self.next_leaf += n
+
     def result(self, first_bad: int | None) -> tuple[int | None, str] | None:
         if self.pool is not None:
             self.pool.shutdown(wait=True)
