@@ -34,8 +34,8 @@ from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, ite
 from .index import PRECISIONS
 from .snapshot import path_for as snapshot_path
 from .search import (
-    MODES, QueryEmbeddingCache, candidate_limit, fuse, fuse_vector, hits, lexical_candidates,
-    scope_sql,
+    MODES, QueryEmbeddingCache, candidate_limit, fuse, hits, lexical_candidates, scope_sql,
+    vector_rankings,
 )
 
 if TYPE_CHECKING:
@@ -308,27 +308,29 @@ class MemoryStore:
                     lexical[mid] = score
                     created[mid] = created_at
             t2 = time.perf_counter()
-            rows = scores = None
+            ranked = None
             if mode != "lexical" and qvec is not None:  # qvec is always set for these modes
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
-                rows, scores = idx.search_rows(qvec, limit, mask)
-                stats = idx.last_stats
                 if lexical:
+                    rows, scores = idx.search_rows(qvec, limit, mask)
                     ids, born = idx.ids, idx.created
                     for r, s in zip(rows.tolist(), scores.tolist()):
                         if s > 0.0:
                             mid = ids[r]
                             vector[mid] = s
                             created[mid] = int(born[r])
+                else:  # fusion of the vector branch alone
+                    ranked = vector_rankings(
+                        lambda k, _: [idx.search_rows(qvec, k, mask)], 1, idx.created, idx.ids,
+                        weights=self.weights, now_ms=now, min_score=float(min_score),
+                        top_k=top_k, limit=limit)[0]
+                stats = idx.last_stats
             t3 = time.perf_counter()
-            if lexical or rows is None or scores is None:
+            if ranked is None:
                 ranked = fuse(created, lexical, vector, weights=self.weights, now_ms=now,
                               min_score=float(min_score), top_k=top_k)
-            else:
-                ranked = fuse_vector(rows, scores, idx.created, idx.ids, weights=self.weights,
-                                     now_ms=now, min_score=float(min_score), top_k=top_k)
             items = self._fetch(conn, [t[4] for t in ranked])
         found = hits(ranked, items, terms)
         t4 = time.perf_counter()
@@ -375,12 +377,23 @@ class MemoryStore:
             idx = self._current_index(conn)
             mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                   sources=sources_t, tags=tags_t, now_ms=now)
-            found = idx.search_rows_many(qs, limit, mask)
-            ranked_all = [fuse_vector(rows_q, scores_q, idx.created, idx.ids, weights=self.weights,
-                                      now_ms=now, min_score=float(min_score), top_k=top_k)
-                          for rows_q, scores_q in found]
+            stats: dict[str, Any] = {}
+
+            def scan(k: int, which: "_List[int]") -> "_List[tuple[np.ndarray, np.ndarray]]":
+                found = idx.search_rows_many(qs[which], k, mask)
+                if stats:  # a second pass for some queries: the counts add up
+                    more = idx.last_stats
+                    stats.update(scanned=stats["scanned"] + more["scanned"],
+                                 rescored=stats["rescored"] + more["rescored"],
+                                 fallback=stats["fallback"] or more["fallback"])
+                else:
+                    stats.update(idx.last_stats)
+                return found
+            ranked_all = vector_rankings(scan, len(qs), idx.created, idx.ids,
+                                         weights=self.weights, now_ms=now,
+                                         min_score=float(min_score), top_k=top_k, limit=limit)
             items = self._fetch(conn, list({t[4] for ranked in ranked_all for t in ranked}))
-        self._last_stats = idx.last_stats
+        self._last_stats = stats
         return [hits(ranked, items, ()) for ranked in ranked_all]
 
     def last_search_stats(self) -> dict[str, Any]:
