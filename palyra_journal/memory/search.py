@@ -18,6 +18,9 @@ MODES = ("hybrid", "lexical", "vector")
 SNIPPET_CHARS = 200
 SNIPPET_LEAD = 48
 DAY_MS = 86_400_000
+#: Up to this many vector candidates, :func:`fuse_vector` hands them to :func:`fuse` (a dozen
+#: numpy calls on a few rows cost more than a Python loop over them).
+_FUSE_IN_PYTHON = 32
 
 
 def candidate_limit(top_k: int) -> int:
@@ -97,6 +100,20 @@ def fuse(created: dict[str, int], lexical: dict[str, float], vector: dict[str, f
     return [t[:5] for t in scored[:top_k]]
 
 
+def vector_candidates(rows: np.ndarray, scores: np.ndarray, created: np.ndarray,
+                      ids) -> tuple[dict[str, float], dict[str, int]]:
+    """The vector branch's candidates as :func:`fuse` takes them: ``memory_id -> cosine`` and
+    ``memory_id -> creation time``, rows of cosine <= 0 left out."""
+    vector: dict[str, float] = {}
+    born: dict[str, int] = {}
+    for r, s in zip(rows.tolist(), scores.tolist()):
+        if s > 0.0:
+            mid = ids[r]
+            vector[mid] = s
+            born[mid] = int(created[r])
+    return vector, born
+
+
 def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, *,
                 weights: tuple[float, float, float], now_ms: int, min_score: float,
                 top_k: int) -> list[tuple[float, float, float, float, str]]:
@@ -104,6 +121,10 @@ def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, 
     arithmetic (IEEE double, same order of operations), vectorized, and ids read only for the
     rows that can still be ranked. ``rows``/``scores``: the kernel's answer; ``created``: the
     index's creation times; ``ids``: row -> memory_id."""
+    if rows.shape[0] <= _FUSE_IN_PYTHON:  # a few rows: fewer calls as Python floats, same bits
+        vector, born_of = vector_candidates(rows, scores, created, ids)
+        return fuse(born_of, {}, vector, weights=weights, now_ms=now_ms, min_score=min_score,
+                    top_k=top_k)
     keep = scores > 0.0
     rows, v_raw = rows[keep], scores[keep]
     if rows.shape[0] == 0:

@@ -9,6 +9,7 @@ memory change bumps (was it memory?).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -35,7 +36,7 @@ from .index import PRECISIONS
 from .snapshot import path_for as snapshot_path
 from .search import (
     MODES, QueryEmbeddingCache, candidate_limit, fuse, hits, lexical_candidates, scope_sql,
-    vector_rankings,
+    vector_candidates, vector_rankings,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,12 @@ _INSERT_VECTOR = (
     "VALUES (?, ?, ?, ?, ?, ?)")
 _NOT_EXPIRED = "(ttl_unix_ms IS NULL OR ttl_unix_ms > ?)"
 _List = list  # MemoryStore.list (the API's name) hides the builtin inside the class
+
+
+@functools.lru_cache(maxsize=64)
+def _select_items(count: int) -> str:
+    """The items of ``count`` memory ids (search fetches its few survivors with it)."""
+    return f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN ({', '.join('?' * count)})"
 
 
 def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -262,13 +269,9 @@ class MemoryStore:
                          now_ms=self._store.now_ms())
 
     def _fetch(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, MemoryItem]:
-        out: dict[str, MemoryItem] = {}
-        for chunk in _chunks(list(ids)):
-            for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN "
-                                    f"({', '.join('?' * len(chunk))})", chunk):
-                item = item_from_row(row)
-                out[item.memory_id] = item
-        return out
+        ids = ids if isinstance(ids, list) else list(ids)
+        return {row[0]: item_from_row(row)
+                for chunk in _chunks(ids) for row in conn.execute(_select_items(len(chunk)), chunk)}
 
     # ------------------------------------------------------------------ search
     def search(self, query: Any, *, principal: str, channel: str | None = None,
@@ -315,12 +318,8 @@ class MemoryStore:
                                       sources=sources_t, tags=tags_t, now_ms=now)
                 if lexical:
                     rows, scores = idx.search_rows(qvec, limit, mask)
-                    ids, born = idx.ids, idx.created
-                    for r, s in zip(rows.tolist(), scores.tolist()):
-                        if s > 0.0:
-                            mid = ids[r]
-                            vector[mid] = s
-                            created[mid] = int(born[r])
+                    vector, born = vector_candidates(rows, scores, idx.created, idx.ids)
+                    created.update(born)
                 else:  # fusion of the vector branch alone
                     ranked = vector_rankings(
                         lambda k, _: [idx.search_rows(qvec, k, mask)], 1, idx.created, idx.ids,
