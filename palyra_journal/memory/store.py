@@ -14,7 +14,6 @@ import json
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -200,12 +199,14 @@ class MemoryStore:
         model, dims, version = self._key()
         now = store.now_ms()
         fresh = iter(new_ulids(len(prepared) - len(given), now))
-        items = [replace(p.item, memory_id=p.item.memory_id or next(fresh),
-                         created_at_unix_ms=now, updated_at_unix_ms=now) for p in prepared]
+        items = [MemoryItem(it.memory_id or next(fresh), it.principal, it.channel, it.session_id,
+                            it.source, it.content, it.content_hash, it.tags, it.confidence,
+                            it.ttl_unix_ms, now, now) for it in (p.item for p in prepared)]
         vectors = [p.vector for p in prepared if p.vector is not None]
         if len(vectors) != len(prepared):  # _embed_missing filled them all
             raise InvalidPayloadError("an item has no embedding after the provider ran")
-        tags_json = [json.dumps(list(it.tags), separators=(",", ":")) for it in items]
+        tags_json = [json.dumps(list(it.tags), separators=(",", ":")) if it.tags else "[]"
+                     for it in items]
         with self._mutation() as m:
             conn = m.conn
             for chunk in _chunks(given):
@@ -218,9 +219,10 @@ class MemoryStore:
                 (it.memory_id, it.principal, it.channel, it.session_id, it.source, it.content,
                  it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
                 for it, tj in zip(items, tags_json)])
+            blobs = np.asarray(vectors, dtype="<f4")  # one conversion, then a row per blob
             conn.executemany(_INSERT_VECTOR, [
-                (it.memory_id, model, dims, version, vec.astype("<f4").tobytes(), now)
-                for it, vec in zip(items, vectors)])
+                (it.memory_id, model, dims, version, blob.tobytes(), now)
+                for it, blob in zip(items, blobs)])
             for it in items:
                 m.event("memory.ingested", {
                     "memory_id": it.memory_id, "source": it.source,
