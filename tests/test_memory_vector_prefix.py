@@ -15,16 +15,10 @@ from palyra_journal.memory.ingest import check_embedding
 from palyra_journal.memory.search import (candidate_limit, first_ask, fuse_vector,
                                           prefix_decides)
 
+from test_memory_recall import Clock  # a settable store clock
+
 DIMS = 16
 T0 = 1_700_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def full_limit_answer(store, q, top_k, min_score, **scope):
@@ -67,7 +61,7 @@ def test_search_matches_fusion_of_the_full_candidate_list(tmp_path_factory, back
     vectors = rng.standard_normal((n, DIMS)).astype(np.float32)
     vectors[: min(dup, n)] = vectors[0]  # exact ties of the cosine at any boundary
     queries = [vectors[0], rng.standard_normal(DIMS).astype(np.float32), -vectors[-1]]
-    clock = Clock()
+    clock = Clock(T0)
     path = tmp_path_factory.mktemp("prefix") / "a.db"
     with build(path, vectors, clock, weights, precision) as store:
         for q in queries:
