@@ -620,18 +620,8 @@ int pj_int8_set_threads(int threads) {
 
 /* Threads for `work` bytes of codes over n rows (a forced count applies to any size: tests). */
 static size_t int8_threads(size_t n, size_t work) {
-    int forced = atomic_load(&int8_forced_threads);
-    size_t nt;
-    if (forced > 0) {
-        nt = (size_t)forced;
-    } else {
-        nt = work >= PJ_INT8_PARALLEL_MIN ? (size_t)pj_cpu_count() : 1;
-        size_t by_rows = n / PJ_INT8_MIN_ROWS_PER_THREAD;
-        if (nt > by_rows) nt = by_rows;
-    }
-    if (nt > PJ_INT8_MAX_THREADS) nt = PJ_INT8_MAX_THREADS;
-    if (nt > n) nt = n;
-    return nt ? nt : 1;
+    return pj_scan_threads(n, work >= PJ_INT8_PARALLEL_MIN, atomic_load(&int8_forced_threads),
+                           PJ_INT8_MIN_ROWS_PER_THREAD, PJ_INT8_MAX_THREADS);
 }
 
 /* One query's rows in chunks across threads: each thread has its own heap, threshold and kept
