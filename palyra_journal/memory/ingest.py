@@ -139,6 +139,19 @@ def unit_rows(arr: np.ndarray) -> np.ndarray:
     return unit
 
 
+def unit_rows_of(values: Any, dims: int) -> np.ndarray | None:
+    """:func:`check_embedding` of every one of ``values`` as one array (the same bits: each row is
+    normalized on its own), or None when one of them is not a finite vector of ``dims`` values:
+    the caller then checks them one at a time, for the message naming the first bad one."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.shape[1] != dims or not bool(np.isfinite(arr).all()):
+        return None
+    return unit_rows(arr)
+
+
 def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
@@ -214,14 +227,10 @@ def prepare_many(specs: list[dict[str, Any]], *, dims: int, max_content_bytes: i
                            where=f"items[{i}]: ", batched=True))
     given = [i for i, p in enumerate(out) if p.vector is not None]
     if given:
-        try:
-            arr = np.asarray([out[i].vector for i in given], dtype=np.float64)
-            ok = arr.shape == (len(given), dims) and bool(np.isfinite(arr).all())
-        except (TypeError, ValueError):
-            ok = False
+        batch = unit_rows_of([out[i].vector for i in given], dims)
         vectors: list[np.ndarray] = []
-        if ok:
-            vectors = list(unit_rows(arr))
+        if batch is not None:
+            vectors = list(batch)
         else:  # one at a time: the first bad one raises its own message
             for i in given:
                 try:

@@ -28,7 +28,7 @@ from .mutation import Mutation, delete_items, generation, ids_sha256, mutation
 from .ingest import (
     DEFAULT_MAX_CONTENT_BYTES, PreparedItem, check_confidence, check_embedding,
     check_fusion_weights, check_provider_output, check_sources, check_tags, check_time,
-    normalize_text, prepare, prepare_many,
+    normalize_text, prepare, prepare_many, unit_rows_of,
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
 from .index import PRECISIONS
@@ -368,9 +368,11 @@ class MemoryStore:
                 f"query_embeddings must be a sequence of embeddings, got {type(query_embeddings).__name__}")
         else:
             rows = list(query_embeddings)
-        qs = np.empty((len(rows), dims), dtype=np.float32)
-        for i, v in enumerate(rows):
-            qs[i] = check_embedding(v, dims, f"query_embeddings[{i}]")
+        qs = unit_rows_of(rows, dims) if rows else None
+        if qs is None:  # one at a time, for the message naming the first bad one
+            qs = np.empty((len(rows), dims), dtype=np.float32)
+            for i, v in enumerate(rows):
+                qs[i] = check_embedding(v, dims, f"query_embeddings[{i}]")
         limit = candidate_limit(top_k)
         store = self._store
         now = store.now_ms()
