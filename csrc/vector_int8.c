@@ -610,7 +610,7 @@ static void run_scan_many(int8_scan *qs, size_t nq, int level) {
 #define PJ_INT8_MAX_THREADS 64
 /* Chunks per thread, taken in increasing order from a shared counter: a thread that gets more CPU
  * time (a shared machine) takes more of them. A multiple of 64 rows each. */
-#define PJ_INT8_CHUNKS_PER_THREAD 4
+#define PJ_INT8_CHUNKS_PER_THREAD 16
 
 static atomic_int int8_forced_threads = 0;
 
