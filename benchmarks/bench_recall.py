@@ -23,7 +23,8 @@ snapshot written; then, in one run, on the same matrix and queries:
 Data: random unit vectors, and a mixture of 1 000 Gaussian clusters (unit centres, spread 0.35 /
 sqrt(d) per coordinate) with queries near the centres. Sizes: quick: 20k x 384 (a smoke test);
 ``PALYRA_BENCH_SCALE=full``: 100k x 384, 1M x 64 and 1M x 384 (1M x 1536, 6 GB of float32 plus its
-snapshot, does not fit a 2-core CI machine's memory budget alongside the peers).
+snapshot, does not fit a 2-core CI machine's memory budget alongside the peers' copies:
+``benchmarks/measure_recall_large.py`` measures it on a store built here, with one mapped copy).
 """
 
 from __future__ import annotations
