@@ -6,8 +6,8 @@ snapshot written; then, in one run, on the same matrix and queries:
 
 * ``recall <data> NxD`` (k = 10): ``store.memory.search(mode="vector")`` (``palyra native``, the
   precision ``auto`` picks, with the rescored fraction and the precision as notes); the bare kernel
-  call the store makes (``kernels.topk_int8`` / ``kernels.topk`` with the store's candidate count,
-  the floor: the store's own overhead is the gap); numpy ``M @ q`` + argpartition; simsimd
+  call the store makes (``kernels.topk_int8`` / ``kernels.topk`` with the k the store asks for,
+  ``store_k``: the floor, the store's own overhead is the gap); numpy ``M @ q`` + argpartition; simsimd
   ``cdist`` (all threads); faiss ``IndexFlatIP``; faiss ``IndexScalarQuantizer`` (8-bit) inside
   ``IndexRefineFlat`` (k_factor 4), the int8 peer, whose recall@10 against the float64 reference
   is noted (ours is 1.0 by construction: every implementation but that one is checked to return
@@ -23,7 +23,8 @@ snapshot written; then, in one run, on the same matrix and queries:
 Data: random unit vectors, and a mixture of 1 000 Gaussian clusters (unit centres, spread 0.35 /
 sqrt(d) per coordinate) with queries near the centres. Sizes: quick: 20k x 384 (a smoke test);
 ``PALYRA_BENCH_SCALE=full``: 100k x 384, 1M x 64 and 1M x 384 (1M x 1536, 6 GB of float32 plus its
-snapshot, does not fit a 2-core CI machine's memory budget alongside the peers).
+snapshot, does not fit a 2-core CI machine's memory budget alongside the peers' copies:
+``benchmarks/measure_recall_large.py`` measures it on a store built here, with one mapped copy).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import palyra_journal as pj
 from palyra_journal import kernels
 from palyra_journal.memory.embeddings import HashEmbeddingProvider
 from palyra_journal.memory.ingest import unit_rows as stored_rows
-from palyra_journal.memory.search import candidate_limit
+from palyra_journal.memory.search import candidate_limit, first_ask
 
 from .bench_vector import K as VECTOR_K, make_search
 from .common import FULL, describe, scaled
@@ -162,6 +163,12 @@ def peer_search(impl: str, matrix: np.ndarray):
     return lambda q: index.search(q[None, :], K)[1][0]
 
 
+def store_k(mem) -> int:
+    """The k the store asks the kernel for in a vector search of ``K`` (memory/search.py
+    ``first_ask``: ``K + 1`` with these stores' weights): the bare kernel call is timed with it."""
+    return first_ask(mem.weights, K, candidate_limit(K))
+
+
 def timed_queries(benchmark, fn, queries):
     it = iter(range(10**9))
     benchmark.pedantic(lambda: fn(queries[next(it) % len(queries)]), rounds=3 * len(queries),
@@ -185,7 +192,7 @@ def test_recall(benchmark, root, kind, n, d, impl):
             stats = mem.last_search_stats()
             idx = mem._index
             if impl == "palyra kernel":
-                m, limit = idx.matrix[:idx.n], candidate_limit(K)
+                m, limit = idx.matrix[:idx.n], store_k(mem)
                 if stats["precision"] == "int8" and idx.row_reader is not None:
                     tier, reader = idx.int8_tier(), idx.row_reader
                     timed_queries(benchmark, lambda q: kernels.topk_rows(
@@ -206,7 +213,7 @@ def test_recall(benchmark, root, kind, n, d, impl):
                 rescored.append(mem.last_search_stats()["rescored_fraction"])
                 return hits
             timed_queries(benchmark, measured, given_queries)
-            overhead = store_over_kernel(search, idx, given_queries, queries)
+            overhead = store_over_kernel(search, idx, given_queries, queries, store_k(mem))
         describe(benchmark, section=SECTION, workload=workload, impl=impl, role="ours", items=1,
                  note_precision=stats["precision"],
                  note_rescored=f"{float(np.median(rescored)):.4%}",
@@ -222,10 +229,11 @@ def test_recall(benchmark, root, kind, n, d, impl):
              quantized=impl == "faiss sq8+refine", note_recall=f"{impl}: recall@10 {recall:.4f}")
 
 
-def store_over_kernel(search, idx, given_queries, queries, rounds: int = 3) -> float:
+def store_over_kernel(search, idx, given_queries, queries, limit: int,
+                      rounds: int = 3) -> float:
     """Median store time over median bare-kernel time, the two alternated query by query: on a
     shared machine the load drifts between two separately timed tests, not within one query."""
-    m, limit = idx.matrix[:idx.n], candidate_limit(K)
+    m = idx.matrix[:idx.n]
     tier = idx.int8_tier()
     reader = idx.row_reader
 

@@ -619,20 +619,24 @@ static void run_workers(worker *ws, size_t nt) { pj_pool_run(scan_task, ws, nt);
 
 /* ------------------------------------------------------------------------------------------- */
 
-static size_t thread_count(size_t n, size_t d) {
-    int forced = atomic_load(&forced_threads);
+size_t pj_scan_threads(size_t n, int large, int forced, size_t min_rows, size_t max_threads) {
     size_t nt;
     if (forced > 0) {
         nt = (size_t)forced;
     } else {
-        int large = d != 0 && n > PJ_VECTOR_PARALLEL_MIN / d; /* n * d > 2^20, no overflow */
         nt = large ? (size_t)pj_cpu_count() : 1;
-        size_t by_rows = n / PJ_VECTOR_MIN_ROWS_PER_THREAD;
+        size_t by_rows = n / min_rows;
         if (nt > by_rows) nt = by_rows;
     }
-    if (nt > PJ_VECTOR_MAX_THREADS) nt = PJ_VECTOR_MAX_THREADS;
+    if (nt > max_threads) nt = max_threads;
     if (nt > n) nt = n;
     return nt ? nt : 1;
+}
+
+static size_t thread_count(size_t n, size_t d) {
+    int large = d != 0 && n > PJ_VECTOR_PARALLEL_MIN / d; /* n * d > 2^20, no overflow */
+    return pj_scan_threads(n, large, atomic_load(&forced_threads), PJ_VECTOR_MIN_ROWS_PER_THREAD,
+                           PJ_VECTOR_MAX_THREADS);
 }
 
 static void free_workers(worker *ws, size_t nt) {

@@ -36,6 +36,11 @@ int pj_vector_set_threads(int threads);
  * both tiers rank near-ties identically. */
 double pj_vector_dot_double(const float *row, const float *query, size_t d);
 
+/* The threads a scan of n rows is split across: `forced` when > 0 (tests), else pj_cpu_count()
+ * when the scan is `large` enough to pay for a wake-up; never fewer than `min_rows` rows a
+ * thread (unless forced), more than `max_threads` or more than n; at least 1. */
+size_t pj_scan_threads(size_t n, int large, int forced, size_t min_rows, size_t max_threads);
+
 /* How many calls so far needed the second, exact pass (tests check both paths run). */
 unsigned long long pj_vector_exact_passes(void);
 

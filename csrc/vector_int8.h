@@ -72,4 +72,9 @@ int pj_int8_level_detected(void);
 int pj_int8_level(void);
 int pj_int8_set_limit(int level);
 
+/* Forces the number of threads an int8 scan is split across (0 restores the automatic choice:
+ * one thread below 4 MB of codes per call, pj_cpu_count() from there on); returns the previous
+ * setting. The rows of one query are split in chunks, the queries of a batch in blocks of 4. */
+int pj_int8_set_threads(int threads);
+
 #endif

@@ -268,3 +268,30 @@ def test_large_mapped_matrices_rescore_rows_read_without_the_map(store_with_snap
         ingest(s, unit(np.random.default_rng(5), 3), start=N)  # rows now in memory: no reader
         assert idx.row_reader is None
     assert [[mid for mid, _ in a] for a in got] == expected(vectors)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 14])
+def test_reading_from_sqlite_in_chunks_gives_the_same_index(store_with_snapshot, monkeypatch, chunk):
+    """The index is copied from SQLite a chunk of rows at a time (memory peaks at the matrix plus
+    one chunk): every chunk size, a full read and the rows added after a snapshot, same answers."""
+    from palyra_journal.memory import index as index_module
+    monkeypatch.setattr(index_module, "_LOAD_CHUNK", chunk)
+    path, vectors = store_with_snapshot
+    more = unit(np.random.default_rng(3), 30)
+    with open_store(path) as s:
+        ingest(s, more, start=N)
+    both = np.concatenate([vectors, more])
+    state, got = state_after_open(path)
+    assert state == "mapped + 30 rows"
+    assert [[mid for mid, _ in a] for a in got] == expected(both)
+    os.unlink(str(path) + "-vectors")
+    state, got_full = state_after_open(path)
+    assert state == "rebuilt: missing" and got_full == got
+    os.unlink(str(path) + "-vectors")
+    with open_store(path, read_only=True) as s:  # read from SQLite, no snapshot written
+        answers(s)
+        idx = s.memory._index
+        assert idx.snapshot_state == "none" and idx.n == N + 30
+        assert list(idx.ids) == [f"m{i:05d}" for i in range(N + 30)]
+        from palyra_journal.memory.ingest import unit_rows  # how the store normalizes them
+        np.testing.assert_array_equal(idx.matrix[:idx.n], unit_rows(both.astype(np.float64)))

@@ -18,14 +18,18 @@ def _int8_levels() -> list[str]:
     return native_vector.int8_levels()
 
 
-IMPLS = [("python", None)] + [("native", level) for level in _int8_levels()]
+#: (backend, int8 level, threads): every native level on one thread (the automatic choice for
+#: these small matrices) and split across 3 threads (forced: chunks of 64 rows, each thread with
+#: its own threshold, the kept rows merged).
+IMPLS = [("python", None, 0)] + [("native", level, threads) for level in _int8_levels()
+                                 for threads in (0, 3)]
 
 
 class Impl:
     """quantize + topk_int8 of one backend (native: capped at one int8 level while in use)."""
 
-    def __init__(self, backend: str, level: str | None):
-        self.backend, self.level = backend, level
+    def __init__(self, backend: str, level: str | None, threads: int = 0):
+        self.backend, self.level, self.threads = backend, level, threads
         if backend == "python":
             self.mod = pure_vector
         else:
@@ -37,17 +41,20 @@ class Impl:
         return self.mod.topk_int8(matrix, tier, query, k, mask)
 
 
-@pytest.fixture(params=IMPLS, ids=lambda p: p[0] if p[1] is None else f"native-{p[1]}")
+@pytest.fixture(params=IMPLS, ids=lambda p: p[0] if p[1] is None else
+                f"native-{p[1]}" + (f"-{p[2]}threads" if p[2] else ""))
 def int8(request):
-    backend, level = request.param
-    impl = Impl(backend, level)
+    backend, level, threads = request.param
+    impl = Impl(backend, level, threads)
     if backend == "native":
         impl.mod.set_int8_limit(level)
+        previous = impl.mod.set_int8_threads(threads)
     try:
         yield impl
     finally:
         if backend == "native":
             impl.mod.set_int8_limit(None)
+            impl.mod.set_int8_threads(previous)
 
 
 def assert_exact(got, matrix, query, k, mask=None):
@@ -232,15 +239,41 @@ def test_generated_matrices_give_the_reference_ids(data):
     mask = data.draw(st.none() | hnp.arrays(np.bool_, (n,)))
     want_ids = reference(m, q, k, mask)[0]
     for mod, levels in ((pure_vector, [None]), (native_vector, native_vector.int8_levels())):
-        for level in levels:
+        for level, threads in [(lv, t) for lv in levels for t in ((0, 2) if lv else (0,))]:
             if level is not None:
                 native_vector.set_int8_limit(level)
+                native_vector.set_int8_threads(threads)
             try:
                 ids, _, _ = mod.topk_int8(m, mod.quantize_int8(m), q, k, mask)
             finally:
                 if level is not None:
                     native_vector.set_int8_limit(None)
+                    native_vector.set_int8_threads(0)
             np.testing.assert_array_equal(ids, want_ids)
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered", "duplicates"])
+def test_candidates_are_ascending_and_rank_to_the_reference(int8, kind):
+    """The scan alone (the snapshot's pread path): kept rows ascending, whatever the threads; the
+    top k of them by double score is the reference's."""
+    rng = np.random.default_rng(5)
+    m = unit_rows(rng, 3000, 48)
+    if kind == "clustered":
+        m = unit_rows(rng, 20, 48)[rng.integers(0, 20, 3000)] + 0.01 * m
+    elif kind == "duplicates":
+        m[::7] = m[0]
+    q = m[0] + 0.001 * unit_rows(rng, 1, 48)[0]
+    mask = rng.random(3000) < 0.8
+    tier = int8.mod.quantize_int8(m)
+    for k in (1, 10, 80):
+        for mk in (None, mask):
+            rows, stats = int8.mod.int8_candidates(tier, q, k, mk)
+            if rows is None:
+                assert stats["fallback"]
+                continue
+            assert np.all(np.diff(rows) > 0) and stats["rescored"] == rows.shape[0]
+            ids, _ = int8.mod.topk_rows(m, rows, q, k)
+            np.testing.assert_array_equal(ids, reference(m, q, k, mk)[0])
 
 
 @pytest.mark.parametrize("n,d,nq", [(1, 3, 1), (7, 64, 5), (1001, 100, 9), (4000, 384, 16)])

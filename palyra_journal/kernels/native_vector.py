@@ -42,6 +42,12 @@ def set_threads(threads: int) -> int:
     return lib.pj_vector_set_threads(int(threads))
 
 
+def set_int8_threads(threads: int) -> int:
+    """Force the int8 scan's thread count (0 restores the automatic choice); returns the previous
+    one. Tests force it on small matrices, which the automatic choice scans on one thread."""
+    return lib.pj_int8_set_threads(int(threads))
+
+
 def exact_passes() -> int:
     """How many top-k calls so far needed the second, exact pass (near-ties at the boundary)."""
     return int(lib.pj_vector_exact_passes())

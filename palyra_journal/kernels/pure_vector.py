@@ -1,8 +1,10 @@
 """Exact top-k by dot product in numpy: the reference for ``csrc/vector.c`` and, with the int8
 tier at the end of this module, for ``csrc/vector_int8.c``.
 
-Scores are computed in float64 from the float32 inputs (in row chunks, to bound memory), then the
-k best are selected with ties broken by the lower row index, so the result is fully determined.
+Scores are computed in float64 from the float32 inputs (in row chunks, to bound memory; each row's
+products summed on their own, so a row scores the same bits whichever rows are scanned with it:
+a matrix product's rounding depends on where the row falls in its blocking), then the k best are
+selected with ties broken by the lower row index, so the result is fully determined.
 Rows whose score is NaN are left out.
 """
 
@@ -44,7 +46,9 @@ def topk(matrix: np.ndarray, query, k: int, mask=None) -> tuple[np.ndarray, np.n
     q64 = q.astype(np.float64)
     scores = np.empty(n, dtype=np.float64)
     for start in range(0, n, _CHUNK):
-        scores[start:start + _CHUNK] = matrix[start:start + _CHUNK].astype(np.float64) @ q64
+        chunk = matrix[start:start + _CHUNK].astype(np.float64)
+        chunk *= q64
+        scores[start:start + _CHUNK] = chunk.sum(axis=1)
     ids = np.arange(n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
     if mask is not None:
         scores = scores[ids]

@@ -40,6 +40,8 @@ AUTO_INT8_ELEMENTS = 1 << 20
 #: resident; below it the map is faster and the memory small anyway.
 PREAD_RESCORE_BYTES = 256 << 20
 _MASK_CACHE = 64
+#: Rows fetched (and copied into the matrix) at a time when the index is read from SQLite.
+_LOAD_CHUNK = 1 << 14
 NO_EXPIRY = np.iinfo(np.int64).max
 
 
@@ -199,26 +201,43 @@ class VectorIndex:
 
     def _load_rows(self, conn: sqlite3.Connection, after_rowid: int | None = None) -> int:
         """The joined read, one Python row per item, in vector rowid order: every row of the key,
-        or (``after_rowid``) only the rows added after a snapshot, appended. Returns the count."""
-        if after_rowid is None:
-            rows = conn.execute(LOAD_SQL + " ORDER BY v.rowid", self.key).fetchall()
-            self._clear()
+        or (``after_rowid``) only the rows added after a snapshot, appended. Returns the count.
+
+        The blobs are copied into the matrix a chunk at a time (the caller holds one read
+        transaction, so the count and the rows agree): memory peaks at the matrix plus one chunk,
+        not at the matrix three times over (a list of blobs, their join, the array)."""
+        where, params = "", list(self.key)
+        if after_rowid is not None:
+            where, params = " AND v.rowid > ?", [*params, after_rowid]
         else:
-            rows = conn.execute(LOAD_SQL + " AND v.rowid > ? ORDER BY v.rowid",
-                                (*self.key, after_rowid)).fetchall()
-        if not rows:
+            self._clear()
+        count = conn.execute("SELECT count(*) FROM memory_vectors v WHERE v.model = ? AND "
+                             "v.dims = ? AND v.version = ?" + where, params).fetchone()[0]
+        if count == 0:
             return 0
-        ids, blobs, princ, chan, sess, src, tags, ttl, created = zip(*rows)
-        n, width = len(ids), self.dims * 4
-        data = b"".join(blobs)
-        if len(data) != n * width or set(map(len, blobs)) != {width}:
-            bad = next(i for i, b in enumerate(blobs) if len(b) != width)
-            raise CorruptVectorError(
-                f"memory_vectors row {ids[bad]!r}: vector blob is {len(blobs[bad])} bytes, "
-                f"expected {width} for dims={self.dims}")
-        matrix = np.frombuffer(data, dtype=_F32).reshape(n, self.dims)
-        if _F32 != np.dtype(np.float32):  # big-endian host
-            matrix = matrix.astype(np.float32)
+        cur = conn.execute(LOAD_SQL + where + " ORDER BY v.rowid", params)
+        d, width = self.dims, self.dims * 4
+        matrix = np.empty((count, d), dtype=np.float32)
+        columns: list[list] = [[] for _ in range(9)]
+        n = 0
+        while chunk := cur.fetchmany(_LOAD_CHUNK):
+            if n + len(chunk) > count:
+                raise CorruptVectorError("memory_vectors changed during a read transaction")
+            part = list(zip(*chunk))
+            blobs = part[1]
+            data = b"".join(blobs)
+            if len(data) != len(blobs) * width or set(map(len, blobs)) != {width}:
+                bad = next(i for i, b in enumerate(blobs) if len(b) != width)
+                raise CorruptVectorError(
+                    f"memory_vectors row {part[0][bad]!r}: vector blob is {len(blobs[bad])} bytes, "
+                    f"expected {width} for dims={d}")
+            matrix[n:n + len(chunk)] = np.frombuffer(data, dtype=_F32).reshape(-1, d)
+            for col, values in zip(columns, part):
+                if col is not columns[1]:
+                    col.extend(values)
+            n += len(chunk)
+        matrix = matrix[:n]
+        ids, _, princ, chan, sess, src, tags, ttl, created = columns
         if after_rowid is not None:
             self.add([(i, v, p, c, se, SOURCES[so], "[]" if t is None else t, tt, cr)
                       for i, v, p, c, se, so, t, tt, cr in zip(ids, matrix, princ, chan, sess, src,

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
@@ -64,7 +64,7 @@ def redact_content(content: str, rules: Any) -> str:
 
 def check_tags(tags: Any, field: str = "tags") -> tuple[str, ...]:
     """Trimmed, ASCII-lowercased, ``[a-z0-9:_.-]`` only, first occurrence kept, at most 32."""
-    if tags is None:
+    if tags is None or (type(tags) in (tuple, list) and not tags):  # the usual case, cheaply
         return ()
     if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
         raise InvalidPayloadError(f"{field} must be a list of str, got {_short(tags)}")
@@ -139,6 +139,19 @@ def unit_rows(arr: np.ndarray) -> np.ndarray:
     return unit
 
 
+def unit_rows_of(values: Any, dims: int) -> np.ndarray | None:
+    """:func:`check_embedding` of every one of ``values`` as one array (the same bits: each row is
+    normalized on its own), or None when one of them is not a finite vector of ``dims`` values:
+    the caller then checks them one at a time, for the message naming the first bad one."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.shape[1] != dims or not bool(np.isfinite(arr).all()):
+        return None
+    return unit_rows(arr)
+
+
 def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
@@ -195,6 +208,12 @@ def prepare(spec: dict[str, Any], *, dims: int, max_content_bytes: int, rules: A
                                    content_hash(stored), tags, confidence, ttl, 0, 0), vector)
 
 
+def _string_of(canonical: str) -> str:
+    """The string a canonical JSON string literal holds: RFC 8785 escapes only with a backslash
+    (quote, backslash, controls), so a literal without one holds its text between the quotes."""
+    return canonical[1:-1] if "\\" not in canonical else json.loads(canonical)
+
+
 def prepare_many(specs: list[dict[str, Any]], *, dims: int, max_content_bytes: int,
                  rules: Any) -> list[PreparedItem]:
     """:func:`prepare` of a batch, with the same checks and messages (``items[i]: ...``), but the
@@ -208,14 +227,10 @@ def prepare_many(specs: list[dict[str, Any]], *, dims: int, max_content_bytes: i
                            where=f"items[{i}]: ", batched=True))
     given = [i for i, p in enumerate(out) if p.vector is not None]
     if given:
-        try:
-            arr = np.asarray([out[i].vector for i in given], dtype=np.float64)
-            ok = arr.shape == (len(given), dims) and bool(np.isfinite(arr).all())
-        except (TypeError, ValueError):
-            ok = False
+        batch = unit_rows_of([out[i].vector for i in given], dims)
         vectors: list[np.ndarray] = []
-        if ok:
-            vectors = list(unit_rows(arr))
+        if batch is not None:
+            vectors = list(batch)
         else:  # one at a time: the first bad one raises its own message
             for i in given:
                 try:
@@ -227,10 +242,14 @@ def prepare_many(specs: list[dict[str, Any]], *, dims: int, max_content_bytes: i
     prose = [i for i, p in enumerate(out) if p.item.content[:1] not in ("{", "[")]
     texts = (kernels.canonicalize_many([out[i].item.content for i in prose], rules=rules)[0]
              if prose else [])
-    redacted = dict(zip(prose, map(json.loads, texts)))
+    redacted = dict(zip(prose, map(_string_of, texts)))
     for i, p in enumerate(out):
-        stored = redacted[i] if i in redacted else redact_content(p.item.content, rules)
-        p.item = replace(p.item, content=stored, content_hash=content_hash(stored))
+        it = p.item
+        stored = redacted[i] if i in redacted else redact_content(it.content, rules)
+        # MemoryItem(...) rather than dataclasses.replace: a tenth of its cost, per item
+        p.item = MemoryItem(it.memory_id, it.principal, it.channel, it.session_id, it.source,
+                            stored, content_hash(stored), it.tags, it.confidence, it.ttl_unix_ms,
+                            0, 0)
     return out
 
 

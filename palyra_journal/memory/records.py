@@ -33,11 +33,15 @@ _ITEM_FIELDS = tuple(f.name for f in fields(MemoryItem))
 ITEM_COLUMNS = ", ".join("tags_json" if name == "tags" else name for name in _ITEM_FIELDS)
 
 
+_TAGS = _ITEM_FIELDS.index("tags")
+
+
 def item_from_row(row: Sequence[Any]) -> MemoryItem:
-    """A MemoryItem from a row selected with :data:`ITEM_COLUMNS` (matched by field name)."""
-    values = dict(zip(_ITEM_FIELDS, row))
-    values["tags"] = tuple(json.loads(values["tags"]))
-    return MemoryItem(**values)
+    """A MemoryItem from a row selected with :data:`ITEM_COLUMNS` (its columns are the fields in
+    order; search builds one per hit, so no dict of names and no JSON parse of an empty list)."""
+    tags = row[_TAGS]
+    return MemoryItem(*row[:_TAGS], () if tags == "[]" else tuple(json.loads(tags)),  # type: ignore[call-arg]
+                      *row[_TAGS + 1:])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import OrderedDict
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -19,6 +19,9 @@ MODES = ("hybrid", "lexical", "vector")
 SNIPPET_CHARS = 200
 SNIPPET_LEAD = 48
 DAY_MS = 86_400_000
+#: Up to this many vector candidates, :func:`fuse_vector` hands them to :func:`fuse` (a dozen
+#: numpy calls on a few rows cost more than a Python loop over them).
+_FUSE_IN_PYTHON = 32
 
 
 def candidate_limit(top_k: int) -> int:
@@ -96,6 +99,20 @@ def fuse(created: dict[str, int], lexical: dict[str, float], vector: dict[str, f
     return [t[:5] for t in scored[:top_k]]
 
 
+def vector_candidates(rows: np.ndarray, scores: np.ndarray, created: np.ndarray,
+                      ids) -> tuple[dict[str, float], dict[str, int]]:
+    """The vector branch's candidates as :func:`fuse` takes them: ``memory_id -> cosine`` and
+    ``memory_id -> creation time``, rows of cosine <= 0 left out."""
+    vector: dict[str, float] = {}
+    born: dict[str, int] = {}
+    for r, s in zip(rows.tolist(), scores.tolist()):
+        if s > 0.0:
+            mid = ids[r]
+            vector[mid] = s
+            born[mid] = int(created[r])
+    return vector, born
+
+
 def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, *,
                 weights: tuple[float, float, float], now_ms: int, min_score: float,
                 top_k: int) -> list[tuple[float, float, float, float, str]]:
@@ -103,6 +120,10 @@ def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, 
     arithmetic (IEEE double, same order of operations), vectorized, and ids read only for the
     rows that can still be ranked. ``rows``/``scores``: the kernel's answer; ``created``: the
     index's creation times; ``ids``: row -> memory_id."""
+    if rows.shape[0] <= _FUSE_IN_PYTHON:  # a few rows: fewer calls as Python floats, same bits
+        vector, born_of = vector_candidates(rows, scores, created, ids)
+        return fuse(born_of, {}, vector, weights=weights, now_ms=now_ms, min_score=min_score,
+                    top_k=top_k)
     keep = scores > 0.0
     rows, v_raw = rows[keep], scores[keep]
     if rows.shape[0] == 0:
@@ -124,6 +145,58 @@ def fuse_vector(rows: np.ndarray, scores: np.ndarray, created: np.ndarray, ids, 
     ranked.sort(key=lambda t: t[4])
     ranked.sort(key=lambda t: (t[0], t[5]), reverse=True)
     return [t[:5] for t in ranked[:top_k]]
+
+
+def first_ask(weights: tuple[float, float, float], top_k: int, limit: int) -> int:
+    """How many vector candidates to ask the kernel for first when fusion has only the vector
+    branch: ``top_k + 1`` when recency has no weight (the fused order is then the cosine order,
+    and :func:`prefix_decides` almost always accepts them; the int8 scan at k = 80 costs 2-3 x
+    its k = 10 time), else the whole ``limit`` (recency can lift any of the ``limit``)."""
+    _, wv, wr = weights
+    return top_k + 1 if wr == 0.0 and wv > 0.0 and top_k + 1 < limit else limit
+
+
+def prefix_decides(scores: np.ndarray, asked: int, ranked: list, weights: tuple[float, float, float],
+                   min_score: float, top_k: int) -> bool:
+    """Whether :func:`fuse_vector` of the kernel's best ``asked`` rows (``scores``, best first;
+    ``ranked``: its answer) is its answer on any longer prefix of the kernel's ranking.
+
+    The kernel's top ``asked`` is a prefix of its top ``limit`` (one exact order: cosine desc, row
+    asc), whose first row sets the same normalization. A row past the prefix has a cosine at most
+    the last one's, so its fused score is at most ``bound`` (IEEE rounding is monotone, weights
+    are >= 0, recency is <= 1): the answer stands when such rows are filtered out (cosine <= 0,
+    ``bound < min_score``) or rank strictly below the ``top_k``-th (no tie for fusion's
+    creation-time and id order to break)."""
+    if scores.shape[0] < asked:  # every row in scope was a candidate
+        return True
+    v_last = float(scores[-1])
+    if not v_last > 0.0:
+        return True
+    wl, wv, wr = weights
+    bound = (wl * 0.0 + wv * (v_last / float(scores[0]))) + wr * 1.0
+    return bound < min_score or (len(ranked) == top_k and bound < ranked[-1][0])
+
+
+def vector_rankings(search_rows: Callable[[int, list[int]], list[tuple[np.ndarray, np.ndarray]]],
+                    nq: int, created: np.ndarray, ids, *, weights: tuple[float, float, float],
+                    now_ms: int, min_score: float, top_k: int,
+                    limit: int) -> list[list[tuple[float, float, float, float, str]]]:
+    """:func:`fuse_vector` of the kernel's top ``limit`` rows for each of ``nq`` queries
+    (``search_rows(k, queries)``: the kernel's top ``k`` in scope of each of those queries),
+    asking first for :func:`first_ask` rows and again for ``limit`` only for the queries whose
+    shorter answer :func:`prefix_decides` cannot vouch for."""
+    ask = first_ask(weights, top_k, limit)
+    out: list = [None] * nq
+    todo = list(range(nq))
+    while todo:
+        redo = []
+        for j, (rows, scores) in zip(todo, search_rows(ask, todo)):
+            out[j] = fuse_vector(rows, scores, created, ids, weights=weights, now_ms=now_ms,
+                                 min_score=min_score, top_k=top_k)
+            if ask < limit and not prefix_decides(scores, ask, out[j], weights, min_score, top_k):
+                redo.append(j)
+        todo, ask = redo, limit
+    return out
 
 
 def hits(ranked: list[tuple[float, float, float, float, str]], items: dict[str, MemoryItem],

@@ -9,11 +9,11 @@ memory change bumps (was it memory?).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -28,14 +28,14 @@ from .mutation import Mutation, delete_items, generation, ids_sha256, mutation
 from .ingest import (
     DEFAULT_MAX_CONTENT_BYTES, PreparedItem, check_confidence, check_embedding,
     check_fusion_weights, check_provider_output, check_sources, check_tags, check_time,
-    normalize_text, prepare, prepare_many,
+    normalize_text, prepare, prepare_many, unit_rows_of,
 )
 from .records import ITEM_COLUMNS, MaintenanceReport, MemoryHit, MemoryItem, item_from_row
 from .index import PRECISIONS
 from .snapshot import path_for as snapshot_path
 from .search import (
-    MODES, QueryEmbeddingCache, candidate_limit, fuse, fuse_vector, hits, lexical_candidates,
-    scope_sql,
+    MODES, QueryEmbeddingCache, candidate_limit, fuse, hits, lexical_candidates, scope_sql,
+    vector_candidates, vector_rankings,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +54,12 @@ _INSERT_VECTOR = (
     "VALUES (?, ?, ?, ?, ?, ?)")
 _NOT_EXPIRED = "(ttl_unix_ms IS NULL OR ttl_unix_ms > ?)"
 _List = list  # MemoryStore.list (the API's name) hides the builtin inside the class
+
+
+@functools.lru_cache(maxsize=64)
+def _select_items(count: int) -> str:
+    """The items of ``count`` memory ids (search fetches its few survivors with it)."""
+    return f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN ({', '.join('?' * count)})"
 
 
 def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -195,12 +201,14 @@ class MemoryStore:
         model, dims, version = self._key()
         now = store.now_ms()
         fresh = iter(new_ulids(len(prepared) - len(given), now))
-        items = [replace(p.item, memory_id=p.item.memory_id or next(fresh),
-                         created_at_unix_ms=now, updated_at_unix_ms=now) for p in prepared]
+        items = [MemoryItem(it.memory_id or next(fresh), it.principal, it.channel, it.session_id,
+                            it.source, it.content, it.content_hash, it.tags, it.confidence,
+                            it.ttl_unix_ms, now, now) for it in (p.item for p in prepared)]
         vectors = [p.vector for p in prepared if p.vector is not None]
         if len(vectors) != len(prepared):  # _embed_missing filled them all
             raise InvalidPayloadError("an item has no embedding after the provider ran")
-        tags_json = [json.dumps(list(it.tags), separators=(",", ":")) for it in items]
+        tags_json = [json.dumps(list(it.tags), separators=(",", ":")) if it.tags else "[]"
+                     for it in items]
         with self._mutation() as m:
             conn = m.conn
             for chunk in _chunks(given):
@@ -213,9 +221,10 @@ class MemoryStore:
                 (it.memory_id, it.principal, it.channel, it.session_id, it.source, it.content,
                  it.content_hash, tj, it.confidence, it.ttl_unix_ms, now, now)
                 for it, tj in zip(items, tags_json)])
+            blobs = np.asarray(vectors, dtype="<f4")  # one conversion, then a row per blob
             conn.executemany(_INSERT_VECTOR, [
-                (it.memory_id, model, dims, version, vec.astype("<f4").tobytes(), now)
-                for it, vec in zip(items, vectors)])
+                (it.memory_id, model, dims, version, blob.tobytes(), now)
+                for it, blob in zip(items, blobs)])
             for it in items:
                 m.event("memory.ingested", {
                     "memory_id": it.memory_id, "source": it.source,
@@ -264,13 +273,9 @@ class MemoryStore:
                          now_ms=self._store.now_ms(), dialect=self._store.dialect)
 
     def _fetch(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, MemoryItem]:
-        out: dict[str, MemoryItem] = {}
-        for chunk in _chunks(list(ids)):
-            for row in conn.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE memory_id IN "
-                                    f"({', '.join('?' * len(chunk))})", chunk):
-                item = item_from_row(row)
-                out[item.memory_id] = item
-        return out
+        ids = ids if isinstance(ids, list) else list(ids)
+        return {row[0]: item_from_row(row)
+                for chunk in _chunks(ids) for row in conn.execute(_select_items(len(chunk)), chunk)}
 
     # ------------------------------------------------------------------ search
     def search(self, query: Any, *, principal: str, channel: str | None = None,
@@ -310,27 +315,25 @@ class MemoryStore:
                     lexical[mid] = score
                     created[mid] = created_at
             t2 = time.perf_counter()
-            rows = scores = None
+            ranked = None
             if mode != "lexical" and qvec is not None:  # qvec is always set for these modes
                 idx = self._current_index(conn)
                 mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                       sources=sources_t, tags=tags_t, now_ms=now)
-                rows, scores = idx.search_rows(qvec, limit, mask)
-                stats = idx.last_stats
                 if lexical:
-                    ids, born = idx.ids, idx.created
-                    for r, s in zip(rows.tolist(), scores.tolist()):
-                        if s > 0.0:
-                            mid = ids[r]
-                            vector[mid] = s
-                            created[mid] = int(born[r])
+                    rows, scores = idx.search_rows(qvec, limit, mask)
+                    vector, born = vector_candidates(rows, scores, idx.created, idx.ids)
+                    created.update(born)
+                else:  # fusion of the vector branch alone
+                    ranked = vector_rankings(
+                        lambda k, _: [idx.search_rows(qvec, k, mask)], 1, idx.created, idx.ids,
+                        weights=self.weights, now_ms=now, min_score=float(min_score),
+                        top_k=top_k, limit=limit)[0]
+                stats = idx.last_stats
             t3 = time.perf_counter()
-            if lexical or rows is None or scores is None:
+            if ranked is None:
                 ranked = fuse(created, lexical, vector, weights=self.weights, now_ms=now,
                               min_score=float(min_score), top_k=top_k)
-            else:
-                ranked = fuse_vector(rows, scores, idx.created, idx.ids, weights=self.weights,
-                                     now_ms=now, min_score=float(min_score), top_k=top_k)
             items = self._fetch(conn, [t[4] for t in ranked])
         found = hits(ranked, items, terms)
         t4 = time.perf_counter()
@@ -367,9 +370,11 @@ class MemoryStore:
                 f"query_embeddings must be a sequence of embeddings, got {type(query_embeddings).__name__}")
         else:
             rows = list(query_embeddings)
-        qs = np.empty((len(rows), dims), dtype=np.float32)
-        for i, v in enumerate(rows):
-            qs[i] = check_embedding(v, dims, f"query_embeddings[{i}]")
+        qs = unit_rows_of(rows, dims) if rows else None
+        if qs is None:  # one at a time, for the message naming the first bad one
+            qs = np.empty((len(rows), dims), dtype=np.float32)
+            for i, v in enumerate(rows):
+                qs[i] = check_embedding(v, dims, f"query_embeddings[{i}]")
         limit = candidate_limit(top_k)
         store = self._store
         now = store.now_ms()
@@ -377,12 +382,23 @@ class MemoryStore:
             idx = self._current_index(conn)
             mask = idx.scope_mask(principal=principal, channel=channel, session_id=session_id,
                                   sources=sources_t, tags=tags_t, now_ms=now)
-            found = idx.search_rows_many(qs, limit, mask)
-            ranked_all = [fuse_vector(rows_q, scores_q, idx.created, idx.ids, weights=self.weights,
-                                      now_ms=now, min_score=float(min_score), top_k=top_k)
-                          for rows_q, scores_q in found]
+            stats: dict[str, Any] = {}
+
+            def scan(k: int, which: "_List[int]") -> "_List[tuple[np.ndarray, np.ndarray]]":
+                found = idx.search_rows_many(qs[which], k, mask)
+                if stats:  # a second pass for some queries: the counts add up
+                    more = idx.last_stats
+                    stats.update(scanned=stats["scanned"] + more["scanned"],
+                                 rescored=stats["rescored"] + more["rescored"],
+                                 fallback=stats["fallback"] or more["fallback"])
+                else:
+                    stats.update(idx.last_stats)
+                return found
+            ranked_all = vector_rankings(scan, len(qs), idx.created, idx.ids,
+                                         weights=self.weights, now_ms=now,
+                                         min_score=float(min_score), top_k=top_k, limit=limit)
             items = self._fetch(conn, list({t[4] for ranked in ranked_all for t in ranked}))
-        self._last_stats = idx.last_stats
+        self._last_stats = stats
         return [hits(ranked, items, ()) for ranked in ranked_all]
 
     def last_search_stats(self) -> dict[str, Any]:
