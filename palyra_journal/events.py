@@ -53,8 +53,10 @@ COLUMNS = ("seq", "event_id", "kind", "actor", "session_id", "run_id", "principa
 _COLS = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO journal_events ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLS} FROM journal_events"
+#: One batch of verify: the next rows by seq (keyset paging: a PostgreSQL client cursor would hold
+#: a whole range's result in memory; a batch is bounded on both engines).
 _VERIFY_SELECT = (f"SELECT {', '.join(kernels.VERIFY_FIELDS)} FROM journal_events "
-                  "WHERE seq >= ? AND seq <= ? ORDER BY seq")
+                  "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
 _TAIL = "SELECT seq, hash FROM journal_events ORDER BY seq DESC LIMIT 1"
 
 #: seq & _TILE_MASK is 0 for the row that completes a Merkle tile.
@@ -904,8 +906,8 @@ class Journal:
                verifier_key: str | None = None) -> VerifyReport:
         """Recompute the chain over ``[from_seq, to_seq]`` and report the first problem.
 
-        Rows are streamed in batches of :data:`VERIFY_BATCH`, each checked by one
-        ``kernels.verify_chain`` call. With ``from_seq`` N > 1 the chain starts from row N-1's
+        Rows are read in batches of :data:`VERIFY_BATCH` (one query each, by seq), each checked
+        by one ``kernels.verify_chain`` call. With ``from_seq`` N > 1 the chain starts from row N-1's
         stored hash (or, when that row is gone or unchained, from row N's own ``prev_hash``: the
         range is then checked on its own). ``expected_head=(seq, hash)`` fails with
         ``head_mismatch`` when that row is missing or its hash differs. ``head`` is the last row
@@ -963,11 +965,10 @@ class Journal:
             tree = TreeCheck(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
             with Progress("verify", total, enabled=progress) as bar:
                 if total:
-                    cur = conn.execute(_VERIFY_SELECT, (from_seq, hi))
-                    expect = from_seq
+                    expect, after = from_seq, from_seq - 1  # the next batch: rows past ``after``
                     verify_chain = kernels.verify_chain
                     while True:
-                        rows = cur.fetchmany(VERIFY_BATCH)
+                        rows = conn.execute(_VERIFY_SELECT, (after, hi, VERIFY_BATCH)).fetchall()
                         if not rows:
                             break
                         tree.feed(rows)  # the Merkle tiles' leaves, hashed beside the chain
@@ -985,10 +986,12 @@ class Journal:
                         last = rows[-1]
                         prev = last[11]
                         head = ChainHead(last[0], last[11])
+                        after = last[0]
                         expect += len(rows)
                         checked += len(rows)
                         bar.update(len(rows))
-                    cur.close()
+                        if after >= hi:  # the range is read: no empty query to end it
+                            break
                     if bad is None and expect <= hi:  # rows missing at the end of the range
                         bad = (expect, "seq_gap")
             tree_bad = tree.result(None if bad is None else bad[0])
