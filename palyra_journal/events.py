@@ -53,10 +53,12 @@ COLUMNS = ("seq", "event_id", "kind", "actor", "session_id", "run_id", "principa
 _COLS = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO journal_events ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLS} FROM journal_events"
-#: One batch of verify: the next rows by seq (keyset paging: a PostgreSQL client cursor would hold
-#: a whole range's result in memory; a batch is bounded on both engines).
+#: One batch of verify: the rows of a window of at most VERIFY_BATCH seqs (a PostgreSQL client
+#: cursor would hold a whole range's result in memory). The window is bounded at both ends: with
+#: ``seq > ? ... LIMIT ?`` the planner (before ANALYZE) sorted the whole rest of the range for
+#: every batch, 2.4x slower than one query (measured, 200 000 events).
 _VERIFY_SELECT = (f"SELECT {', '.join(kernels.VERIFY_FIELDS)} FROM journal_events "
-                  "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
+                  "WHERE seq > ? AND seq <= ? ORDER BY seq")
 _TAIL = "SELECT seq, hash FROM journal_events ORDER BY seq DESC LIMIT 1"
 
 #: seq & _TILE_MASK is 0 for the row that completes a Merkle tile.
@@ -906,7 +908,7 @@ class Journal:
                verifier_key: str | None = None) -> VerifyReport:
         """Recompute the chain over ``[from_seq, to_seq]`` and report the first problem.
 
-        Rows are read in batches of :data:`VERIFY_BATCH` (one query each, by seq), each checked
+        Rows are read in windows of :data:`VERIFY_BATCH` seqs (one query each), each checked
         by one ``kernels.verify_chain`` call. With ``from_seq`` N > 1 the chain starts from row N-1's
         stored hash (or, when that row is gone or unchained, from row N's own ``prev_hash``: the
         range is then checked on its own). ``expected_head=(seq, hash)`` fails with
@@ -965,12 +967,14 @@ class Journal:
             tree = TreeCheck(store, conn, from_seq, hi, last_seq, checkpoint, verifier_key)
             with Progress("verify", total, enabled=progress) as bar:
                 if total:
-                    expect, after = from_seq, from_seq - 1  # the next batch: rows past ``after``
+                    expect, after = from_seq, from_seq - 1  # the next window: seqs past ``after``
                     verify_chain = kernels.verify_chain
-                    while True:
-                        rows = conn.execute(_VERIFY_SELECT, (after, hi, VERIFY_BATCH)).fetchall()
-                        if not rows:
-                            break
+                    while after < hi:
+                        upto = min(after + VERIFY_BATCH, hi)
+                        rows = conn.execute(_VERIFY_SELECT, (after, upto)).fetchall()
+                        after = upto
+                        if not rows:  # seqs missing: the next rows' seq tells the gap
+                            continue
                         tree.feed(rows)  # the Merkle tiles' leaves, hashed beside the chain
                         if chained:
                             res = verify_chain(prev, expect, rows)
@@ -986,12 +990,9 @@ class Journal:
                         last = rows[-1]
                         prev = last[11]
                         head = ChainHead(last[0], last[11])
-                        after = last[0]
                         expect += len(rows)
                         checked += len(rows)
                         bar.update(len(rows))
-                        if after >= hi:  # the range is read: no empty query to end it
-                            break
                     if bad is None and expect <= hi:  # rows missing at the end of the range
                         bad = (expect, "seq_gap")
             tree_bad = tree.result(None if bad is None else bad[0])
