@@ -90,3 +90,19 @@ def test_a_failed_ingest_names_the_resume_command_with_its_schema(postgres_url, 
                             "--batch-size", "2"])
     assert code == 2 and "line 3" in err
     assert f"palyra-journal ingest {postgres_url} {src} --start-line 3 --schema team_a" in err
+
+
+def test_verify_note_checks_a_store_in_its_schema(postgres_url, tmp_path):
+    from palyra_journal import tlog
+    signer, verifier = tlog.generate_key("example.com/key")
+    key = tmp_path / "signer.key"
+    key.write_text(signer)
+    with JournalStore.open(postgres_url, schema="team_a") as store:
+        store.append_many([{"kind": "k", "payload": {"i": i}} for i in range(5)])
+    note = tmp_path / "note"
+    code, _, err = run_cli(["tlog", "sign", postgres_url, "--schema", "team_a", "--key-file",
+                            str(key), "--origin", "example.com/log", "--out", str(note)])
+    assert code == 0, err
+    code, out, err = run_cli(["tlog", "verify-note", str(note), "--verifier-key", verifier,
+                              "--db", postgres_url, "--schema", "team_a", "--json"])
+    assert code == 0 and json.loads(out)["verify"]["checked"] == 5, (out, err)
