@@ -126,7 +126,7 @@ class BackendUnavailableError(JournalError, ImportError):
 
 class EngineUnavailableError(JournalError, ImportError):
     """A ``postgresql://`` URL was opened but the PostgreSQL driver is not installed (the
-    ``palyra-journal[postgres]`` extra: psycopg 3 and psycopg_pool)."""
+    ``palyra-journal[postgres]`` extra: psycopg 3)."""
 
 
 class IdSpaceExhaustedError(JournalError):

@@ -305,8 +305,15 @@ class JournalStore:
         return int(busy), int(log), int(checkpointed)
 
     def vacuum(self) -> None:
+        """Give free space back: SQLite rebuilds the file, PostgreSQL vacuums the store's
+        tables."""
         with self.read() as conn:
-            conn.execute("VACUUM")
+            self.dialect.vacuum(conn)
+
+    def stored_bytes(self) -> int:
+        """The bytes the store's tables and indexes take (a SQLite file: its pages)."""
+        with self.read() as conn:
+            return self.dialect.stored_bytes(conn)
 
     # ------------------------------------------------------------------ domain facades
     @property

@@ -3,8 +3,8 @@
 Two ways to read the chain, one answer:
 
 - **one connection** (fewer than :data:`PARALLEL_MIN_ROWS` rows in the range, a journal in
-  memory, a connection inside a transaction, a store without hashes): rows are streamed on the
-  store's connection in batches of :data:`VERIFY_BATCH`, each checked by one
+  memory, a connection inside a transaction, a store without hashes): rows are read on the
+  store's connection in windows of :data:`VERIFY_BATCH` seqs, each checked by one
   ``kernels.verify_chain`` call, chaining from the last good row;
 - **ranges** (everything else): the range is cut into seq ranges of at most
   :data:`RANGE_ROWS` rows, as many for each worker thread (one per core), that they verify
@@ -194,15 +194,24 @@ def _start_hash(conn: sqlite3.Connection, from_seq: int) -> str:
 # ------------------------------------------------------------------------------ one connection
 def _one_connection(conn: sqlite3.Connection, chained: bool, from_seq: int, hi: int,
                     tree: TreeCheck, bar: Progress) -> _Pass:
-    """The rows streamed on the store's connection, each batch checked by one kernel call."""
+    """The rows read on the store's connection in windows of at most :data:`VERIFY_BATCH` seqs,
+    each window checked by one kernel call.
+
+    One query per window, bounded at both ends: a PostgreSQL client cursor holds a query's whole
+    result in memory, and an open-ended ``seq > ? ... LIMIT ?`` made its planner (before ANALYZE)
+    sort the rest of the range for every batch (2.4x slower than one query, 200 000 events)."""
     prev = _start_hash(conn, from_seq)
     checked = 0
     head: ChainHead | None = None
     bad: tuple[int, str] | None = None
-    cur = conn.execute(_VERIFY_SELECT, (from_seq, hi))
     expect = from_seq
     verify_chain = kernels.verify_chain
-    while rows := cur.fetchmany(VERIFY_BATCH):
+    lo = from_seq
+    while lo <= hi:
+        rows = conn.execute(_VERIFY_SELECT, (lo, min(lo + VERIFY_BATCH - 1, hi))).fetchall()
+        lo += VERIFY_BATCH
+        if not rows:  # seqs missing: the next rows' seq (or the end) tells the gap
+            continue
         res = verify_chain(prev, expect, rows) if chained else _seq_only(expect, rows)
         good = len(rows) if res is None else res[0]
         tree.feed(rows[:good] if res is not None else rows)  # leaves of the good rows only
@@ -215,7 +224,6 @@ def _one_connection(conn: sqlite3.Connection, chained: bool, from_seq: int, hi: 
         prev = rows[-1][_HASH]
         expect += len(rows)
         bar.update(len(rows))
-    cur.close()
     if bad is None and expect <= hi:  # rows missing at the end of the range
         bad = (expect, "seq_gap")
     return _Pass(checked, head, bad)

@@ -67,7 +67,6 @@ def postgres_missing() -> str | None:
     """Why the PostgreSQL half cannot run here (None: it can)."""
     try:
         import psycopg  # noqa: F401, PLC0415
-        import psycopg_pool  # noqa: F401, PLC0415
     except ImportError:
         return 'psycopg is not installed (pip install "palyra-journal[postgres]")'
     if os.environ.get(pg_cluster.DSN_VARIABLE):

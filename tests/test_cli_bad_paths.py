@@ -126,7 +126,8 @@ def sample_journal(path) -> dict:
         }
         store.cron.create_job(name="j", prompt="", owner_principal="o", channel=None,
                               schedule=Every(60_000))
-        store.checkpoint("truncate")
+        if store.engine == "sqlite":  # a server checkpoints its own WAL
+            store.checkpoint("truncate")
     for suffix in ("-wal", "-shm"):
         if os.path.exists(str(path) + suffix):
             os.remove(str(path) + suffix)

@@ -155,3 +155,47 @@ def test_verify_from_the_middle_after_a_bad_row(journal):
     assert_bad(report(journal), 4, "hash_mismatch")
     rep = report(journal, from_seq=5)  # the range after the bad row chains from row 4's hash
     assert (rep.reason, rep.first_bad_seq, rep.checked) == ("triggers_missing", None, N - 4)
+
+
+class _CountingConnection:
+    """The store's connection, counting the rows each verify batch query returned."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self.batches: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def execute(self, sql, params=()):
+        cur = self._conn.execute(sql, params)
+        if sql == verify._VERIFY_SELECT:
+            rows = cur.fetchall()
+            self.batches.append(len(rows))
+            return _Rows(rows)
+        return cur
+
+
+class _Rows:
+    def __init__(self, rows):
+        self._rows = rows
+
+    def fetchall(self):
+        return self._rows
+
+
+def test_verify_reads_at_most_one_batch_at_a_time(journal, monkeypatch):
+    """A range is read in bounded batches on both engines (a PostgreSQL client cursor would
+    otherwise hold a whole range's result in memory)."""
+    batch = verify.VERIFY_BATCH
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 10**12)  # the store's own connection
+    with JournalStore.open(journal) as store:
+        counting = _CountingConnection(store._conn)
+        monkeypatch.setattr(store, "_conn", counting)
+        report = store.verify()
+        assert report.ok and report.checked == N
+        assert max(counting.batches) <= batch and sum(counting.batches) == N
+        assert len(counting.batches) == -(-N // batch)
+        counting.batches.clear()
+        assert store.verify(from_seq=5, to_seq=11).checked == 7
+        assert sum(counting.batches) == 7 and max(counting.batches) <= batch

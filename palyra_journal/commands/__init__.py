@@ -22,10 +22,13 @@ READ, WRITE, CREATE = "read", "write", "create"
 ADOPT_HELP = ("add the journal's tables to an existing SQLite database of another application "
               "(embed the store in it); without it such a file is refused, untouched")
 _DB_HELP = {
-    READ: "database file (opened read-only: nothing is created or changed)",
-    WRITE: "an existing palyra-journal database file",
-    CREATE: "database file (created, with its directories, when missing)",
+    READ: "database file or postgresql:// URL (opened read-only: nothing is created or changed)",
+    WRITE: "an existing palyra-journal database file, or a postgresql:// URL",
+    CREATE: "database file (created, with its directories, when missing) or postgresql:// URL "
+            "(its schema created when missing)",
 }
+SCHEMA_HELP = ("with a postgresql:// DB: the schema holding the store (a lowercase SQL identifier; "
+               "default palyra); refused with a SQLite file, which has none")
 
 
 def add_command(sub, name: str, help_text: str, func: Callable[[argparse.Namespace], int | None],
@@ -65,7 +68,27 @@ def add_db(p: argparse.ArgumentParser, mode: str, *, optional: bool = False) -> 
         p.add_argument("db", metavar="DB", help=_DB_HELP[mode])
     if mode != READ:
         p.add_argument("--adopt", action="store_true", help=ADOPT_HELP)
+    add_schema(p)
     p.set_defaults(db_mode=mode)
+
+
+def add_schema(p: argparse.ArgumentParser) -> None:
+    """``--schema NAME``, for a subcommand whose DB may be a ``postgresql://`` URL."""
+    p.add_argument("--schema", metavar="NAME", help=SCHEMA_HELP)
+
+
+def schema_option(args: argparse.Namespace) -> dict[str, Any]:
+    """``JournalStore.open``'s ``schema`` keyword from ``--schema`` (none given: nothing), which
+    only a ``postgresql://`` DB has."""
+    from ..engines import is_server_url
+    from ..errors import InvalidPayloadError
+    schema = getattr(args, "schema", None)
+    if schema is None:
+        return {}
+    if not is_server_url(args.db):
+        raise InvalidPayloadError(f"--schema {schema!r} names a PostgreSQL schema: DB "
+                                  f"{args.db!r} is not a postgresql:// URL")
+    return {"schema": schema}
 
 
 def open_db(args: argparse.Namespace, mode: str | None = None, **kwargs: Any):
@@ -75,6 +98,7 @@ def open_db(args: argparse.Namespace, mode: str | None = None, **kwargs: Any):
     from ..store import JournalStore
     mode = mode or args.db_mode
     path = args.db
+    kwargs.update(schema_option(args))
     if mode == READ:
         return JournalStore.open(path, read_only=True, **kwargs)
     if mode == WRITE and path != ":memory:" and not is_server_url(path):

@@ -174,7 +174,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
 
     with open_db(args) as store:
         if not args.json:
-            print(f"scheduler {worker}: polling {args.db} (Ctrl-C to stop)", file=sys.stderr)
+            print(f"scheduler {worker}: polling {store.path} (Ctrl-C to stop)", file=sys.stderr)
         try:
             n = store.cron.run_scheduler(handler, worker_id=worker, poll_ms=args.poll_ms,
                                          lease_ms=args.lease_ms, max_runs=args.max_runs,

@@ -9,7 +9,7 @@ import sys
 import time
 
 from ..errors import InvalidPathError, InvalidPayloadError, JournalError
-from . import CREATE, READ, WRITE, add_command, add_db, emit, open_db
+from . import CREATE, READ, WRITE, add_command, add_db, add_schema, emit, open_db, schema_option
 
 PAYLOAD_LIMIT_HELP = ("largest canonical payload accepted, in bytes (default 262144); a larger "
                       "one is refused with exit 2")
@@ -21,9 +21,10 @@ def register(sub) -> None:
                     "or DB), ingest a realistic synthetic workload with secrets that must come out "
                     "redacted, verify the chain and print a summary and the head.")
     p.add_argument("db", nargs="?", metavar="DB",
-                   help="database file to write the sample into (default: a temporary directory, "
-                   "removed when the demo ends)")
+                   help="database file or postgresql:// URL to write the sample into (default: a "
+                   "temporary directory, removed when the demo ends)")
     p.add_argument("--events", type=int, default=5_000, help="sample size (default 5000)")
+    add_schema(p)
     p.set_defaults(db_mode=CREATE)
 
     p = add_command(sub, "append", "append one event", run_append,
@@ -82,7 +83,8 @@ def register(sub) -> None:
     add_db(p, WRITE)
     p.add_argument("--mode", choices=("passive", "full", "restart", "truncate"), default="passive")
 
-    p = add_command(sub, "vacuum", "rebuild the file to reclaim free pages", run_vacuum)
+    p = add_command(sub, "vacuum", "reclaim free space (SQLite: rebuild the file; PostgreSQL: "
+                    "VACUUM the store's tables)", run_vacuum)
     add_db(p, WRITE)
 
 
@@ -97,7 +99,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..demo import format_summary, run_demo as demo
     if args.events < 1:
         raise InvalidPayloadError(f"--events must be >= 1, got {args.events}")
-    summary = demo(args.db, events=args.events)
+    summary = demo(args.db, events=args.events, **schema_option(args))
     emit(args, summary, lambda: format_summary(summary))
     ok = all(step.get("chain_ok", True) for step in summary["steps"].values())
     return 0 if ok else 1
@@ -136,8 +138,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             resume = exc.resume_line
             text = str(exc).replace("on_duplicate='skip'", "--skip-existing")
             if resume is not None and args.file != "-":
-                command = (f"palyra-journal ingest {shlex.quote(args.db)} {shlex.quote(args.file)} "
-                           f"--start-line {resume}"
+                from ..engines.postgresql import redact_url  # no password in a message
+                command = (f"palyra-journal ingest {shlex.quote(redact_url(args.db))} "
+                           f"{shlex.quote(args.file)} --start-line {resume}"
+                           + (f" --schema {args.schema}" if args.schema else "")
                            + (" --skip-existing" if args.skip_existing else ""))
                 text = text.replace(f"resume with start_line={resume}", f"resume with: {command}")
             exc.args = (text,)
@@ -241,11 +245,10 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
-    import os
     with open_db(args) as store:
-        before = os.path.getsize(args.db)
+        before = store.stored_bytes()
         store.vacuum()
-        after = os.path.getsize(args.db)
+        after = store.stored_bytes()
     emit(args, {"bytes_before": before, "bytes_after": after},
-         f"vacuumed {args.db}: {before:,} -> {after:,} bytes")
+         f"vacuumed {store.path}: {before:,} -> {after:,} bytes")
     return 0

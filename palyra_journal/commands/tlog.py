@@ -15,7 +15,7 @@ import os
 import sys
 
 from ..errors import InvalidPayloadError, JournalError, ProofError
-from . import WRITE, add_command, add_db, emit, open_db
+from . import WRITE, add_command, add_db, add_schema, emit, open_db
 
 _EPILOG = "Hashes are base64 (as in checkpoints). See docs/verifiable.md for the model."
 
@@ -70,7 +70,9 @@ def register(sub) -> None:
     q.add_argument("note", metavar="NOTE")
     q.add_argument("--verifier-key", required=True, metavar="KEY",
                    help="the verifier key string, or @FILE to read it")
-    q.add_argument("--db", metavar="DB", help="also verify this journal against the checkpoint")
+    q.add_argument("--db", metavar="DB", help="also verify this journal (a file or a "
+                   "postgresql:// URL) against the checkpoint")
+    add_schema(q)
 
     q = add_command(tsub, "keygen", "make an Ed25519 signer/verifier key pair", run_keygen,
                     description="Make a key pair for NAME (e.g. example.com/journal-key) in Go's "

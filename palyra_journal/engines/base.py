@@ -79,6 +79,15 @@ class Dialect:
         """``store.checkpoint``: (busy, wal_frames, checkpointed_frames)."""
         raise NotImplementedError
 
+    def vacuum(self, conn: Any) -> None:
+        """``store.vacuum``: give the store's free space back (outside a transaction)."""
+        raise NotImplementedError
+
+    def stored_bytes(self, conn: Any) -> int:
+        """The bytes the store's tables and indexes take (``vacuum`` reports it before and
+        after)."""
+        raise NotImplementedError
+
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         """A condition ``column``'s JSON object holds ``key: value`` (SQL and its parameters)."""
         raise NotImplementedError

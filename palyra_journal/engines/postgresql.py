@@ -155,9 +155,13 @@ class PostgresDialect(Dialect):
         conn.raw.execute(migration.sql)  # a script: no parameters, several statements
 
     def user_tables(self, conn: Any) -> list[str]:
+        return self._tables(conn, "'r', 'v', 'p', 'm', 'f'")
+
+    def _tables(self, conn: Any, kinds: str) -> list[str]:
+        """The names of the schema's relations of the ``pg_class.relkind`` values ``kinds``."""
         return [r[0] for r in conn.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = ? AND c.relkind IN ('r', 'v', 'p', 'm', 'f') "
+            f"WHERE n.nspname = ? AND c.relkind IN ({kinds}) "
             "ORDER BY c.relname COLLATE \"C\"", (conn.schema,))]
 
     def table_columns(self, conn: Any, table: str) -> set[str]:
@@ -177,6 +181,20 @@ class PostgresDialect(Dialect):
     def wal_checkpoint(self, conn: Any, mode: str) -> tuple[int, int, int]:
         raise JournalError("checkpoint copies a SQLite file's WAL into it; a PostgreSQL server "
                            "checkpoints its own WAL (nothing to do for this store)")
+
+    def vacuum(self, conn: Any) -> None:
+        # the store's own tables only (a bare VACUUM would take every table of the database);
+        # plain VACUUM makes their dead rows' space reusable without locking out the writers
+        tables = self._tables(conn, "'r'")
+        if tables:
+            conn.execute("VACUUM " + ", ".join(f'"{conn.schema}"."{t}"' for t in tables))
+
+    def stored_bytes(self, conn: Any) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ? AND c.relkind IN ('r', 'm')", (conn.schema,)).fetchone()
+        return int(row[0])
 
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"({column}::jsonb -> ?) = ?::jsonb", (key, json.dumps(value))

@@ -60,6 +60,14 @@ class SQLiteDialect(Dialect):
     def wal_checkpoint(self, conn: Any, mode: str) -> tuple[int, int, int]:
         return conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
 
+    def vacuum(self, conn: Any) -> None:
+        conn.execute("VACUUM")  # rebuilds the file: the free pages go back to the file system
+
+    def stored_bytes(self, conn: Any) -> int:
+        count, size = conn.execute("SELECT * FROM pragma_page_count(), pragma_page_size()"
+                                   ).fetchone()
+        return int(count) * int(size)
+
     def json_field_equals(self, column: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return f"json_extract({column}, ?) = ?", (f'$."{key}"', value)
 
