@@ -67,24 +67,34 @@ def claim_all(path: str, worker_id: str) -> int:
             n += len(got)
 
 
+#: The claim by hand, the floor of both engines' claim benchmarks (bench_postgres.py runs these
+#: with ``%s`` placeholders and ``FOR UPDATE SKIP LOCKED``): the due jobs, each advanced an hour,
+#: and a run row each.
+RAW_DUE = ("SELECT job_id, next_slot_unix_ms FROM cron_jobs WHERE enabled = 1 AND "
+           "next_run_at_unix_ms <= ? ORDER BY next_run_at_unix_ms LIMIT ?")
+RAW_ADVANCE = ("UPDATE cron_jobs SET next_slot_unix_ms = ?, next_run_at_unix_ms = ?, "
+               "last_run_at_unix_ms = ? WHERE job_id = ?")
+RAW_RUN = ("INSERT INTO cron_runs (run_id, job_id, attempt, status, worker_id, "
+           "lease_expires_at_unix_ms, scheduled_for_unix_ms, claimed_at_unix_ms) "
+           "VALUES (?, ?, 1, 'accepted', ?, ?, ?, ?)")
+
+
+def raw_claim_rows(due: list, worker_id: str) -> tuple[list, list]:
+    """The parameters of ``RAW_ADVANCE`` and ``RAW_RUN`` for the claimed ``(job_id, slot)`` rows."""
+    return ([(s + 3_600_000, s + 3_600_000, NOW, j) for j, s in due],
+            [(new_ulid(NOW), j, worker_id, NOW + 300_000, s, NOW) for j, s in due])
+
+
 def raw_claim_all(path: str, worker_id: str) -> int:
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     conn.execute("PRAGMA synchronous = NORMAL")
     n = 0
     while True:
         conn.execute("BEGIN IMMEDIATE")
-        rows = conn.execute(
-            "SELECT job_id, next_slot_unix_ms FROM cron_jobs WHERE enabled = 1 AND "
-            "next_run_at_unix_ms <= ? ORDER BY next_run_at_unix_ms LIMIT ?",
-            (NOW, LIMIT)).fetchall()
-        conn.executemany("UPDATE cron_jobs SET next_slot_unix_ms = ?, next_run_at_unix_ms = ?, "
-                         "last_run_at_unix_ms = ? WHERE job_id = ?",
-                         [(s + 3_600_000, s + 3_600_000, NOW, j) for j, s in rows])
-        conn.executemany(
-            "INSERT INTO cron_runs (run_id, job_id, attempt, status, worker_id, "
-            "lease_expires_at_unix_ms, scheduled_for_unix_ms, claimed_at_unix_ms) "
-            "VALUES (?, ?, 1, 'accepted', ?, ?, ?, ?)",
-            [(new_ulid(NOW), j, worker_id, NOW + 300_000, s, NOW) for j, s in rows])
+        rows = conn.execute(RAW_DUE, (NOW, LIMIT)).fetchall()
+        advance, runs = raw_claim_rows(rows, worker_id)
+        conn.executemany(RAW_ADVANCE, advance)
+        conn.executemany(RAW_RUN, runs)
         conn.execute("COMMIT")
         if not rows:
             conn.close()

@@ -28,11 +28,11 @@ import os
 
 import pytest
 
+from .bench_cron import LIMIT, NOW, RAW_ADVANCE, RAW_DUE, RAW_RUN, T0, raw_claim_rows
 from .bench_journal import make_events
 from .common import describe, scaled
 from palyra_journal import Every, JournalStore, kernels
 from palyra_journal.events import COLUMNS
-from palyra_journal.ids import new_ulid
 
 psycopg = pytest.importorskip("psycopg", reason='psycopg is not installed (pip install "palyra-journal[postgres]")')
 
@@ -45,9 +45,6 @@ WRITERS = 4
 WRITER_BATCH = 100
 N_JOBS = scaled(1_000, 10_000)
 WORKERS = 4
-LIMIT = 64
-T0 = 1_700_000_000_000
-NOW = T0 + 3_600_000
 ROUNDS = 3
 INSERT = f"INSERT INTO journal_events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 
@@ -247,25 +244,23 @@ def claim_all(url: str, worker_id: str) -> int:
     return n
 
 
+def _pg(sql: str) -> str:
+    """A statement of bench_cron.py's raw claim with psycopg's placeholders."""
+    return sql.replace("?", "%s")
+
+
 def raw_claim_all(url: str, worker_id: str) -> int:
     """The claim by hand: lock due jobs others have not locked, advance them, insert the runs."""
     n = 0
     with raw_connect(url) as conn:
         while True:
             with conn.transaction():
-                rows = conn.execute(
-                    "SELECT job_id, next_slot_unix_ms FROM cron_jobs WHERE enabled = 1 AND "
-                    "next_run_at_unix_ms <= %s ORDER BY next_run_at_unix_ms LIMIT %s "
-                    "FOR UPDATE SKIP LOCKED", (NOW, LIMIT)).fetchall()
+                rows = conn.execute(_pg(RAW_DUE) + " FOR UPDATE SKIP LOCKED",
+                                    (NOW, LIMIT)).fetchall()
+                advance, runs = raw_claim_rows(rows, worker_id)
                 with conn.cursor() as cur:
-                    cur.executemany("UPDATE cron_jobs SET next_slot_unix_ms = %s, next_run_at_unix_ms = %s, "
-                                    "last_run_at_unix_ms = %s WHERE job_id = %s",
-                                    [(s + 3_600_000, s + 3_600_000, NOW, j) for j, s in rows])
-                    cur.executemany(
-                        "INSERT INTO cron_runs (run_id, job_id, attempt, status, worker_id, "
-                        "lease_expires_at_unix_ms, scheduled_for_unix_ms, claimed_at_unix_ms) "
-                        "VALUES (%s, %s, 1, 'accepted', %s, %s, %s, %s)",
-                        [(new_ulid(NOW), j, worker_id, NOW + 300_000, s, NOW) for j, s in rows])
+                    cur.executemany(_pg(RAW_ADVANCE), advance)
+                    cur.executemany(_pg(RAW_RUN), runs)
             if not rows:
                 return n
             n += len(rows)
