@@ -358,8 +358,7 @@ class _Transaction:
     event, and a generator-based one costs several times the few attribute reads this does.
 
     Entering takes the store lock (held until exit) and, outermost, begins the engine's write
-    transaction;
-    a nested one joins. The outermost exit commits, or on any exception rolls back and raises it
+    transaction; a nested one joins. The outermost exit commits, or on any exception rolls back and raises it
     (an engine error translated, a JSON error of stored text as damage), then runs the
     ``on_commit`` callbacks after a commit, still under the lock."""
 
