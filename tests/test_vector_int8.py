@@ -100,7 +100,10 @@ def test_random_data_rescore_a_small_fraction(int8):
     q = unit_rows(rng, 1, 384)[0]
     stats = assert_exact(int8(m, q, 10), m, q, 10)
     assert not stats["fallback"]
-    assert stats["rescored"] < 0.01 * 20_000
+    # Each thread prunes against the k-th bound of the rows it has seen so far, so a split scan
+    # keeps more rows while its threads' bounds are still weak (how many depends on scheduling):
+    # the fraction scales with the thread count.
+    assert stats["rescored"] < 0.01 * 20_000 * max(1, int8.threads)
 
 
 def test_clustered_data_with_queries_near_centres(int8):
